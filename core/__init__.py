@@ -1,0 +1,1 @@
+"""Process plumbing: settings, logging, the embedded PostgreSQL launcher and the `crm` command."""

@@ -1,0 +1,261 @@
+"""The `crm` command: serve, migrate, seed, export-schema, token.
+
+`crm serve` is the launcher: it alone boots the embedded PostgreSQL (workers only get
+DATABASE_URL), checks or migrates the schema, loads demo data, then hands over to uvicorn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from core.settings import PROJECT_ROOT, Settings, SettingsError
+
+
+class LaunchError(Exception):
+    """A reason the command cannot go on, said in one line."""
+
+
+def _fail(message: str) -> None:
+    print(f"crm: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _exit_on_sigterm() -> None:
+    # uvicorn restores this handler after a graceful shutdown and re-sends SIGTERM to the
+    # process; as SystemExit it unwinds our `finally` blocks (stopping PostgreSQL)
+    # instead of killing the process where it stands.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+
+
+@contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """DATABASE_URL, or the embedded PostgreSQL booted (or joined) for the duration."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    from core.embedded_postgres import EmbeddedPostgres
+
+    embedded = EmbeddedPostgres(settings.data_dir)
+    try:
+        url = embedded.start()
+    except Exception as error:  # pg_ctl failure, permissions, disk full ...
+        raise LaunchError(
+            f"could not start the embedded PostgreSQL in {embedded.pgdata}: {error} "
+            f"(its log: {embedded.pgdata / 'log'})"
+        ) from error
+    try:
+        yield url
+    finally:
+        embedded.stop()
+
+
+def secret_key(settings: Settings) -> str:
+    """CRM_SECRET_KEY; in demo mode a key kept in the data directory across restarts."""
+    if settings.secret_key:
+        return settings.secret_key
+    if not settings.demo:
+        raise LaunchError("CRM_SECRET_KEY is not set (tokens are signed with it); set it, or use --demo")
+    path = settings.data_dir / "demo_secret_key"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+async def prepare_database(url: str, *, migrate: bool, seed: bool) -> tuple[int, bool]:
+    """Reachability, schema, demo data. Returns (customers seeded, migrated)."""
+    from models import Database
+    from models.database import redact_url
+    from models.migrations import schema_status, upgrade
+
+    database = Database.from_url(url, pool_size=2)
+    try:
+        try:
+            status = await schema_status(database.engine)
+        except Exception as error:
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:200]
+            raise LaunchError(f"cannot reach the database at {redact_url(url)}: {reason}") from None
+        migrated = False
+        if not status.is_current:
+            if not migrate:
+                raise LaunchError(
+                    f"the database schema is at revision {status.current or 'none'} but the code needs "
+                    f"{status.head}: run `crm migrate` (or set CRM_MIGRATE_ON_START=1)"
+                )
+            await asyncio.to_thread(upgrade, url)
+            migrated = True
+        seeded = 0
+        if seed:
+            from core.demo import seed_demo_data
+
+            seeded = await seed_demo_data(database)
+        return seeded, migrated
+    finally:
+        await database.dispose()
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from core.logging import configure_logging
+    from crm.auth import Principal, Role, issue_token
+
+    overrides = {"CRM_HOST": args.host, "CRM_PORT": args.port, "CRM_WORKERS": args.workers}
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[name] = str(value)
+    settings = Settings.from_env(demo=True if args.demo else None)
+    configure_logging(settings.log_level)
+    key = secret_key(settings)
+    _exit_on_sigterm()
+    with database_url(settings) as url:
+        seeded, migrated = asyncio.run(
+            prepare_database(url, migrate=settings.migrate_on_start, seed=settings.demo)
+        )
+        # Workers are separate processes: they read all of this from the environment.
+        os.environ["DATABASE_URL"] = url
+        os.environ["CRM_SECRET_KEY"] = key
+        os.environ["CRM_GRAPHIQL"] = "1" if settings.graphiql else "0"
+        os.environ["CRM_DEMO"] = "1" if settings.demo else "0"
+        base = f"http://{settings.host}:{settings.port}"
+        lines = [f"API:      {base}/graphql" + ("  (open it in a browser for GraphiQL)" if settings.graphiql else "")]
+        lines.append(f"Health:   {base}/healthz  {base}/readyz")
+        if migrated:
+            lines.append("Database: migrated to the latest schema")
+        if seeded:
+            lines.append(f"Demo:     loaded {seeded} demo customers")
+        if settings.demo:
+            token = issue_token(key, Principal(subject="demo-admin", role=Role.ADMIN), ttl_seconds=30 * 24 * 3600)
+            lines += [
+                "Auth:     demo admin token (valid 30 days; demo mode only). In GraphiQL's Headers tab:",
+                f'          {{"Authorization": "Bearer {token}"}}',
+                "          curl example:",
+                f"          curl -s {base}/graphql -H 'Content-Type: application/json' \\",
+                f"            -H 'Authorization: Bearer {token}' \\",
+                "            -d '{\"query\": \"{ customers(first: 5) { edges { node { id name } } } }\"}'",
+            ]
+        else:
+            lines.append("Auth:     send `Authorization: Bearer <token>`; `crm token --role admin` issues one.")
+        print("\n".join(lines), file=sys.stderr, flush=True)
+        uvicorn.run(
+            "server:app_factory",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+            app_dir=str(PROJECT_ROOT),
+        )
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from models.migrations import downgrade, upgrade
+
+    settings = Settings.from_env()
+    with database_url(settings) as url:
+        if args.revision.startswith("-") or args.downgrade:
+            downgrade(url, args.revision)
+        else:
+            upgrade(url, args.revision)
+    print(f"crm: database migrated to {args.revision}", file=sys.stderr)
+
+
+def cmd_seed(args: argparse.Namespace) -> None:
+    settings = Settings.from_env()
+    with database_url(settings) as url:
+        seeded, _ = asyncio.run(prepare_database(url, migrate=False, seed=True))
+    print(f"crm: {seeded} demo customers added" if seeded else "crm: the database has customers; nothing added", file=sys.stderr)
+
+
+def cmd_export_schema(args: argparse.Namespace) -> None:
+    from schema import schema_sdl
+
+    sdl = schema_sdl()
+    if args.check:
+        current = Path(args.output).read_text() if Path(args.output).exists() else ""
+        if current != sdl:
+            raise LaunchError(f"{args.output} differs from the code; run `crm export-schema` and commit it")
+        print(f"crm: {args.output} matches the code", file=sys.stderr)
+    elif args.output == "-":
+        sys.stdout.write(sdl)
+    else:
+        Path(args.output).write_text(sdl)
+        print(f"crm: wrote {args.output}", file=sys.stderr)
+
+
+def cmd_token(args: argparse.Namespace) -> None:
+    from crm.auth import Principal, Role, issue_token
+
+    settings = Settings.from_env()
+    key = settings.secret_key or (secret_key(Settings.from_env(demo=True)) if args.demo else None)
+    if not key:
+        raise LaunchError("CRM_SECRET_KEY is not set (use --demo for the demo server's key)")
+    if args.role == "partner" and args.account is None:
+        raise LaunchError("a partner token needs --account (the partner customer's id)")
+    principal = Principal(subject=args.subject, role=Role(args.role), account_id=args.account)
+    print(issue_token(key, principal, ttl_seconds=args.ttl))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crm",
+        description="GraphQL CRM API for channel-partner and membership grade programmes.",
+        epilog="Configuration comes from environment variables; see README.md. "
+        "Without DATABASE_URL an embedded PostgreSQL runs in ./.data/postgres.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the API", description="Serve the GraphQL API (boots the embedded PostgreSQL when DATABASE_URL is unset).")
+    serve.add_argument("--demo", action="store_true", help="demo mode: migrate on start, load demo data, GraphiQL on, print a demo admin token")
+    serve.add_argument("--host", help="interface to listen on (CRM_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (CRM_PORT, default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (CRM_WORKERS, default 1)")
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations", description="Bring the database schema to a revision (default: the latest).")
+    migrate.add_argument("--revision", default="head", help="target revision (default head)")
+    migrate.add_argument("--downgrade", action="store_true", help="go back to --revision instead of forward")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    seed = commands.add_parser("seed", help="load demo data into an empty database", description="Load the demo customers when the database has none.")
+    seed.set_defaults(handler=cmd_seed)
+
+    export = commands.add_parser("export-schema", help="write the GraphQL schema (SDL)", description="Write the schema as SDL, as committed in schema.graphql.")
+    export.add_argument("--output", default=str(PROJECT_ROOT / "schema.graphql"), help="file to write, or - for stdout (default schema.graphql)")
+    export.add_argument("--check", action="store_true", help="only compare with --output; exit 2 when they differ")
+    export.set_defaults(handler=cmd_export_schema)
+
+    token = commands.add_parser("token", help="issue an access token (needs the secret key)", description="Print a signed access token for a principal.")
+    token.add_argument("--role", required=True, choices=["admin", "manager", "sales", "partner"], help="role of the principal")
+    token.add_argument("--subject", default="cli", help="who the token is for (default cli)")
+    token.add_argument("--account", type=int, help="partner customer id (partner role)")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires (default 3600)")
+    token.add_argument("--demo", action="store_true", help="sign with the demo server's key in ./.data")
+    token.set_defaults(handler=cmd_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except (LaunchError, SettingsError) as error:
+        _fail(str(error))
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Configuration from environment variables, read once per process.
+
+Every variable, its default and its meaning is listed in README.md ("Configuration").
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingsError(ValueError):
+    """A configuration variable has a value the service cannot use."""
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no, on/off)")
+
+
+def _int(name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if not minimum <= value <= maximum:
+        raise SettingsError(f"{name}={value} is outside {minimum}..{maximum}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    # None means: boot the embedded PostgreSQL in `data_dir` and use it.
+    database_url: str | None = None
+    data_dir: Path = PROJECT_ROOT / ".data"
+    log_level: str = "info"
+    # Demo mode: migrate on start, load demo data once, GraphiQL on, demo login printed.
+    demo: bool = False
+    graphiql: bool = False
+    migrate_on_start: bool = False
+    secret_key: str | None = field(default=None, repr=False)
+    db_pool_size: int = 10
+
+    @classmethod
+    def from_env(cls, *, demo: bool | None = None) -> Settings:
+        demo = _bool("CRM_DEMO", False) if demo is None else demo
+        log_level = os.environ.get("CRM_LOG_LEVEL", "info").strip().lower()
+        if log_level not in {"debug", "info", "warning", "error"}:
+            raise SettingsError(f"CRM_LOG_LEVEL={log_level!r} is not one of debug, info, warning, error")
+        data_dir = Path(os.environ.get("CRM_DATA_DIR") or PROJECT_ROOT / ".data").resolve()
+        return cls(
+            host=os.environ.get("CRM_HOST", "127.0.0.1"),
+            port=_int("CRM_PORT", 8000, 0, 65535),
+            workers=_int("CRM_WORKERS", 1, 1, 64),
+            database_url=os.environ.get("DATABASE_URL") or None,
+            data_dir=data_dir,
+            log_level=log_level,
+            demo=demo,
+            graphiql=_bool("CRM_GRAPHIQL", demo),
+            migrate_on_start=_bool("CRM_MIGRATE_ON_START", demo),
+            secret_key=os.environ.get("CRM_SECRET_KEY") or None,
+            db_pool_size=_int("CRM_DB_POOL_SIZE", 10, 1, 200),
+        )

@@ -1,0 +1,67 @@
+"""Who is calling: principals and the signed access tokens that carry them.
+
+Tokens are JWTs signed with HS256 and the server's secret key (CRM_SECRET_KEY), holding
+the subject, role, partner account and expiry. Issue [4/6] adds users, login, refresh,
+revocation and API keys on top of this; the principal a request carries stays the same.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass
+
+import jwt
+
+ALGORITHM = "HS256"
+ISSUER = "partner-crm"
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    MANAGER = "manager"
+    SALES = "sales"
+    PARTNER = "partner"
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: Role
+    # The partner customer a partner principal acts for; None for staff.
+    account_id: int | None = None
+
+
+class InvalidToken(Exception):
+    """The token is malformed, forged or expired. The reason is for logs, not clients."""
+
+
+def issue_token(secret_key: str, principal: Principal, *, ttl_seconds: int = 3600) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "sub": principal.subject,
+        "role": principal.role.value,
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
+    if principal.account_id is not None:
+        claims["acc"] = principal.account_id
+    return jwt.encode(claims, secret_key, algorithm=ALGORITHM)
+
+
+def read_token(secret_key: str, token: str) -> Principal:
+    try:
+        claims = jwt.decode(
+            token,
+            secret_key,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub", "iss"]},
+        )
+        account = claims.get("acc")
+        if account is not None and type(account) is not int:
+            raise InvalidToken("acc claim is not an integer")
+        return Principal(subject=str(claims["sub"]), role=Role(claims["role"]), account_id=account)
+    except (jwt.PyJWTError, KeyError, ValueError) as error:
+        raise InvalidToken(str(error)) from None

@@ -1,0 +1,182 @@
+"""Keyset pagination in SQL: a page is `WHERE key > cursor ORDER BY key LIMIT n + 1`.
+
+The cursor is opaque to clients: URL-safe base64 of JSON holding the name of the
+ordering it belongs to and the sort-key values of the row it points at. A cursor made
+under one ordering is refused under another rather than silently misplacing the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+T = TypeVar("T")
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+
+class PaginationError(ValueError):
+    """Arguments that do not describe one page. `argument` names the offending one."""
+
+    def __init__(self, argument: str, message: str) -> None:
+        super().__init__(message)
+        self.argument = argument
+        self.message = message
+
+
+BIGINT_MAX = 2**63 - 1
+
+
+def parse_bigint(value: Any) -> int:
+    """A bigint key read from a client-supplied token; anything else is a ValueError."""
+    if type(value) is not int or not -BIGINT_MAX - 1 <= value <= BIGINT_MAX:
+        raise ValueError(f"{value!r} is not a bigint")
+    return value
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One column of an ordering. Columns must be NOT NULL: keyset comparison skips NULLs."""
+
+    column: ColumnElement[Any]
+    descending: bool = False
+    # Turns the JSON form of a value back into the Python value (e.g. an ISO date string).
+    parse: Callable[[Any], Any] = lambda value: value
+    # Turns a row's value into JSON.
+    dump: Callable[[Any], Any] = lambda value: value
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """A named ordering whose last key is unique (the primary key), so it is total."""
+
+    name: str
+    keys: Sequence[SortKey]
+    # Reads the sort-key values off a result row, in key order.
+    values_of: Callable[[Any], Sequence[Any]]
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    size: int
+    forward: bool
+    after: list[Any] | None
+    before: list[Any] | None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    rows: list[T]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+def encode_cursor(ordering: Ordering, row: Any) -> str:
+    values = [key.dump(value) for key, value in zip(ordering.keys, ordering.values_of(row), strict=True)]
+    raw = json.dumps([ordering.name, values], separators=(",", ":"), default=str)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(ordering: Ordering, cursor: str, argument: str) -> list[Any]:
+    invalid = PaginationError(argument, f"`{argument}` is not a cursor of this list.")
+    if not isinstance(cursor, str) or len(cursor) > 1024:
+        raise invalid
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        name, values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise invalid from None
+    if name != ordering.name or not isinstance(values, list) or len(values) != len(ordering.keys):
+        raise invalid
+    try:
+        return [key.parse(value) for key, value in zip(ordering.keys, values, strict=True)]
+    except (TypeError, ValueError, ArithmeticError):
+        raise invalid from None
+
+
+def page_request(
+    ordering: Ordering,
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> PageRequest:
+    """Checks Relay arguments and turns them into one page to fetch."""
+    if first is not None and last is not None:
+        raise PaginationError("last", "Pass either `first` or `last`, not both.")
+    for name, value in (("first", first), ("last", last)):
+        if value is not None and value < 0:
+            raise PaginationError(name, f"`{name}` must not be negative.")
+        if value is not None and value > MAX_PAGE_SIZE:
+            raise PaginationError(name, f"`{name}` is {value}; at most {MAX_PAGE_SIZE} items come in one page.")
+    forward = last is None
+    size = first if forward else last
+    return PageRequest(
+        size=DEFAULT_PAGE_SIZE if size is None else size,
+        forward=forward,
+        after=decode_cursor(ordering, after, "after") if after is not None else None,
+        before=decode_cursor(ordering, before, "before") if before is not None else None,
+    )
+
+
+def _beyond(ordering: Ordering, values: list[Any], *, after: bool) -> ColumnElement[bool]:
+    """Rows strictly after (or before) the row whose sort-key values are `values`."""
+    keys = ordering.keys
+    if all(key.descending == keys[0].descending for key in keys):
+        # One row-value comparison, which PostgreSQL answers from a composite index.
+        left = tuple_(*(key.column for key in keys))
+        right = tuple_(*values)
+        return left > right if after != keys[0].descending else left < right
+    # Mixed directions: (k1 beyond v1) OR (k1 = v1 AND k2 beyond v2) OR ...
+    clauses = []
+    for i, key in enumerate(keys):
+        beyond = key.column > values[i] if after != key.descending else key.column < values[i]
+        clauses.append(and_(*(keys[j].column == values[j] for j in range(i)), beyond))
+    return or_(*clauses)
+
+
+async def fetch_page(
+    session: AsyncSession, statement: Select, ordering: Ordering, request: PageRequest
+) -> Page[Any]:
+    """One SELECT for one page, whatever its size: LIMIT size + 1 tells if there is more."""
+    if request.after is not None:
+        statement = statement.where(_beyond(ordering, request.after, after=True))
+    if request.before is not None:
+        statement = statement.where(_beyond(ordering, request.before, after=False))
+    order_by = []
+    for key in ordering.keys:
+        ascending = key.descending != request.forward  # flip every key when paging backwards
+        order_by.append(key.column.asc() if ascending else key.column.desc())
+    result = await session.execute(statement.order_by(*order_by).limit(request.size + 1))
+    rows = list(result.scalars().all()) if _single_entity(statement) else list(result.all())
+    more = len(rows) > request.size
+    rows = rows[: request.size]
+    if not request.forward:
+        rows.reverse()
+    return Page(
+        rows=rows,
+        cursors=[encode_cursor(ordering, row) for row in rows],
+        has_next_page=more if request.forward else request.before is not None,
+        has_previous_page=request.after is not None if request.forward else more,
+    )
+
+
+async def count_rows(session: AsyncSession, statement: Select) -> int:
+    """How many rows the unpaged statement has (totalCount): one COUNT over it."""
+    subquery = statement.order_by(None).limit(None).subquery()
+    return (await session.execute(select(func.count()).select_from(subquery))).scalar_one()
+
+
+def _single_entity(statement: Select) -> bool:
+    return len(statement.column_descriptions) == 1 and statement.column_descriptions[0].get("entity") is not None

@@ -1,0 +1,85 @@
+"""The database handle a process (or a test) shares: engine, sessions, readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ***, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown by its scheme only
+        return url.split(":", 1)[0] + "://…"
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        # A connection dropped while PostgreSQL was away is replaced on checkout, so
+        # the service recovers by itself when the database returns.
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"timeout": 5, "command_timeout": 30},
+    )
+
+
+class Database:
+    """Hands out short sessions. One per mutation, one per loader batch; never shared
+    between fields that resolve concurrently."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._serialise: contextlib.AbstractAsyncContextManager = contextlib.nullcontext()
+
+    @classmethod
+    def from_url(cls, url: str, *, pool_size: int = 10) -> Database:
+        return cls(create_engine(url, pool_size=pool_size))
+
+    @classmethod
+    def bound_to(cls, connection: AsyncConnection) -> Database:
+        """Sessions that live inside an outer transaction on one connection (tests).
+
+        Each session works in a SAVEPOINT of that transaction. Sessions are serialised:
+        PostgreSQL releases later savepoints with an earlier one, so two sessions open at
+        once on one connection would release each other's.
+        """
+        database = cls(connection.engine)
+        database._sessions = async_sessionmaker(
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+        database._serialise = asyncio.Lock()
+        database._connection = connection
+        return database
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self._serialise, self._sessions() as session:
+            yield session
+
+    async def ping(self) -> bool:
+        """True when the database answers a trivial query within a few seconds."""
+        try:
+            async with asyncio.timeout(3), self.session() as session:
+                await session.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,46 @@
+"""The GraphQL schema: root Query and Mutation composed from per-domain classes."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+
+from schema.customers import CustomerMutations, CustomerQueries, CustomerType
+from schema.extensions import ErrorPolicy
+from schema.node import NodeQueries
+
+
+@strawberry.type(description="Everything that can be read.")
+class Query(NodeQueries, CustomerQueries):
+    pass
+
+
+@strawberry.type(description="Everything that can be changed. Each mutation returns a payload with typed errors.")
+class Mutation(CustomerMutations):
+    pass
+
+
+class Schema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:
+        # ErrorPolicy logs what deserves logging; the default would log every
+        # validation error and permission refusal as if it were a server fault.
+        return None
+
+
+def build_schema() -> strawberry.Schema:
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[CustomerType],
+        config=StrawberryConfig(auto_camel_case=True),
+        extensions=[ErrorPolicy, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
+    )
+
+
+schema = build_schema()
+
+
+def schema_sdl() -> str:
+    """The schema in SDL, as committed in schema.graphql."""
+    return strawberry.printer.print_schema(schema) + "\n"

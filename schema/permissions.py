@@ -1,0 +1,42 @@
+"""Who may call a field, declared on the field and written into its description."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.permission import BasePermission
+from strawberry.types import Info
+
+from resolvers.errors import ErrorCode
+
+
+class IsAuthenticated(BasePermission):
+    """Any signed-in principal. Issue [4/6] adds the per-role classes."""
+
+    requirement = "an authenticated caller (any role)"
+    message = "Sign in first: send `Authorization: Bearer <token>`."
+    error_extensions = {"code": ErrorCode.UNAUTHENTICATED.value}
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return info.context.principal is not None
+
+
+def guarded_field(*, description: str, permissions: list[type[BasePermission]], **kwargs: Any) -> Any:
+    """`strawberry.field` with permission classes whose requirement is added to the
+    description, so `schema.graphql` says who may call every field."""
+    needs = "; ".join(getattr(p, "requirement", p.__name__) for p in permissions)
+    return strawberry.field(
+        description=f"{description}\n\nRequires: {needs}.",
+        permission_classes=permissions,
+        **kwargs,
+    )
+
+
+def guarded_mutation(*, description: str, permissions: list[type[BasePermission]], **kwargs: Any) -> Any:
+    needs = "; ".join(getattr(p, "requirement", p.__name__) for p in permissions)
+    return strawberry.mutation(
+        description=f"{description}\n\nRequires: {needs}.",
+        permission_classes=permissions,
+        **kwargs,
+    )

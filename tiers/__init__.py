@@ -1,0 +1,1 @@
+"""Grade programmes and the tier engine (GraphQL-free). Built in issue [3/6]."""
