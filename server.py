@@ -7,6 +7,7 @@ unset); `uvicorn --factory server:create_app` works when DATABASE_URL is set.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -19,6 +20,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
 from core.logging import configure_logging
 from core.settings import Settings
@@ -28,6 +31,7 @@ from models.migrations import schema_status
 from resolvers.context import Context
 from resolvers.errors import ErrorCode
 from schema import schema
+from schema.extensions import shape_errors
 
 log = logging.getLogger("crm.request")
 
@@ -36,13 +40,32 @@ class SchemaBehind(RuntimeError):
     """The database schema is not at the code's migration head."""
 
 
+def _refuse_constant(name: str) -> None:
+    raise HTTPException(400, f"{name} is not a JSON value.")
+
+
 class GraphQLView(GraphQL):
     """Strawberry's ASGI view with GraphQL-shaped HTTP errors and our context."""
 
     def __init__(self, *, database: Database, secret_key: str, graphiql: bool) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=False)
+        super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
         self.database = database
         self.secret_key = secret_key
+
+    def decode_json(self, data: str | bytes) -> object:
+        # Python's parser takes NaN and Infinity, which are not JSON (and not jsonb).
+        document = json.loads(data, parse_constant=_refuse_constant)
+        if not isinstance(document, (dict, list)):
+            raise HTTPException(400, "The request body must be a JSON object with a `query`.")
+        if isinstance(document, dict) and not isinstance(document.get("operationName"), (str, type(None))):
+            raise HTTPException(400, "`operationName` must be a string or null.")
+        return document
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        if result.errors:
+            result.errors = shape_errors(result.errors, request.state.request_id)
+            request.state.graphql_error_codes = sorted({e.extensions["code"] for e in result.errors})
+        return await super().process_result(request, result)
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         return Context(request=request, response=response, database=self.database, secret_key=self.secret_key)
@@ -57,7 +80,7 @@ class GraphQLView(GraphQL):
             # Malformed JSON, wrong content type, no query...: a GraphQL-shaped body.
             response = JSONResponse(
                 {"errors": [{"message": error.reason, "extensions": {
-                    "code": ErrorCode.BAD_REQUEST.value, "requestId": scope["state"].get("request_id")}}]},
+                    "code": ErrorCode.BAD_REQUEST.value, "requestId": request.state.request_id}}]},
                 status_code=error.status_code,
             )
         await response(scope, receive, send)

@@ -9,7 +9,9 @@ data directory) and stops PostgreSQL when the last one lets go. Two traps are ha
 - a holder killed with SIGKILL stays in that list forever, so the server would never be
   stopped again: dead holders are pruned under the package's own lock before we join;
 - a `postmaster.pid` left by a killed PostgreSQL whose pid now belongs to another program
-  would be taken for a live server: such a file is removed so pg_ctl starts afresh.
+  (or to a zombie: in containers whose init does not reap, a killed postmaster stays a
+  zombie, which PostgreSQL's own check takes for alive) would be taken for a live server:
+  such a file, and the socket lock file beside it, are removed so pg_ctl starts afresh.
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ def _is_postgres(pid: int) -> bool:
         return process.status() != psutil.STATUS_ZOMBIE and process.name() in {"postgres", "postmaster"}
     except psutil.Error:
         return False
+
+
+def _first_int(lines: list[str]) -> int:
+    try:
+        return int(lines[0])
+    except (ValueError, IndexError):
+        return -1
 
 
 def _is_alive(pid: int) -> bool:
@@ -93,14 +102,18 @@ class EmbeddedPostgres:
                 log.info("pruned dead holders of the embedded postgres: %s", sorted(set(pids) - set(alive)))
                 handles.write_text(json.dumps(alive))
         pidfile = self.pgdata / "postmaster.pid"
-        if pidfile.exists():
-            try:
-                pid = int(pidfile.read_text().splitlines()[0])
-            except (ValueError, IndexError):
-                pid = -1
-            if not _is_postgres(pid):
-                log.info("removing stale postmaster.pid (pid %s is not a running postgres)", pid)
-                pidfile.unlink()
+        if not pidfile.exists():
+            return
+        lines = pidfile.read_text().splitlines()
+        pid = _first_int(lines)
+        if _is_postgres(pid):
+            return
+        log.info("removing stale postmaster.pid (pid %s is not a running postgres)", pid)
+        socket_dir = Path(lines[4]) if len(lines) > 4 and lines[4].strip() else self.pgdata
+        for lock in socket_dir.glob(".s.PGSQL.*.lock"):
+            if not _is_postgres(_first_int(lock.read_text().splitlines())):
+                lock.unlink(missing_ok=True)
+        pidfile.unlink(missing_ok=True)
 
 
 async def _create_database(server_uri: str, name: str) -> None:

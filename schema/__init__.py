@@ -7,7 +7,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from schema.customers import CustomerMutations, CustomerQueries, CustomerType
-from schema.extensions import ErrorPolicy
+from schema.extensions import OperationName
 from schema.node import NodeQueries
 
 
@@ -23,7 +23,7 @@ class Mutation(CustomerMutations):
 
 class Schema(strawberry.Schema):
     def process_errors(self, errors, execution_context=None) -> None:
-        # ErrorPolicy logs what deserves logging; the default would log every
+        # shape_errors logs what deserves logging; the default would log every
         # validation error and permission refusal as if it were a server fault.
         return None
 
@@ -34,7 +34,7 @@ def build_schema() -> strawberry.Schema:
         mutation=Mutation,
         types=[CustomerType],
         config=StrawberryConfig(auto_camel_case=True),
-        extensions=[ErrorPolicy, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
+        extensions=[OperationName, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
     )
 
 

@@ -167,9 +167,10 @@ async def test_create_with_ill_typed_input_is_a_validation_error(post_graphql, v
     assert await total(post_graphql) == before
 
 
-async def test_non_finite_numbers_in_raw_json_are_refused(client, post_graphql):
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+async def test_non_finite_numbers_in_raw_json_are_refused(client, post_graphql, constant):
     # Python's JSON parser accepts NaN and Infinity, which PostgreSQL's jsonb does not.
-    body = '{"query": %s, "variables": {"input": {"name": "Ok", "attributes": {"x": NaN, "y": Infinity}}}}'
+    body = '{"query": %s, "variables": {"input": {"name": "Ok", "attributes": {"x": CONSTANT}}}}'.replace("CONSTANT", constant)
     import json
 
     from tests.conftest import token_for
@@ -180,11 +181,19 @@ async def test_non_finite_numbers_in_raw_json_are_refused(client, post_graphql):
         content=body % json.dumps(CREATE),
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token_for(ADMIN)}"},
     )
-    assert response.status_code == 200
-    payload = response.json()["data"]["customerCreate"]
-    assert payload["customer"] is None
-    assert [(e["field"], e["code"]) for e in payload["errors"]] == [("attributes", "INVALID")]
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
     assert await total(post_graphql) == before
+
+
+def test_the_service_refuses_non_finite_attribute_values_too():
+    from crm.customers import CustomerData, clean_customer_data
+    from crm.errors import DomainError
+
+    for value in (float("nan"), float("inf")):
+        with pytest.raises(DomainError) as refused:
+            clean_customer_data(CustomerData(name="Ok", attributes={"x": value}))
+        assert [(e.field, e.code) for e in refused.value.errors] == [("attributes", "invalid")]
 
 
 async def test_create_needs_a_caller(post_graphql):
