@@ -165,7 +165,7 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
     settings = Settings.from_env()
     with database_url(settings) as url:
-        if args.revision.startswith("-") or args.downgrade:
+        if args.downgrade:
             downgrade(url, args.revision)
         else:
             upgrade(url, args.revision)

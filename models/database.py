@@ -64,7 +64,6 @@ class Database:
             bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
         database._serialise = asyncio.Lock()
-        database._connection = connection
         return database
 
     @contextlib.asynccontextmanager

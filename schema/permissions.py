@@ -22,21 +22,21 @@ class IsAuthenticated(BasePermission):
         return info.context.principal is not None
 
 
+def _describe(description: str, permissions: list[type[BasePermission]]) -> str:
+    needs = "; ".join(getattr(p, "requirement", p.__name__) for p in permissions)
+    return f"{description}\n\nRequires: {needs}."
+
+
 def guarded_field(*, description: str, permissions: list[type[BasePermission]], **kwargs: Any) -> Any:
     """`strawberry.field` with permission classes whose requirement is added to the
     description, so `schema.graphql` says who may call every field."""
-    needs = "; ".join(getattr(p, "requirement", p.__name__) for p in permissions)
     return strawberry.field(
-        description=f"{description}\n\nRequires: {needs}.",
-        permission_classes=permissions,
-        **kwargs,
+        description=_describe(description, permissions), permission_classes=permissions, **kwargs
     )
 
 
 def guarded_mutation(*, description: str, permissions: list[type[BasePermission]], **kwargs: Any) -> Any:
-    needs = "; ".join(getattr(p, "requirement", p.__name__) for p in permissions)
+    """`strawberry.mutation` with its permission requirement in the description."""
     return strawberry.mutation(
-        description=f"{description}\n\nRequires: {needs}.",
-        permission_classes=permissions,
-        **kwargs,
+        description=_describe(description, permissions), permission_classes=permissions, **kwargs
     )

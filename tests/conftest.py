@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -49,12 +50,14 @@ def postgres_server_url() -> Iterator[str]:
         return
     from core.embedded_postgres import EmbeddedPostgres
 
-    embedded = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="crm-test-pg-")))
+    data_dir = Path(tempfile.mkdtemp(prefix="crm-test-pg-"))
+    embedded = EmbeddedPostgres(data_dir)
     embedded.start()
     try:
         yield embedded.url("postgres")
     finally:
         embedded.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @contextmanager
