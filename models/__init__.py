@@ -4,15 +4,19 @@ Importing this package registers every table on `Base.metadata`, which Alembic c
 against the database.
 """
 
+from models.activity import Activity, ActivityKind
 from models.base import Base
-from models.customer import Customer, CustomerClassification, CustomerKind, LifecycleStage
+from models.channel import Channel, ChannelKind, ChannelSpend
+from models.contact import Contact
+from models.customer import Customer, CustomerClassification, CustomerKind, CustomerMerge, LifecycleStage
 from models.database import Database
+from models.opportunity import Opportunity, OpportunityStage, OpportunityStageChange
+from models.order import Order, OrderLine, OrderReturn, OrderReturnLine, OrderStatus, Product
+from models.user import User, UserRole
 
 __all__ = [
-    "Base",
-    "Customer",
-    "CustomerClassification",
-    "CustomerKind",
-    "Database",
-    "LifecycleStage",
+    "Activity", "ActivityKind", "Base", "Channel", "ChannelKind", "ChannelSpend", "Contact",
+    "Customer", "CustomerClassification", "CustomerKind", "CustomerMerge", "Database",
+    "LifecycleStage", "Opportunity", "OpportunityStage", "OpportunityStageChange", "Order",
+    "OrderLine", "OrderReturn", "OrderReturnLine", "OrderStatus", "Product", "User", "UserRole",
 ]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, MetaData, Numeric, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Deterministic constraint and index names, so migrations can refer to them.
@@ -13,6 +13,12 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# Money: exact, two decimal places, up to 999,999,999,999.99. Never float.
+MONEY = Numeric(14, 2)
+# A discount or probability-like rate in [0, 1] with four decimal places (12.5% = 0.1250).
+RATE = Numeric(5, 4)
 
 
 class Base(DeclarativeBase):
