@@ -30,6 +30,9 @@ class Principal:
     role: Role
     # The partner customer a partner principal acts for; None for staff.
     account_id: int | None = None
+    # The app_user row behind the principal, recorded as actor of what it changes; None
+    # for principals that are not a user (a machine token, the CLI).
+    user_id: int | None = None
 
 
 class InvalidToken(Exception):
@@ -47,6 +50,8 @@ def issue_token(secret_key: str, principal: Principal, *, ttl_seconds: int = 360
     }
     if principal.account_id is not None:
         claims["acc"] = principal.account_id
+    if principal.user_id is not None:
+        claims["uid"] = principal.user_id
     return jwt.encode(claims, secret_key, algorithm=ALGORITHM)
 
 
@@ -59,9 +64,10 @@ def read_token(secret_key: str, token: str) -> Principal:
             issuer=ISSUER,
             options={"require": ["exp", "iat", "sub", "iss"]},
         )
-        account = claims.get("acc")
-        if account is not None and type(account) is not int:
-            raise InvalidToken("acc claim is not an integer")
-        return Principal(subject=str(claims["sub"]), role=Role(claims["role"]), account_id=account)
+        account, user = claims.get("acc"), claims.get("uid")
+        for name, value in (("acc", account), ("uid", user)):
+            if value is not None and type(value) is not int:
+                raise InvalidToken(f"{name} claim is not an integer")
+        return Principal(subject=str(claims["sub"]), role=Role(claims["role"]), account_id=account, user_id=user)
     except (jwt.PyJWTError, KeyError, ValueError) as error:
         raise InvalidToken(str(error)) from None

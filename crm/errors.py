@@ -1,17 +1,46 @@
-"""Domain errors: what a caller did wrong, said in plain values (no GraphQL here)."""
+"""Domain errors: what a caller did wrong, said in plain values (no GraphQL here).
+
+Codes are lower-case strings. Every domain has its own code enum (`CustomerErrorCode`,
+`OrderErrorCode`, ...) built from the common codes below plus its own, so a client
+switching on a payload's codes sees exactly the codes that mutation can produce.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Code(enum.StrEnum):
+    REQUIRED = "required"
+    INVALID = "invalid"  # malformed value, or an ID that is not one of ours / of the wrong type
+    TOO_LONG = "too_long"
+    TOO_MANY = "too_many"
+    OUT_OF_RANGE = "out_of_range"  # negative money or quantity, a rate outside [0, 1)
+    UNKNOWN_CURRENCY = "unknown_currency"
+    NOT_FOUND = "not_found"  # a well-formed ID of nothing (or of something archived away)
+    ARCHIVED = "archived"  # the object, or one it refers to, is archived
+    NO_CHANGE = "no_change"  # archive what is archived, complete what is done, ...
+
+
+def domain_codes(name: str, *extra: str) -> type[enum.StrEnum]:
+    """A domain's error-code enum: the common codes plus its own."""
+    members = {code.name: code.value for code in Code}
+    members.update({value.upper(): value for value in extra})
+    return enum.StrEnum(name, members)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
 class FieldError:
-    """One problem with one input field. `code` is a member of the domain's code enum."""
+    """One problem with one input field. `code` is a value of the domain's code enum.
+    `related` is (type, id) of the object the problem is about: the existing duplicate,
+    the inactive product, ..."""
 
     field: str | None
     message: str
     code: str
+    related: tuple[str, int] | None = field(default=None, compare=False)
 
 
 class DomainError(Exception):
@@ -20,3 +49,20 @@ class DomainError(Exception):
     def __init__(self, errors: list[FieldError]) -> None:
         super().__init__("; ".join(f"{e.field}: {e.message}" if e.field else e.message for e in errors))
         self.errors = errors
+
+    @classmethod
+    def one(cls, field: str | None, message: str, code: str, related: tuple[str, int] | None = None) -> DomainError:
+        return cls([FieldError(field, message, code, related)])
+
+
+def not_found(field: str, what: str) -> DomainError:
+    return DomainError.one(field, f"No {what} has this ID.", Code.NOT_FOUND)
+
+
+def require(row: Any, field: str, what: str, *, live: bool = True) -> Any:
+    """The row, or NOT_FOUND; ARCHIVED when `live` and the row is archived."""
+    if row is None:
+        raise not_found(field, what)
+    if live and getattr(row, "archived_at", None) is not None:
+        raise DomainError.one(field, f"This {what} is archived; restore it first.", Code.ARCHIVED)
+    return row

@@ -14,8 +14,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, and_, func, or_, select, tuple_
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Select, and_, bindparam, func, or_, select, true, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 T = TypeVar("T")
@@ -43,6 +48,40 @@ def parse_bigint(value: Any) -> int:
     return value
 
 
+def parse_datetime(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("not a timestamp")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("naive timestamp")
+    return parsed
+
+
+def parse_date(value: Any) -> date:
+    if not isinstance(value, str):
+        raise ValueError("not a date")
+    return date.fromisoformat(value)
+
+
+def parse_decimal(value: Any) -> Decimal:
+    if not isinstance(value, str):
+        raise ValueError("not a decimal")
+    number = Decimal(value)
+    if not number.is_finite():
+        raise ValueError("not finite")
+    return number
+
+
+def parse_text(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 1000:
+        raise ValueError("not text")
+    return value
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat()
+
+
 @dataclass(frozen=True)
 class SortKey:
     """One column of an ordering. Columns must be NOT NULL: keyset comparison skips NULLs."""
@@ -53,6 +92,13 @@ class SortKey:
     parse: Callable[[Any], Any] = lambda value: value
     # Turns a row's value into JSON.
     dump: Callable[[Any], Any] = lambda value: value
+
+
+TEXT_KEY = {"parse": parse_text}
+TIME_KEY = {"parse": parse_datetime, "dump": _iso}
+DATE_KEY = {"parse": parse_date, "dump": _iso}
+DECIMAL_KEY = {"parse": parse_decimal, "dump": str}
+BIGINT_KEY = {"parse": parse_bigint}
 
 
 @dataclass(frozen=True)
@@ -66,11 +112,40 @@ class Ordering:
 
 
 @dataclass(frozen=True)
+class Sortable:
+    """A column a list may be ordered by: `attribute` is its name on the result rows."""
+
+    column: ColumnElement[Any]
+    attribute: str
+    options: dict[str, Any]
+
+
+def build_ordering(sortables: dict[str, Sortable], requested: Sequence[tuple[str, bool]], id_column,
+                   *, default: Sequence[tuple[str, bool]] = ()) -> Ordering:
+    """An ordering from (field, descending) pairs, the primary key last as tie-breaker
+    (in the direction of the first key, so `created_at DESC` lists newest ids first)."""
+    requested = list(requested) or list(default)
+    seen: list[tuple[str, bool]] = []
+    for field_name, descending in requested:
+        if field_name in sortables and all(field_name != f for f, _ in seen):
+            seen.append((field_name, descending))
+    keys = [SortKey(sortables[f].column, descending=d, **sortables[f].options) for f, d in seen]
+    attributes = [sortables[f].attribute for f, _ in seen]
+    tie_descending = seen[0][1] if seen else False
+    keys.append(SortKey(id_column, descending=tie_descending, parse=parse_bigint))
+    attributes.append("id")
+    name = ",".join(f"{f}:{'d' if d else 'a'}" for f, d in seen) or "id"
+    return Ordering(name=name, keys=keys, values_of=lambda row: [getattr(row, a) for a in attributes])
+
+
+@dataclass(frozen=True)
 class PageRequest:
+    """One page to fetch; hashable, so per-request loaders can be keyed by it."""
+
     size: int
     forward: bool
-    after: list[Any] | None
-    before: list[Any] | None
+    after: tuple[Any, ...] | None
+    before: tuple[Any, ...] | None
 
 
 @dataclass(frozen=True)
@@ -87,7 +162,7 @@ def encode_cursor(ordering: Ordering, row: Any) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(ordering: Ordering, cursor: str, argument: str) -> list[Any]:
+def decode_cursor(ordering: Ordering, cursor: str, argument: str) -> tuple[Any, ...]:
     invalid = PaginationError(argument, f"`{argument}` is not a cursor of this list.")
     if not isinstance(cursor, str) or len(cursor) > 1024:
         raise invalid
@@ -99,7 +174,7 @@ def decode_cursor(ordering: Ordering, cursor: str, argument: str) -> list[Any]:
     if name != ordering.name or not isinstance(values, list) or len(values) != len(ordering.keys):
         raise invalid
     try:
-        return [key.parse(value) for key, value in zip(ordering.keys, values, strict=True)]
+        return tuple(key.parse(value) for key, value in zip(ordering.keys, values, strict=True))
     except (TypeError, ValueError, ArithmeticError):
         raise invalid from None
 
@@ -130,7 +205,7 @@ def page_request(
     )
 
 
-def _beyond(ordering: Ordering, values: list[Any], *, after: bool) -> ColumnElement[bool]:
+def _beyond(ordering: Ordering, values: Sequence[Any], *, after: bool) -> ColumnElement[bool]:
     """Rows strictly after (or before) the row whose sort-key values are `values`."""
     keys = ordering.keys
     if all(key.descending == keys[0].descending for key in keys):
@@ -146,10 +221,8 @@ def _beyond(ordering: Ordering, values: list[Any], *, after: bool) -> ColumnElem
     return or_(*clauses)
 
 
-async def fetch_page(
-    session: AsyncSession, statement: Select, ordering: Ordering, request: PageRequest
-) -> Page[Any]:
-    """One SELECT for one page, whatever its size: LIMIT size + 1 tells if there is more."""
+def _bounded(statement: Select, ordering: Ordering, request: PageRequest) -> tuple[Select, list[Any]]:
+    """The statement with the cursor bounds, and the ORDER BY of the fetch."""
     if request.after is not None:
         statement = statement.where(_beyond(ordering, request.after, after=True))
     if request.before is not None:
@@ -158,8 +231,10 @@ async def fetch_page(
     for key in ordering.keys:
         ascending = key.descending != request.forward  # flip every key when paging backwards
         order_by.append(key.column.asc() if ascending else key.column.desc())
-    result = await session.execute(statement.order_by(*order_by).limit(request.size + 1))
-    rows = list(result.scalars().all()) if _single_entity(statement) else list(result.all())
+    return statement, order_by
+
+
+def _page(rows: list[Any], ordering: Ordering, request: PageRequest) -> Page[Any]:
     more = len(rows) > request.size
     rows = rows[: request.size]
     if not request.forward:
@@ -170,6 +245,64 @@ async def fetch_page(
         has_next_page=more if request.forward else request.before is not None,
         has_previous_page=request.after is not None if request.forward else more,
     )
+
+
+async def fetch_page(
+    session: AsyncSession, statement: Select, ordering: Ordering, request: PageRequest
+) -> Page[Any]:
+    """One SELECT for one page, whatever its size: LIMIT size + 1 tells if there is more."""
+    bounded, order_by = _bounded(statement, ordering, request)
+    result = await session.execute(bounded.order_by(*order_by).limit(request.size + 1))
+    rows = list(result.scalars().all()) if _single_entity(statement) else list(result.all())
+    return _page(rows, ordering, request)
+
+
+async def fetch_pages_by_parent(
+    session: AsyncSession,
+    statement: Select,
+    parent_column: ColumnElement[Any],
+    parent_ids: Sequence[Any],
+    ordering: Ordering,
+    request: PageRequest,
+) -> dict[Any, Page[Any]]:
+    """The same page of a nested list for many parents in ONE statement:
+
+        SELECT x.* FROM unnest(:parents) AS p(id)
+        CROSS JOIN LATERAL (SELECT ... WHERE parent = p.id AND <cursor> ORDER BY ... LIMIT n + 1) x
+
+    so the (parent, sort key) index is walked once per parent and no parent's children
+    are read beyond its page. `statement` selects one entity."""
+    entity = statement.column_descriptions[0]["entity"]
+    parent_type = parent_column.type
+    parents = select(
+        func.unnest(bindparam("parent_ids", list(parent_ids), type_=ARRAY(parent_type))).label("parent_id")
+    ).subquery("parents")
+    bounded, order_by = _bounded(statement, ordering, request)
+    ranked = bounded.add_columns(func.row_number().over(order_by=order_by).label("_rank"))
+    inner = ranked.where(parent_column == parents.c.parent_id).order_by(*order_by).limit(request.size + 1).lateral("page")
+    row = aliased(entity, inner)
+    query = select(row, parents.c.parent_id).select_from(parents).join(inner, true()).order_by(
+        parents.c.parent_id, inner.c._rank
+    )
+    grouped: dict[Any, list[Any]] = {parent: [] for parent in parent_ids}
+    for child, parent in (await session.execute(query)).all():
+        grouped[parent].append(child)
+    return {parent: _page(rows, ordering, request) for parent, rows in grouped.items()}
+
+
+async def count_by_parent(
+    session: AsyncSession, statement: Select, parent_column: ColumnElement[Any], parent_ids: Sequence[Any]
+) -> dict[Any, int]:
+    """totalCount of a nested list for many parents in one GROUP BY."""
+    query = (
+        statement.with_only_columns(parent_column, func.count())
+        .where(parent_column.in_(list(parent_ids)))
+        .group_by(parent_column)
+        .order_by(None)
+    )
+    counts = {parent: 0 for parent in parent_ids}
+    counts.update({parent: count for parent, count in (await session.execute(query)).all()})
+    return counts
 
 
 async def count_rows(session: AsyncSession, statement: Select) -> int:

@@ -83,6 +83,8 @@ class OrderLine(Base):
     order_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("sales_order.id"), nullable=False)
     product_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("product.id"), nullable=False)
     quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+    # The order's currency, kept on each line so a line reads on its own.
+    currency: Mapped[str] = mapped_column(Text, nullable=False)
     list_unit_price: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
     discount_rate: Mapped[Decimal] = mapped_column(RATE, nullable=False)
     net_unit_price: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
@@ -101,6 +103,7 @@ class OrderReturn(Base):
     order_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("sales_order.id"), nullable=False)
     reason: Mapped[str | None] = mapped_column(Text)
     amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    currency: Mapped[str] = mapped_column(Text, nullable=False)
     returned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=text("now()"))
     returned_by_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("app_user.id"))
 

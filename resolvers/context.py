@@ -23,14 +23,22 @@ class Context:
     response: Response
     database: Database
     secret_key: str
-    _loaders: dict[type, DataLoader] = field(default_factory=dict)
+    _loaders: dict[tuple, DataLoader] = field(default_factory=dict)
 
-    def loader(self, loader_class: type[L]) -> L:
-        """This request's instance of a loader; created on first use, gone with the request."""
-        loader = self._loaders.get(loader_class)
+    def loader(self, loader_class: type[L], *args: object) -> L:
+        """This request's instance of a loader (per class and arguments, e.g. the page a
+        nested list asks for); created on first use, gone with the request."""
+        key = (loader_class, args)
+        loader = self._loaders.get(key)
         if loader is None:
-            loader = self._loaders[loader_class] = loader_class(self.database)
+            loader = self._loaders[key] = loader_class(self.database, *args)
         return loader  # type: ignore[return-value]
+
+    @property
+    def actor_id(self) -> int | None:
+        """The user recorded as having made a change."""
+        principal = self.principal
+        return principal.user_id if principal else None
 
     @cached_property
     def principal(self) -> Principal | None:
@@ -53,6 +61,7 @@ class Context:
 class DatabaseLoader(DataLoader):
     """A loader that opens its own short session per batch."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *args: object) -> None:
         super().__init__()
         self.database = database
+        self.args = args

@@ -6,19 +6,35 @@ import strawberry
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
-from schema.customers import CustomerMutations, CustomerQueries, CustomerType
+from schema.activities import ActivityMutations, ActivityQueries, ActivityType
+from schema.channels import ChannelMutations, ChannelQueries, ChannelSpendType, ChannelType
+from schema.contacts import ContactMutations, ContactQueries, ContactType
+from schema.customers import CustomerMergeType, CustomerMutations, CustomerQueries, CustomerType
 from schema.extensions import OperationName
 from schema.node import NodeQueries
+from schema.opportunities import OpportunityMutations, OpportunityQueries, OpportunityType, StageChangeType
+from schema.orders import OrderLineType, OrderMutations, OrderQueries, OrderReturnType, OrderType
+from schema.products import ProductMutations, ProductQueries, ProductType
+from schema.users import UserMutations, UserQueries, UserType
 
 
 @strawberry.type(description="Everything that can be read.")
-class Query(NodeQueries, CustomerQueries):
+class Query(NodeQueries, CustomerQueries, ContactQueries, OpportunityQueries, ActivityQueries, OrderQueries,
+            ProductQueries, ChannelQueries, UserQueries):
     pass
 
 
 @strawberry.type(description="Everything that can be changed. Each mutation returns a payload with typed errors.")
-class Mutation(CustomerMutations):
+class Mutation(CustomerMutations, ContactMutations, OpportunityMutations, ActivityMutations, OrderMutations,
+               ProductMutations, ChannelMutations, UserMutations):
     pass
+
+
+# Node types reachable only through node(id:) must be listed to be in the schema.
+NODE_TYPES = [
+    ActivityType, ChannelSpendType, ChannelType, ContactType, CustomerMergeType, CustomerType, OpportunityType,
+    OrderLineType, OrderReturnType, OrderType, ProductType, StageChangeType, UserType,
+]
 
 
 class Schema(strawberry.Schema):
@@ -32,7 +48,7 @@ def build_schema() -> strawberry.Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
-        types=[CustomerType],
+        types=NODE_TYPES,
         config=StrawberryConfig(auto_camel_case=True),
         extensions=[OperationName, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
     )

@@ -1,27 +1,51 @@
 from __future__ import annotations
 
+import enum
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from crm.customers import CustomerData, CustomerErrorCode
-from models import Customer as CustomerRow
-from models import CustomerClassification, CustomerKind, LifecycleStage
-from resolvers import customers as resolve
-from resolvers.node import to_global_id
-from schema.errors import payload_errors
+from crm import activities as activity_service
+from crm import contacts as contact_service
+from crm import customers as service
+from crm import opportunities as opportunity_service
+from crm import orders as order_service
+from models import Activity, Contact, Customer as CustomerRow
+from models import CustomerClassification, CustomerKind, LifecycleStage, Opportunity, Order
+from resolvers.lists import count, filter_clause, page, page_arguments
+from resolvers.loaders import CustomerByIdLoader
+from resolvers.mutations import mutate
+from resolvers.node import decode_id, decode_optional_id, from_global_id
+from schema.common import gid, nested, nested_connection, payload_errors
+from schema.contacts import Consent, ConsentInput, ContactFilter, ContactType, can_contact, values_with_consent
+from schema.errors import error_codes, error_type
+from schema.filters import (
+    AttributeFilter, ContactMedium, DateTimeFilter, EnumFilter, IDFilter, OrderDirection, StringFilter,
+    TagsFilter, order_pairs, to_spec,
+)
 from schema.node import NODE_TYPES, Node
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
 from schema.permissions import IsAuthenticated, guarded_field, guarded_mutation
 
+if TYPE_CHECKING:
+    from schema.activities import ActivityFilter, ActivityType
+    from schema.channels import ChannelType
+    from schema.opportunities import OpportunityFilter, OpportunityType
+    from schema.orders import OrderFilter, OrderType
+    from schema.timeline import TimelineEntry
+    from schema.users import UserType
+
 strawberry.enum(CustomerKind, description="Organisation or person.")
-strawberry.enum(
-    CustomerClassification, description="Which market a party belongs to (classification)."
-)
+strawberry.enum(CustomerClassification, description="Which market a party belongs to (classification).")
 strawberry.enum(LifecycleStage, description="Where a customer is in its life cycle (layering).")
-strawberry.enum(CustomerErrorCode, description="Why a customer mutation refused its input.")
+CustomerErrorCode = error_codes(service.CustomerErrorCode, "customer")
+CustomerError = error_type("CustomerError", CustomerErrorCode, "customer")
+
+# The id-typed filter fields of each list, and the type their IDs must be.
+CUSTOMER_ID_FILTERS = {"id": "Customer", "owner": "User", "source_channel": "Channel", "referring_partner": "Customer"}
 
 
 @strawberry.type(name="Customer", description="An organisation or person we sell to, or a partner selling for us.")
@@ -32,95 +56,372 @@ class CustomerType(Node):
     lifecycle_stage: LifecycleStage = strawberry.field(description="Life-cycle layer.")
     email: str | None = strawberry.field(description="Main email address, lower-cased.")
     phone: str | None = strawberry.field(description="Main phone number as entered.")
+    tax_id: str | None = strawberry.field(description="Tax or company registration number.")
     tags: list[str] = strawberry.field(description="Portrait tags, in the order first given.")
     attributes: JSON = strawberry.field(description="Portrait attributes (industry, region, revenue band, ...).")
+    consent: Consent = strawberry.field(description="Opt-outs.")
+    archived_at: datetime | None = strawberry.field(description="When archived (or merged away); null while live.")
     created_at: datetime = strawberry.field(description="When the customer was created.")
     updated_at: datetime = strawberry.field(description="When the customer last changed.")
+    _row: strawberry.Private[CustomerRow]
 
     @classmethod
     def from_row(cls, row: CustomerRow) -> CustomerType:
         return cls(
-            id=strawberry.ID(to_global_id("Customer", row.id)),
-            name=row.name,
-            kind=CustomerKind(row.kind),
+            id=gid("Customer", row.id), name=row.name, kind=CustomerKind(row.kind),
             classification=CustomerClassification(row.classification),
-            lifecycle_stage=LifecycleStage(row.lifecycle_stage),
-            email=row.email,
-            phone=row.phone,
-            tags=list(row.tags),
-            attributes=row.attributes,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
+            lifecycle_stage=LifecycleStage(row.lifecycle_stage), email=row.email, phone=row.phone,
+            tax_id=row.tax_id, tags=list(row.tags), attributes=row.attributes, consent=Consent.of(row),
+            archived_at=row.archived_at, created_at=row.created_at, updated_at=row.updated_at, _row=row,
         )
+
+    @strawberry.field(description="Whether the customer may be contacted (by the medium, when given).")
+    def contactable(self, by: ContactMedium | None = None) -> bool:
+        return can_contact(self._row, by)
+
+    @strawberry.field(description="The user who owns the customer.")
+    async def owner(self, info: Info) -> Annotated["UserType", strawberry.lazy("schema.users")] | None:
+        from schema.users import load_user
+
+        return await load_user(info, self._row.owner_id)
+
+    @strawberry.field(description="The channel the customer came from.")
+    async def source_channel(self, info: Info) -> Annotated["ChannelType", strawberry.lazy("schema.channels")] | None:
+        from schema.channels import load_channel
+
+        return await load_channel(info, self._row.source_channel_id)
+
+    @strawberry.field(description="The partner who referred the customer.")
+    async def referring_partner(self, info: Info) -> CustomerType | None:
+        return await load_customer(info, self._row.referring_partner_id)
+
+    @strawberry.field(description="The customer this one was merged into, when it was.")
+    async def merged_into(self, info: Info) -> CustomerType | None:
+        return await load_customer(info, self._row.merged_into_id)
+
+    @strawberry.field(description=f"People at this organisation, by name. {PAGE_ARGUMENTS_HELP}")
+    async def contacts(self, info: Info, filter: ContactFilter | None = None, first: int | None = None,
+                       after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[ContactType]:
+        spec = to_spec(filter, {"customer": "Customer"})
+        condition = filter_clause(spec, contact_service.FILTER_FIELDS, contact_service.FILTER_SPECIAL)
+        statement = contact_service.contacts_statement(condition, include_archived=bool(spec and spec.get("archived")))
+        relation = nested("customer.contacts", spec, statement, Contact.customer_id, contact_service.contact_ordering([]))
+        return await nested_connection(info, relation, self._row.id, ContactType.from_row,
+                                       first=first, after=after, last=last, before=before)
+
+    @strawberry.field(description=f"The customer's deals, newest first. {PAGE_ARGUMENTS_HELP}")
+    async def opportunities(
+        self, info: Info,
+        filter: Annotated["OpportunityFilter", strawberry.lazy("schema.opportunities")] | None = None,
+        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
+    ) -> Connection[Annotated["OpportunityType", strawberry.lazy("schema.opportunities")]]:
+        from schema.opportunities import OPPORTUNITY_ID_FILTERS, OpportunityType
+
+        spec = to_spec(filter, OPPORTUNITY_ID_FILTERS)
+        condition = filter_clause(spec, opportunity_service.FILTER_FIELDS, opportunity_service.FILTER_SPECIAL)
+        relation = nested("customer.opportunities", spec, opportunity_service.opportunities_statement(condition),
+                          Opportunity.customer_id, opportunity_service.opportunity_ordering([("created_at", True)]))
+        return await nested_connection(info, relation, self._row.id, OpportunityType.from_row,
+                                       first=first, after=after, last=last, before=before)
+
+    @strawberry.field(description="Activities with the customer, newest first, across all staff. Open commitments: "
+                      f"`filter: {{kind: {{eq: COMMITMENT}}, open: true}}`. {PAGE_ARGUMENTS_HELP}")
+    async def activities(
+        self, info: Info,
+        filter: Annotated["ActivityFilter", strawberry.lazy("schema.activities")] | None = None,
+        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
+    ) -> Connection[Annotated["ActivityType", strawberry.lazy("schema.activities")]]:
+        from schema.activities import ACTIVITY_ID_FILTERS, ActivityType
+
+        spec = to_spec(filter, ACTIVITY_ID_FILTERS)
+        condition = filter_clause(spec, activity_service.FILTER_FIELDS, activity_service.FILTER_SPECIAL)
+        relation = nested("customer.activities", spec, activity_service.activities_statement(condition),
+                          Activity.customer_id, activity_service.activity_ordering([]))
+        return await nested_connection(info, relation, self._row.id, ActivityType.from_row,
+                                       first=first, after=after, last=last, before=before)
+
+    @strawberry.field(description=f"The customer's orders, newest first. {PAGE_ARGUMENTS_HELP}")
+    async def orders(
+        self, info: Info,
+        filter: Annotated["OrderFilter", strawberry.lazy("schema.orders")] | None = None,
+        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
+    ) -> Connection[Annotated["OrderType", strawberry.lazy("schema.orders")]]:
+        from schema.orders import ORDER_ID_FILTERS, OrderType
+
+        spec = to_spec(filter, ORDER_ID_FILTERS)
+        condition = filter_clause(spec, order_service.FILTER_FIELDS)
+        relation = nested("customer.orders", spec, order_service.orders_statement(condition),
+                          Order.customer_id, order_service.order_ordering([]))
+        return await nested_connection(info, relation, self._row.id, OrderType.from_row,
+                                       first=first, after=after, last=last, before=before)
+
+    @strawberry.field(description=f"Customers this partner referred. {PAGE_ARGUMENTS_HELP}")
+    async def referred_customers(self, info: Info, first: int | None = None, after: str | None = None,
+                                 last: int | None = None, before: str | None = None) -> Connection[CustomerType]:
+        relation = nested("customer.referred", None, service.customers_statement(), CustomerRow.referring_partner_id,
+                          service.CUSTOMER_ORDER_BY_ID)
+        return await nested_connection(info, relation, self._row.id, CustomerType.from_row,
+                                       first=first, after=after, last=last, before=before)
+
+    @strawberry.field(description="Everything that happened to the customer, newest first: activities, deal stage "
+                      f"changes, orders, merges. One customer at a time (a detail page). {PAGE_ARGUMENTS_HELP}")
+    async def timeline(self, info: Info, first: int | None = None, after: str | None = None,
+                       last: int | None = None, before: str | None = None) -> Connection[Annotated["TimelineEntry", strawberry.lazy("schema.timeline")]]:
+        from schema.timeline import TimelineEntry
+
+        statement, ordering = service.timeline(self._row.id)
+        request = page_arguments(ordering, first=first, after=after, last=last, before=before)
+        rows = await page(info.context, statement, ordering, request)
+        return Connection.from_page(rows, TimelineEntry.from_row, lambda: count(info.context, statement))
 
 
 NODE_TYPES["Customer"] = CustomerType.from_row
+
+
+async def load_customer(info: Info, pk: int | None) -> CustomerType | None:
+    if pk is None:
+        return None
+    row = await info.context.loader(CustomerByIdLoader).load(pk)
+    return CustomerType.from_row(row) if row else None
+
+
+@strawberry.input(description="Which customers to list. Fields combine with AND; use and/or/not for more. "
+                  "Archived customers only when `archived: true`.")
+class CustomerFilter:
+    id: IDFilter | None = strawberry.field(default=None, description="By ID.")
+    name: StringFilter | None = strawberry.field(default=None, description="By name (ilike uses a trigram index).")
+    kind: EnumFilter[CustomerKind] | None = strawberry.field(default=None, description="Organisation or person.")
+    classification: EnumFilter[CustomerClassification] | None = strawberry.field(default=None, description="By classification.")
+    lifecycle_stage: EnumFilter[LifecycleStage] | None = strawberry.field(default=None, description="By life-cycle layer.")
+    email: StringFilter | None = strawberry.field(default=None, description="By email (lower-case).")
+    tags: TagsFilter | None = strawberry.field(default=None, description="By portrait tags.")
+    attributes: list[AttributeFilter] | None = strawberry.field(default=None, description="By portrait attributes; all must hold.")
+    owner: IDFilter | None = strawberry.field(default=None, description="By owner (User IDs).")
+    source_channel: IDFilter | None = strawberry.field(default=None, description="By source channel (Channel IDs).")
+    referring_partner: IDFilter | None = strawberry.field(default=None, description="By referring partner (Customer IDs).")
+    created_at: DateTimeFilter | None = strawberry.field(default=None, description="By creation time.")
+    updated_at: DateTimeFilter | None = strawberry.field(default=None, description="By last change.")
+    contactable: bool | None = strawberry.field(default=None, description="true: only customers who may be contacted at all (not do-not-contact).")
+    contactable_by: ContactMedium | None = strawberry.field(default=None, description="Only customers reachable by this medium: not opted out, with an address.")
+    archived: bool | None = strawberry.field(default=None, description="true: archived only; false or absent: live only.")
+    and_: list[CustomerFilter] | None = strawberry.field(default=None, name="and", description="All of these.")
+    or_: list[CustomerFilter] | None = strawberry.field(default=None, name="or", description="Any of these.")
+    not_: CustomerFilter | None = strawberry.field(default=None, name="not", description="Not this.")
+
+
+@strawberry.enum(description="Fields customers can be ordered by (the id breaks ties); each has an index.")
+class CustomerOrderField(enum.Enum):
+    NAME = "name"
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+    CLASSIFICATION = "classification"
+    LIFECYCLE_STAGE = "lifecycle_stage"
+
+
+@strawberry.input(description="One ordering key.")
+class CustomerOrder:
+    field: CustomerOrderField = strawberry.field(description="Field.")
+    direction: OrderDirection = strawberry.field(default=OrderDirection.ASC, description="Default ASC.")
+
+
+def _attributes_spec(spec):
+    """`attributes: [AttributeFilter]` becomes the `key` operator of the attributes field."""
+    if spec and "attributes" in spec:
+        spec["attributes"] = {"key": spec["attributes"]}
+    for combinator in ("and", "or"):
+        for item in (spec or {}).get(combinator, []):
+            _attributes_spec(item)
+    if spec and spec.get("not"):
+        _attributes_spec(spec["not"])
+    return spec
+
+
+def customer_condition(filter: CustomerFilter | None):
+    spec = _attributes_spec(to_spec(filter, CUSTOMER_ID_FILTERS))
+    return spec, filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL)
 
 
 @strawberry.input(description="A new customer. Only `name` is required.")
 class CustomerCreateInput:
     name: str = strawberry.field(description="1 to 200 characters after trimming.")
     kind: CustomerKind = strawberry.field(default=CustomerKind.ORGANISATION, description="Default ORGANISATION.")
-    classification: CustomerClassification = strawberry.field(
-        default=CustomerClassification.POTENTIAL, description="Default POTENTIAL."
-    )
+    classification: CustomerClassification = strawberry.field(default=CustomerClassification.POTENTIAL, description="Default POTENTIAL.")
     lifecycle_stage: LifecycleStage = strawberry.field(default=LifecycleStage.LEAD, description="Default LEAD.")
     email: str | None = strawberry.field(default=None, description="An email address; stored lower-cased.")
     phone: str | None = strawberry.field(default=None, description="Digits, spaces, ()-./ and an optional leading +.")
+    tax_id: str | None = strawberry.field(default=None, description="Tax or company number; duplicates are found ignoring case, spaces, dots, dashes.")
     tags: list[str] = strawberry.field(default_factory=list, description="Up to 50 tags of up to 64 characters; duplicates dropped.")
-    attributes: JSON = strawberry.field(
-        default_factory=dict, description="A JSON object of up to 50 named text, number, boolean or null values."
-    )
+    attributes: JSON = strawberry.field(default_factory=dict, description="A JSON object of up to 50 named text, number, boolean or null values.")
+    owner_id: strawberry.ID | None = strawberry.field(default=None, description="Owning user.")
+    source_channel_id: strawberry.ID | None = strawberry.field(default=None, description="Channel the customer came from.")
+    referring_partner_id: strawberry.ID | None = strawberry.field(default=None, description="Partner (a customer classified PARTNER) who referred it.")
+    consent: ConsentInput | None = strawberry.field(default=None, description="Opt-outs; default none.")
 
 
-@strawberry.type(description="A problem with the input of a customer mutation; nothing was changed.")
-class CustomerError:
-    field: str | None = strawberry.field(description="The input field at fault, as named in the input; null for the whole input.")
-    message: str = strawberry.field(description="What is wrong, for people.")
-    code: CustomerErrorCode = strawberry.field(description="What is wrong, for programs.")
+@strawberry.input(description="Changes to a customer; only the fields sent change; null clears an optional field.")
+class CustomerUpdateInput:
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="Name.")
+    kind: CustomerKind | None = strawberry.field(default=strawberry.UNSET, description="Kind.")
+    classification: CustomerClassification | None = strawberry.field(default=strawberry.UNSET, description="Classification.")
+    lifecycle_stage: LifecycleStage | None = strawberry.field(default=strawberry.UNSET, description="Life-cycle layer.")
+    email: str | None = strawberry.field(default=strawberry.UNSET, description="Email.")
+    phone: str | None = strawberry.field(default=strawberry.UNSET, description="Phone.")
+    tax_id: str | None = strawberry.field(default=strawberry.UNSET, description="Tax ID.")
+    tags: list[str] | None = strawberry.field(default=strawberry.UNSET, description="Replaces the tags.")
+    attributes: JSON | None = strawberry.field(default=strawberry.UNSET, description="Replaces the attributes.")
+    owner_id: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="Owning user.")
+    source_channel_id: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="Source channel.")
+    referring_partner_id: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="Referring partner.")
+    consent: ConsentInput | None = strawberry.field(default=strawberry.UNSET, description="Opt-outs to change.")
 
 
-@strawberry.type(description="Result of customerCreate: the customer, or errors and no change.")
-class CustomerCreatePayload:
-    customer: CustomerType | None = strawberry.field(description="The new customer; null when errors is not empty.")
+@strawberry.type(description="Result of a customer mutation: the customer, or errors and no change.")
+class CustomerPayload:
+    customer: CustomerType | None = strawberry.field(description="The customer; null when errors is not empty.")
     errors: list[CustomerError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.type(name="CustomerMerge", description="The record of one customer merged into another.")
+class CustomerMergeType(Node):
+    merged_at: datetime = strawberry.field(description="When.")
+    moved: JSON = strawberry.field(description="How many rows moved, per kind (contacts, opportunities, orders, ...).")
+    merged_snapshot: JSON = strawberry.field(description="The merged customer as it was before the merge.")
+    _row: strawberry.Private[object]
+
+    @strawberry.field(description="The customer that remains.")
+    async def survivor(self, info: Info) -> CustomerType:
+        return await load_customer(info, self._row.survivor_id)
+
+    @strawberry.field(description="The customer merged away (now archived).")
+    async def merged(self, info: Info) -> CustomerType:
+        return await load_customer(info, self._row.merged_id)
+
+    @strawberry.field(description="Who merged them.")
+    async def merged_by(self, info: Info) -> Annotated["UserType", strawberry.lazy("schema.users")] | None:
+        from schema.users import load_user
+
+        return await load_user(info, self._row.merged_by_id)
+
+    @classmethod
+    def from_row(cls, row) -> CustomerMergeType:
+        return cls(id=gid("CustomerMerge", row.id), merged_at=row.merged_at, moved=row.moved,
+                   merged_snapshot=row.merged_snapshot, _row=row)
+
+
+NODE_TYPES["CustomerMerge"] = CustomerMergeType.from_row
+
+
+@strawberry.type(description="Result of customerMerge.")
+class CustomerMergePayload:
+    customer: CustomerType | None = strawberry.field(description="The surviving customer.")
+    merge: CustomerMergeType | None = strawberry.field(description="The audit record.")
+    errors: list[CustomerError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.enum(description="What duplicates share.")
+class DuplicateReason(enum.Enum):
+    EMAIL = "email"
+    PHONE = "phone"
+    TAX_ID = "tax_id"
+
+
+@strawberry.type(description="Live customers that share a normalised email, phone or tax ID.")
+class DuplicateGroup:
+    reason: DuplicateReason = strawberry.field(description="What they share.")
+    value: str = strawberry.field(description="The shared value, normalised (phone: digits only; tax ID: upper case, no separators).")
+    _ids: strawberry.Private[list[int]]
+
+    @strawberry.field(description="The customers, oldest first: merge the others into the first with customerMerge.")
+    async def customers(self, info: Info) -> list[CustomerType]:
+        rows = await info.context.loader(CustomerByIdLoader).load_many(self._ids)
+        return [CustomerType.from_row(row) for row in rows if row is not None]
+
+    @classmethod
+    def from_row(cls, row) -> DuplicateGroup:
+        return cls(reason=DuplicateReason(row.reason), value=row.key, _ids=list(row.ids))
+
+
+def _customer_values(input_object) -> dict:
+    values = values_with_consent(input_object)
+    for name, type_name in (("owner_id", "User"), ("source_channel_id", "Channel"), ("referring_partner_id", "Customer")):
+        if name in values:
+            values[name] = decode_optional_id(values[name], type_name, name)
+    return values
+
+
+def _payload(row, errors) -> CustomerPayload:
+    return CustomerPayload(customer=CustomerType.from_row(row) if row else None,
+                           errors=payload_errors(errors, CustomerError, CustomerErrorCode))
 
 
 @strawberry.type
 class CustomerQueries:
-    @guarded_field(
-        description=f"Customers, ordered by creation (id). {PAGE_ARGUMENTS_HELP}",
-        permissions=[IsAuthenticated],
-    )
-    async def customers(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-    ) -> Connection[CustomerType]:
-        context = info.context
-        page = await resolve.customers_page(context, first=first, after=after, last=last, before=before)
-        return Connection.from_page(page, CustomerType.from_row, lambda: resolve.customers_count(context))
+    @guarded_field(description=f"Customers. Default order: by id (creation). {PAGE_ARGUMENTS_HELP}", permissions=[IsAuthenticated])
+    async def customers(self, info: Info, filter: CustomerFilter | None = None, order_by: list[CustomerOrder] | None = None,
+                        first: int | None = None, after: str | None = None, last: int | None = None,
+                        before: str | None = None) -> Connection[CustomerType]:
+        spec, condition = customer_condition(filter)
+        statement = service.customers_statement(condition, include_archived=bool(spec and spec.get("archived")))
+        ordering = service.customer_ordering(order_pairs(order_by))
+        request = page_arguments(ordering, first=first, after=after, last=last, before=before)
+        rows = await page(info.context, statement, ordering, request)
+        loader = info.context.loader(CustomerByIdLoader)
+        for row in rows.rows:  # primed, so node(id:) and nested lookups reuse them
+            loader.prime(row.id, row)
+        return Connection.from_page(rows, CustomerType.from_row, lambda: count(info.context, statement))
+
+    @guarded_field(description="One customer (archived and merged ones too); null when there is none.", permissions=[IsAuthenticated])
+    async def customer(self, info: Info, id: strawberry.ID) -> CustomerType | None:
+        _, pk = from_global_id(id, expected_type="Customer")
+        return await load_customer(info, pk)
+
+    @guarded_field(description=f"Groups of live customers that look like duplicates. {PAGE_ARGUMENTS_HELP}", permissions=[IsAuthenticated])
+    async def customer_duplicates(self, info: Info, first: int | None = None, after: str | None = None,
+                                  last: int | None = None, before: str | None = None) -> Connection[DuplicateGroup]:
+        statement = service.duplicate_groups_statement()
+        request = page_arguments(service.DUPLICATE_ORDERING, first=first, after=after, last=last, before=before)
+        rows = await page(info.context, statement, service.DUPLICATE_ORDERING, request)
+        return Connection.from_page(rows, DuplicateGroup.from_row, lambda: count(info.context, statement))
 
 
 @strawberry.type
 class CustomerMutations:
-    @guarded_mutation(description="Create a customer.", permissions=[IsAuthenticated])
-    async def customer_create(self, info: Info, input: CustomerCreateInput) -> CustomerCreatePayload:
-        data = CustomerData(
-            name=input.name,
-            kind=input.kind,
-            classification=input.classification,
-            lifecycle_stage=input.lifecycle_stage,
-            email=input.email,
-            phone=input.phone,
-            tags=list(input.tags),
-            attributes=input.attributes,
-        )
-        customer, errors = await resolve.customer_create(info.context, data)
-        return CustomerCreatePayload(
-            customer=CustomerType.from_row(customer) if customer else None,
-            errors=payload_errors(errors, CustomerError, CustomerErrorCode),
-        )
+    @guarded_mutation(description="Create a customer. A normalised email, phone or tax ID that a live customer already "
+                      "has is refused with DUPLICATE (relatedId: that customer) unless allowDuplicate is true.",
+                      permissions=[IsAuthenticated])
+    async def customer_create(self, info: Info, input: CustomerCreateInput, allow_duplicate: bool = False) -> CustomerPayload:
+        async def action(session):
+            values = _customer_values(input)
+            return await service.create_customer(session, service.CustomerData(**values), allow_duplicate=allow_duplicate)
+        return _payload(*await mutate(info.context, action))
+
+    @guarded_mutation(description="Change a customer; duplicates as in customerCreate.", permissions=[IsAuthenticated])
+    async def customer_update(self, info: Info, id: strawberry.ID, input: CustomerUpdateInput,
+                              allow_duplicate: bool = False) -> CustomerPayload:
+        async def action(session):
+            return await service.update_customer(session, decode_id(id, "Customer", "id"), _customer_values(input),
+                                                 allow_duplicate=allow_duplicate)
+        return _payload(*await mutate(info.context, action))
+
+    @guarded_mutation(description="Archive a customer (soft delete): it leaves lists, its history stays.", permissions=[IsAuthenticated])
+    async def customer_archive(self, info: Info, id: strawberry.ID) -> CustomerPayload:
+        return _payload(*await mutate(info.context, lambda s: service.archive_customer(s, decode_id(id, "Customer", "id"))))
+
+    @guarded_mutation(description="Restore an archived customer (not one merged into another).", permissions=[IsAuthenticated])
+    async def customer_restore(self, info: Info, id: strawberry.ID) -> CustomerPayload:
+        return _payload(*await mutate(info.context, lambda s: service.restore_customer(s, decode_id(id, "Customer", "id"))))
+
+    @guarded_mutation(description="Merge `fromId` into `intoId`: contacts, deals, activities, orders, referrals and partner "
+                      "users move to the survivor, which also takes the contact details it lacks; `fromId` is archived "
+                      "and points at the survivor; an audit record keeps what moved. All or nothing.",
+                      permissions=[IsAuthenticated])
+    async def customer_merge(self, info: Info, into_id: strawberry.ID, from_id: strawberry.ID) -> CustomerMergePayload:
+        async def action(session):
+            into = decode_id(into_id, "Customer", "into_id")
+            source = decode_id(from_id, "Customer", "from_id")
+            return await service.merge_customers(session, into, source, actor_id=info.context.actor_id)
+        result, errors = await mutate(info.context, action)
+        survivor, record = result if result else (None, None)
+        return CustomerMergePayload(customer=CustomerType.from_row(survivor) if survivor else None,
+                                    merge=CustomerMergeType.from_row(record) if record else None,
+                                    errors=payload_errors(errors, CustomerError, CustomerErrorCode))

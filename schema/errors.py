@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any
 
-from crm.errors import FieldError
-
-E = TypeVar("E")
+import strawberry
 
 
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
+def error_type(name: str, code_enum: type[enum.Enum], domain: str) -> Any:
+    """`<Domain>Error { field, message, code, relatedId }` for one domain's code enum."""
+    namespace = {
+        "__annotations__": {"field": str | None, "message": str, "code": code_enum, "related_id": strawberry.ID | None},
+        "__doc__": f"A problem with the input of a {domain} mutation; nothing was changed.",
+        "field": strawberry.field(description="The input field at fault, as the client named it (`lines.0.quantity`); null for the whole input."),
+        "message": strawberry.field(description="What is wrong, for people."),
+        "code": strawberry.field(description="What is wrong, for programs."),
+        "related_id": strawberry.field(
+            default=None,
+            description="The object the problem is about, when there is one: the existing duplicate, the inactive product, ...",
+        ),
+    }
+    return strawberry.type(type(name, (), namespace), description=namespace["__doc__"])
 
 
-def payload_errors(
-    errors: Iterable[FieldError], error_type: Callable[..., E], code_enum: type[enum.Enum]
-) -> list[E]:
-    """Domain FieldErrors as a payload's typed errors, field names as the client sent them."""
-    return [
-        error_type(field=camel(e.field) if e.field else None, message=e.message, code=code_enum(e.code))
-        for e in errors
-    ]
+def error_codes(code_enum: type[enum.Enum], domain: str) -> type[enum.Enum]:
+    return strawberry.enum(code_enum, description=f"Why a {domain} mutation refused its input.")

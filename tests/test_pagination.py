@@ -64,7 +64,7 @@ def test_a_cursor_is_tied_to_its_ordering():
     from crm.pagination import encode_cursor
 
     cursor = encode_cursor(NAME_DESC_ID_ASC, cursor_row)
-    assert page_request(NAME_DESC_ID_ASC, after=cursor).after == ["x", 5]
+    assert page_request(NAME_DESC_ID_ASC, after=cursor).after == ("x", 5)
     with pytest.raises(PaginationError) as refused:
         page_request(STAGE_ASC_ID_DESC, after=cursor)
     assert refused.value.argument == "after"

@@ -1,0 +1,252 @@
+"""Orders: placing (priced by crm.pricing), paying, cancelling, returning.
+
+Status moves: PLACED -> PAID -> (returns, whole or by line) -> RETURNED once every unit
+is back; PLACED -> CANCELLED. A paid order is returned, not cancelled; only paid goods
+are returned. A replayed import (same source and external reference) returns the order
+it already created when it asks for the same thing, and DUPLICATE when it does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm import pricing
+from crm.errors import Code, DomainError, FieldError, domain_codes
+from crm.filtering import FilterField
+from crm.pagination import TIME_KEY, Sortable, build_ordering
+from crm.references import live
+from crm.validation import Checker
+from models import Customer, Order, OrderLine, OrderReturn, OrderReturnLine, OrderStatus, Product
+
+OrderErrorCode = domain_codes(
+    "OrderErrorCode", "duplicate", "inactive_product", "currency_mismatch", "invalid_status", "nothing_to_return",
+)
+
+MAX_LINES = 100
+SOURCE_MAX = 40
+REFERENCE_MAX = 100
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    product_id: int
+    quantity: int
+
+
+async def place_order(session: AsyncSession, *, customer_id: int, lines: list[LineRequest], source: str = "api",
+                      external_reference: str | None = None, paid: bool = False, actor_id: int | None) -> Order:
+    check = Checker()
+    source = check.text("source", source, max_len=SOURCE_MAX, required=True) or "api"
+    external_reference = check.text("external_reference", external_reference, max_len=REFERENCE_MAX, label="external reference")
+    if not lines:
+        check.fail("lines", "An order has at least one line.", Code.REQUIRED)
+    elif len(lines) > MAX_LINES:
+        check.fail("lines", f"An order has at most {MAX_LINES} lines.", Code.TOO_MANY)
+    for i, line in enumerate(lines[:MAX_LINES]):
+        check.quantity(f"lines.{i}.quantity", line.quantity)
+    check.done()
+
+    if external_reference is not None:
+        existing = await _by_reference(session, source, external_reference)
+        if existing is not None:
+            return await _replayed(session, existing, customer_id, lines)
+
+    customer = await live(session, Customer, customer_id, "customer_id", "customer")
+    products = {p.id: p for p in (await session.execute(
+        select(Product).where(Product.id.in_(sorted({line.product_id for line in lines})))
+    )).scalars()}
+    errors: list[FieldError] = []
+    for i, line in enumerate(lines):
+        product = products.get(line.product_id)
+        if product is None:
+            errors.append(FieldError(f"lines.{i}.product_id", "No product has this ID.", Code.NOT_FOUND))
+        elif product.archived_at is not None or not product.active:
+            errors.append(FieldError(f"lines.{i}.product_id", f"{product.name} is not for sale.",
+                                     OrderErrorCode.INACTIVE_PRODUCT, ("Product", product.id)))
+    if errors:
+        raise DomainError(errors)
+    currencies = {products[line.product_id].currency for line in lines}
+    if len(currencies) > 1:
+        raise DomainError.one("lines", f"All lines of an order are in one currency; these are in {', '.join(sorted(currencies))}.",
+                              OrderErrorCode.CURRENCY_MISMATCH)
+
+    now = datetime.now(timezone.utc)
+    rate = await pricing.discount_rate_for(session, customer.id, now)
+    priced = [(line, pricing.price_line(products[line.product_id].list_price, line.quantity, rate)) for line in lines]
+    total = sum((price.line_total for _, price in priced), Decimal("0.00"))
+    check = Checker()
+    check.money("lines", total)  # the total must fit the column too
+    check.done()
+    order = Order(customer_id=customer.id, currency=currencies.pop(), total=total, source=source,
+                  external_reference=external_reference, placed_by_id=actor_id,
+                  status=OrderStatus.PAID.value if paid else OrderStatus.PLACED.value,
+                  paid_at=now if paid else None)
+    session.add(order)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        # A concurrent import of the same reference won the race: answer as a replay.
+        existing = await _by_reference(session, source, external_reference)
+        if existing is None:
+            raise
+        return await _replayed(session, existing, customer_id, lines)
+    session.add_all(
+        OrderLine(order_id=order.id, product_id=line.product_id, quantity=line.quantity, currency=order.currency,
+                  list_unit_price=price.list_unit_price, discount_rate=price.discount_rate,
+                  net_unit_price=price.net_unit_price, line_total=price.line_total)
+        for line, price in priced
+    )
+    await session.flush()
+    return order
+
+
+async def _by_reference(session: AsyncSession, source: str, reference: str | None) -> Order | None:
+    return (await session.execute(
+        select(Order).where(Order.source == source, Order.external_reference == reference)
+    )).scalar_one_or_none()
+
+
+async def _replayed(session: AsyncSession, order: Order, customer_id: int, lines: list[LineRequest]) -> Order:
+    stored = (await session.execute(
+        select(OrderLine.product_id, OrderLine.quantity).where(OrderLine.order_id == order.id).order_by(OrderLine.id)
+    )).all()
+    same = order.customer_id == customer_id and [tuple(r) for r in stored] == [(l.product_id, l.quantity) for l in lines]
+    if not same:
+        raise DomainError.one("external_reference", "An order with this source and reference exists with other contents.",
+                              OrderErrorCode.DUPLICATE, ("Order", order.id))
+    return order
+
+
+async def _locked(session: AsyncSession, order_id: int) -> Order:
+    order = (await session.execute(select(Order).where(Order.id == order_id).with_for_update())).scalar_one_or_none()
+    if order is None:
+        raise DomainError.one("id", "No order has this ID.", Code.NOT_FOUND)
+    return order
+
+
+async def mark_paid(session: AsyncSession, order_id: int) -> Order:
+    order = await _locked(session, order_id)
+    if order.status != OrderStatus.PLACED:
+        raise DomainError.one("id", f"Only a placed order can be paid; this one is {order.status}.", OrderErrorCode.INVALID_STATUS)
+    order.status = OrderStatus.PAID.value
+    order.paid_at = func.now()
+    await session.flush()
+    await session.refresh(order)
+    return order
+
+
+async def cancel_order(session: AsyncSession, order_id: int) -> Order:
+    order = await _locked(session, order_id)
+    if order.status != OrderStatus.PLACED:
+        hint = " Return a paid order instead." if order.status == OrderStatus.PAID else ""
+        raise DomainError.one("id", f"Only a placed order can be cancelled; this one is {order.status}.{hint}",
+                              OrderErrorCode.INVALID_STATUS)
+    order.status = OrderStatus.CANCELLED.value
+    order.cancelled_at = func.now()
+    await session.flush()
+    await session.refresh(order)
+    return order
+
+
+@dataclass(frozen=True)
+class ReturnRequest:
+    line_id: int
+    quantity: int
+
+
+async def return_order(session: AsyncSession, order_id: int, lines: list[ReturnRequest] | None, *,
+                       reason: str | None, actor_id: int | None) -> tuple[Order, OrderReturn]:
+    """Returns the given quantities (or everything not yet returned) of a paid order."""
+    check = Checker()
+    reason = check.text("reason", reason, max_len=500)
+    if lines is not None and len(lines) > MAX_LINES:
+        check.fail("lines", f"At most {MAX_LINES} lines.", Code.TOO_MANY)
+    for i, line in enumerate((lines or [])[:MAX_LINES]):
+        check.quantity(f"lines.{i}.quantity", line.quantity)
+    check.done()
+    order = await _locked(session, order_id)
+    if order.status != OrderStatus.PAID:
+        raise DomainError.one("id", f"Only a paid order can be returned; this one is {order.status}.", OrderErrorCode.INVALID_STATUS)
+    order_lines = {line.id: line for line in (await session.execute(
+        select(OrderLine).where(OrderLine.order_id == order.id).with_for_update()
+    )).scalars()}
+    if lines is None:
+        wanted = [(line, line.quantity - line.returned_quantity) for line in order_lines.values()
+                  if line.quantity > line.returned_quantity]
+    else:
+        wanted, errors = [], []
+        seen: set[int] = set()
+        for i, request in enumerate(lines):
+            line = order_lines.get(request.line_id)
+            if line is None:
+                errors.append(FieldError(f"lines.{i}.line_id", "This order has no such line.", Code.NOT_FOUND))
+            elif request.line_id in seen:
+                errors.append(FieldError(f"lines.{i}.line_id", "Each line once per return.", Code.INVALID))
+            elif request.quantity > line.quantity - line.returned_quantity:
+                errors.append(FieldError(f"lines.{i}.quantity",
+                                         f"Only {line.quantity - line.returned_quantity} of this line can still be returned.",
+                                         Code.OUT_OF_RANGE))
+            else:
+                wanted.append((line, request.quantity))
+            seen.add(request.line_id)
+        if errors:
+            raise DomainError(errors)
+    if not wanted:
+        raise DomainError.one("lines", "Everything on this order has been returned already.", OrderErrorCode.NOTHING_TO_RETURN)
+    amount = sum((line.net_unit_price * qty for line, qty in wanted), Decimal("0.00"))
+    record = OrderReturn(order_id=order.id, reason=reason, amount=amount, currency=order.currency, returned_by_id=actor_id)
+    session.add(record)
+    await session.flush()
+    for line, qty in wanted:
+        line.returned_quantity += qty
+        session.add(OrderReturnLine(return_id=record.id, order_line_id=line.id, quantity=qty,
+                                    amount=line.net_unit_price * qty))
+    order.returned_total = order.returned_total + amount
+    if all(line.returned_quantity == line.quantity for line in order_lines.values()):
+        order.status = OrderStatus.RETURNED.value
+    await session.flush()
+    await session.refresh(order)
+    return order, record
+
+
+FILTER_FIELDS = {
+    "customer": FilterField(Order.customer_id, "id"),  # ix_sales_order_customer_id_placed_at_id
+    "status": FilterField(Order.status, "enum"),  # ix_sales_order_status_id
+    "placed_at": FilterField(Order.placed_at, "time"),  # ix_sales_order_placed_at_id
+    "source": FilterField(Order.source, "text"),  # uq_sales_order_source_external_reference
+    "external_reference": FilterField(Order.external_reference, "text"),
+}
+SORTABLE = {"placed_at": Sortable(Order.placed_at, "placed_at", TIME_KEY)}  # ix_sales_order_placed_at_id
+
+
+def order_ordering(requested: list[tuple[str, bool]]):
+    return build_ordering(SORTABLE, requested, Order.id, default=[("placed_at", True)])
+
+
+def orders_statement(condition: Any = None) -> Select:
+    return select(Order).where(condition) if condition is not None else select(Order)
+
+
+LINE_ORDERING = build_ordering({}, [], OrderLine.id)
+RETURN_ORDERING = build_ordering({}, [], OrderReturn.id)
+RETURN_LINE_ORDERING = build_ordering({}, [], OrderReturnLine.id)
+
+
+def lines_statement() -> Select:
+    return select(OrderLine)
+
+
+def returns_statement() -> Select:
+    return select(OrderReturn)
+
+
+def return_lines_statement() -> Select:
+    return select(OrderReturnLine)

@@ -1,0 +1,57 @@
+"""Loading the rows an input refers to, with the typed error when they are not usable."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.errors import Code, DomainError, not_found, require
+from models import Channel, Customer, CustomerClassification, User
+
+M = TypeVar("M")
+
+
+async def get_row(session: AsyncSession, model: type[M], pk: int, *, lock: bool = False) -> M | None:
+    statement = select(model).where(model.id == pk)  # type: ignore[attr-defined]
+    if lock:
+        statement = statement.with_for_update()
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def live(session: AsyncSession, model: type[M], pk: int, field: str, what: str, *, lock: bool = False) -> M:
+    """The row, not archived; NOT_FOUND / ARCHIVED otherwise."""
+    return require(await get_row(session, model, pk, lock=lock), field, what)
+
+
+async def active_user(session: AsyncSession, pk: int, field: str) -> User:
+    user = await get_row(session, User, pk)
+    if user is None:
+        raise not_found(field, "user")
+    if not user.active:
+        raise DomainError.one(field, "This user is deactivated.", Code.ARCHIVED)
+    return user
+
+
+async def live_channel(session: AsyncSession, pk: int, field: str) -> Channel:
+    return await live(session, Channel, pk, field, "channel")
+
+
+async def live_partner(session: AsyncSession, pk: int, field: str) -> Customer:
+    """A live customer classified as a partner (who may refer customers or register deals)."""
+    partner = await live(session, Customer, pk, field, "customer")
+    if partner.classification != CustomerClassification.PARTNER:
+        raise DomainError.one(field, f"{partner.name} is not a partner.", "not_a_partner")
+    return partner
+
+
+def snapshot(row: Any) -> dict[str, Any]:
+    """The row's columns as JSON-ready values (audit records)."""
+    out = {}
+    for column in row.__table__.columns:
+        value = getattr(row, column.key)
+        out[column.key] = value.isoformat() if hasattr(value, "isoformat") else (
+            str(value) if value is not None and not isinstance(value, (int, bool, str, list, dict)) else value
+        )
+    return out

@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from crm import contacts as service
+from models import Contact as ContactRow
+from resolvers.lists import count, filter_clause, page, page_arguments
+from resolvers.loaders import ContactByIdLoader, CustomerByIdLoader
+from resolvers.mutations import mutate
+from resolvers.node import decode_id
+from schema.common import gid, given, payload_errors
+from schema.errors import error_codes, error_type
+from schema.filters import ContactMedium, IDFilter, OrderDirection, StringFilter, order_pairs, to_spec
+from schema.node import NODE_TYPES, Node
+from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
+from schema.permissions import IsAuthenticated, guarded_field, guarded_mutation
+
+if TYPE_CHECKING:
+    from schema.customers import CustomerType
+
+ContactErrorCode = error_codes(service.ContactErrorCode, "contact")
+ContactError = error_type("ContactError", ContactErrorCode, "contact")
+
+
+def can_contact(row, medium: ContactMedium | None) -> bool:
+    """The same rule as the `contactable` filters (crm.customers.contactable_clause)."""
+    if row.do_not_contact:
+        return False
+    if medium == ContactMedium.EMAIL:
+        return not row.email_opt_out and row.email is not None
+    if medium == ContactMedium.PHONE:
+        return not row.phone_opt_out and row.phone is not None
+    if medium == ContactMedium.SMS:
+        return not row.sms_opt_out and row.phone is not None
+    return True
+
+
+@strawberry.type(description="Consent: opt-outs per medium and a general do-not-contact.")
+class Consent:
+    email_opt_out: bool = strawberry.field(description="No email.")
+    phone_opt_out: bool = strawberry.field(description="No phone calls.")
+    sms_opt_out: bool = strawberry.field(description="No text messages.")
+    do_not_contact: bool = strawberry.field(description="No contact at all, whatever the medium.")
+
+    @classmethod
+    def of(cls, row) -> Consent:
+        return cls(email_opt_out=row.email_opt_out, phone_opt_out=row.phone_opt_out,
+                   sms_opt_out=row.sms_opt_out, do_not_contact=row.do_not_contact)
+
+
+@strawberry.input(description="Consent flags; absent ones keep their value (false for a new record).")
+class ConsentInput:
+    email_opt_out: bool | None = strawberry.field(default=strawberry.UNSET, description="No email.")
+    phone_opt_out: bool | None = strawberry.field(default=strawberry.UNSET, description="No phone calls.")
+    sms_opt_out: bool | None = strawberry.field(default=strawberry.UNSET, description="No text messages.")
+    do_not_contact: bool | None = strawberry.field(default=strawberry.UNSET, description="No contact at all.")
+
+
+@strawberry.type(name="Contact", description="A person at an organisation customer.")
+class ContactType(Node):
+    name: str = strawberry.field(description="Full name.")
+    title: str | None = strawberry.field(description="Job title.")
+    email: str | None = strawberry.field(description="Email, lower-cased.")
+    phone: str | None = strawberry.field(description="Phone as entered.")
+    consent: Consent = strawberry.field(description="Opt-outs.")
+    archived_at: datetime | None = strawberry.field(description="When archived; null while live.")
+    created_at: datetime = strawberry.field(description="When created.")
+    _row: strawberry.Private[ContactRow]
+
+    @strawberry.field(description="Whether this person may be contacted (by the medium, when given).")
+    def contactable(self, by: ContactMedium | None = None) -> bool:
+        return can_contact(self._row, by)
+
+    @strawberry.field(description="The organisation.")
+    async def customer(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")]:
+        from schema.customers import CustomerType
+
+        return CustomerType.from_row(await info.context.loader(CustomerByIdLoader).load(self._row.customer_id))
+
+    @classmethod
+    def from_row(cls, row: ContactRow) -> ContactType:
+        return cls(id=gid("Contact", row.id), name=row.name, title=row.title, email=row.email, phone=row.phone,
+                   consent=Consent.of(row), archived_at=row.archived_at, created_at=row.created_at, _row=row)
+
+
+NODE_TYPES["Contact"] = ContactType.from_row
+
+
+async def load_contact(info: Info, pk: int | None) -> ContactType | None:
+    if pk is None:
+        return None
+    row = await info.context.loader(ContactByIdLoader).load(pk)
+    return ContactType.from_row(row) if row else None
+
+
+@strawberry.input(description="Which contacts to list. Archived ones only when `archived: true`.")
+class ContactFilter:
+    customer: IDFilter | None = strawberry.field(default=None, description="Contacts of these customers.")
+    name: StringFilter | None = strawberry.field(default=None, description="By name.")
+    email: StringFilter | None = strawberry.field(default=None, description="By email.")
+    contactable: bool | None = strawberry.field(default=None, description="true: only people who may be contacted at all.")
+    contactable_by: ContactMedium | None = strawberry.field(default=None, description="Only people reachable by this medium (not opted out, with an address).")
+    archived: bool | None = strawberry.field(default=None, description="true: archived only; false or absent: live only.")
+    and_: list[ContactFilter] | None = strawberry.field(default=None, name="and", description="All of these.")
+    or_: list[ContactFilter] | None = strawberry.field(default=None, name="or", description="Any of these.")
+    not_: ContactFilter | None = strawberry.field(default=None, name="not", description="Not this.")
+
+
+@strawberry.enum(description="Fields contacts can be ordered by (the id breaks ties).")
+class ContactOrderField(enum.Enum):
+    NAME = "name"
+
+
+@strawberry.input(description="One ordering key.")
+class ContactOrder:
+    field: ContactOrderField = strawberry.field(description="Field.")
+    direction: OrderDirection = strawberry.field(default=OrderDirection.ASC, description="Default ASC.")
+
+
+@strawberry.input(description="A new contact.")
+class ContactCreateInput:
+    customer_id: strawberry.ID = strawberry.field(description="The organisation customer.")
+    name: str = strawberry.field(description="1 to 200 characters.")
+    title: str | None = strawberry.field(default=None, description="Job title.")
+    email: str | None = strawberry.field(default=None, description="Email address.")
+    phone: str | None = strawberry.field(default=None, description="Phone number.")
+    consent: ConsentInput | None = strawberry.field(default=None, description="Opt-outs; default none.")
+
+
+@strawberry.input(description="Changes to a contact; only the fields sent change.")
+class ContactUpdateInput:
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="Name.")
+    title: str | None = strawberry.field(default=strawberry.UNSET, description="Job title; null clears it.")
+    email: str | None = strawberry.field(default=strawberry.UNSET, description="Email; null clears it.")
+    phone: str | None = strawberry.field(default=strawberry.UNSET, description="Phone; null clears it.")
+    consent: ConsentInput | None = strawberry.field(default=strawberry.UNSET, description="Opt-outs to change.")
+
+
+@strawberry.type(description="Result of a contact mutation.")
+class ContactPayload:
+    contact: ContactType | None = strawberry.field(description="The contact; null when errors is not empty.")
+    errors: list[ContactError] = strawberry.field(description="Empty on success.")
+
+
+def _payload(row, errors) -> ContactPayload:
+    return ContactPayload(contact=ContactType.from_row(row) if row else None,
+                          errors=payload_errors(errors, ContactError, ContactErrorCode))
+
+
+def values_with_consent(input_object, *, skip: tuple[str, ...] = ()) -> dict:
+    """An input's fields with its nested `consent` flattened into the flags."""
+    values = {k: v for k, v in given(input_object).items() if k not in skip}
+    consent = values.pop("consent", None)
+    if consent:
+        values.update(given(consent))
+    return values
+
+
+CONTACT_ID_FILTERS = {"customer": "Customer"}
+
+
+@strawberry.type
+class ContactQueries:
+    @guarded_field(description=f"Contacts. {PAGE_ARGUMENTS_HELP}", permissions=[IsAuthenticated])
+    async def contacts(self, info: Info, filter: ContactFilter | None = None, order_by: list[ContactOrder] | None = None,
+                       first: int | None = None, after: str | None = None, last: int | None = None,
+                       before: str | None = None) -> Connection[ContactType]:
+        spec = to_spec(filter, CONTACT_ID_FILTERS)
+        condition = filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL)
+        statement = service.contacts_statement(condition, include_archived=bool(spec and spec.get("archived")))
+        ordering = service.contact_ordering(order_pairs(order_by))
+        request = page_arguments(ordering, first=first, after=after, last=last, before=before)
+        rows = await page(info.context, statement, ordering, request)
+        return Connection.from_page(rows, ContactType.from_row, lambda: count(info.context, statement))
+
+
+@strawberry.type
+class ContactMutations:
+    @guarded_mutation(description="Add a contact to an organisation customer.", permissions=[IsAuthenticated])
+    async def contact_create(self, info: Info, input: ContactCreateInput) -> ContactPayload:
+        async def action(session):
+            customer_id = decode_id(input.customer_id, "Customer", "customer_id")
+            return await service.create_contact(session, customer_id, values_with_consent(input, skip=("customer_id",)))
+        return _payload(*await mutate(info.context, action))
+
+    @guarded_mutation(description="Change a contact.", permissions=[IsAuthenticated])
+    async def contact_update(self, info: Info, id: strawberry.ID, input: ContactUpdateInput) -> ContactPayload:
+        async def action(session):
+            return await service.update_contact(session, decode_id(id, "Contact", "id"), values_with_consent(input))
+        return _payload(*await mutate(info.context, action))
+
+    @guarded_mutation(description="Archive a contact.", permissions=[IsAuthenticated])
+    async def contact_archive(self, info: Info, id: strawberry.ID) -> ContactPayload:
+        return _payload(*await mutate(info.context, lambda s: service.archive_contact(s, decode_id(id, "Contact", "id"))))
+
+    @guarded_mutation(description="Restore an archived contact.", permissions=[IsAuthenticated])
+    async def contact_restore(self, info: Info, id: strawberry.ID) -> ContactPayload:
+        return _payload(*await mutate(info.context, lambda s: service.restore_contact(s, decode_id(id, "Contact", "id"))))

@@ -1,0 +1,293 @@
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from crm import activities as activity_service
+from crm import opportunities as service
+from crm.pagination import build_ordering
+from models import Activity, OpportunityStage, OpportunityStageChange
+from models import Opportunity as OpportunityRow
+from resolvers.lists import count, filter_clause, page, page_arguments
+from resolvers.loaders import ListByParentLoader, OpportunityByIdLoader
+from resolvers.mutations import mutate
+from resolvers.node import decode_id, decode_optional_id
+from schema.common import Money, MoneyInput, gid, given, nested, nested_connection, payload_errors
+from schema.errors import error_codes, error_type
+from schema.filters import DateFilter, DateTimeFilter, DecimalFilter, EnumFilter, IDFilter, OrderDirection, StringFilter, order_pairs, to_spec
+from schema.node import NODE_TYPES, Node
+from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
+from schema.permissions import IsAuthenticated, guarded_field, guarded_mutation
+
+if TYPE_CHECKING:
+    from schema.activities import ActivityType
+    from schema.channels import ChannelType
+    from schema.customers import CustomerType
+    from schema.users import UserType
+
+strawberry.enum(OpportunityStage, description="Pipeline stage. Open: LEAD, QUALIFIED, PROPOSAL, NEGOTIATION; closed: WON, LOST.")
+OpportunityErrorCode = error_codes(service.OpportunityErrorCode, "opportunity")
+OpportunityError = error_type("OpportunityError", OpportunityErrorCode, "opportunity")
+
+OPPORTUNITY_ID_FILTERS = {"customer": "Customer", "owner": "User", "channel": "Channel", "registering_partner": "Customer"}
+STAGE_HISTORY = nested("opportunity.stageHistory", None, service.stage_history_statement(), OpportunityStageChange.opportunity_id,
+                       build_ordering({}, [], OpportunityStageChange.id))
+
+
+@strawberry.type(name="OpportunityStageChange", description="One move of a deal between stages.")
+class StageChangeType(Node):
+    from_stage: OpportunityStage | None = strawberry.field(description="Stage before; null for the deal's creation.")
+    to_stage: OpportunityStage = strawberry.field(description="Stage after.")
+    probability: int = strawberry.field(description="Win probability (percent) set by the move.")
+    changed_at: datetime = strawberry.field(description="When.")
+    _row: strawberry.Private[OpportunityStageChange]
+
+    @strawberry.field(description="The deal.")
+    async def opportunity(self, info: Info) -> OpportunityType:
+        return OpportunityType.from_row(await info.context.loader(OpportunityByIdLoader).load(self._row.opportunity_id))
+
+    @strawberry.field(description="Who moved it.")
+    async def changed_by(self, info: Info) -> Annotated["UserType", strawberry.lazy("schema.users")] | None:
+        from schema.users import load_user
+
+        return await load_user(info, self._row.changed_by_id)
+
+    @classmethod
+    def from_row(cls, row: OpportunityStageChange) -> StageChangeType:
+        return cls(id=gid("OpportunityStageChange", row.id),
+                   from_stage=OpportunityStage(row.from_stage) if row.from_stage else None,
+                   to_stage=OpportunityStage(row.to_stage), probability=row.probability, changed_at=row.changed_at, _row=row)
+
+
+@strawberry.type(name="Opportunity", description="A deal: what a customer may buy, how likely, by when.")
+class OpportunityType(Node):
+    name: str = strawberry.field(description="Name of the deal.")
+    amount: Money = strawberry.field(description="Expected value.")
+    stage: OpportunityStage = strawberry.field(description="Pipeline stage.")
+    probability: int = strawberry.field(description="Win probability in percent (stage default unless overridden).")
+    weighted_amount: Money = strawberry.field(description="amount x probability, rounded half-up to the cent.")
+    expected_close: date | None = strawberry.field(description="Expected close date.")
+    lost_reason: str | None = strawberry.field(description="Why it was lost (stage LOST).")
+    stage_changed_at: datetime = strawberry.field(description="When it entered its current stage.")
+    created_at: datetime = strawberry.field(description="When created.")
+    updated_at: datetime = strawberry.field(description="When last changed.")
+    _row: strawberry.Private[OpportunityRow]
+
+    @classmethod
+    def from_row(cls, row: OpportunityRow) -> OpportunityType:
+        return cls(id=gid("Opportunity", row.id), name=row.name, amount=Money.of(row.amount, row.currency),
+                   stage=OpportunityStage(row.stage), probability=row.probability,
+                   weighted_amount=Money.of(row.amount * Decimal(row.probability) / 100, row.currency),
+                   expected_close=row.expected_close, lost_reason=row.lost_reason, stage_changed_at=row.stage_changed_at,
+                   created_at=row.created_at, updated_at=row.updated_at, _row=row)
+
+    @strawberry.field(description="The customer.")
+    async def customer(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")]:
+        from schema.customers import load_customer
+
+        return await load_customer(info, self._row.customer_id)
+
+    @strawberry.field(description="Owning user.")
+    async def owner(self, info: Info) -> Annotated["UserType", strawberry.lazy("schema.users")] | None:
+        from schema.users import load_user
+
+        return await load_user(info, self._row.owner_id)
+
+    @strawberry.field(description="Channel the deal came through.")
+    async def channel(self, info: Info) -> Annotated["ChannelType", strawberry.lazy("schema.channels")] | None:
+        from schema.channels import load_channel
+
+        return await load_channel(info, self._row.channel_id)
+
+    @strawberry.field(description="The partner that registered the deal.")
+    async def registering_partner(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")] | None:
+        from schema.customers import load_customer
+
+        return await load_customer(info, self._row.registering_partner_id)
+
+    @strawberry.field(description="Every stage move, oldest first (the first is the creation).")
+    async def stage_history(self, info: Info) -> list[StageChangeType]:
+        rows = await info.context.loader(ListByParentLoader, STAGE_HISTORY).load(self._row.id)
+        return [StageChangeType.from_row(row) for row in rows]
+
+    @strawberry.field(description=f"Activities on this deal, newest first. {PAGE_ARGUMENTS_HELP}")
+    async def activities(self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None,
+                         before: str | None = None) -> Connection[Annotated["ActivityType", strawberry.lazy("schema.activities")]]:
+        from schema.activities import ActivityType
+
+        relation = nested("opportunity.activities", None, activity_service.activities_statement(),
+                          Activity.opportunity_id, activity_service.activity_ordering([]))
+        return await nested_connection(info, relation, self._row.id, ActivityType.from_row,
+                                       first=first, after=after, last=last, before=before)
+
+
+NODE_TYPES["Opportunity"] = OpportunityType.from_row
+NODE_TYPES["OpportunityStageChange"] = StageChangeType.from_row
+
+
+async def load_opportunity(info: Info, pk: int | None) -> OpportunityType | None:
+    if pk is None:
+        return None
+    row = await info.context.loader(OpportunityByIdLoader).load(pk)
+    return OpportunityType.from_row(row) if row else None
+
+
+@strawberry.input(description="Which deals to list.")
+class OpportunityFilter:
+    customer: IDFilter | None = strawberry.field(default=None, description="By customer.")
+    stage: EnumFilter[OpportunityStage] | None = strawberry.field(default=None, description="By stage.")
+    open: bool | None = strawberry.field(default=None, description="true: open stages only; false: WON or LOST only.")
+    owner: IDFilter | None = strawberry.field(default=None, description="By owner.")
+    channel: IDFilter | None = strawberry.field(default=None, description="By channel.")
+    registering_partner: IDFilter | None = strawberry.field(default=None, description="By registering partner.")
+    amount: DecimalFilter | None = strawberry.field(default=None, description="By amount.")
+    currency: StringFilter | None = strawberry.field(default=None, description="By currency.")
+    expected_close: DateFilter | None = strawberry.field(default=None, description="By expected close date.")
+    created_at: DateTimeFilter | None = strawberry.field(default=None, description="By creation time.")
+    and_: list[OpportunityFilter] | None = strawberry.field(default=None, name="and", description="All of these.")
+    or_: list[OpportunityFilter] | None = strawberry.field(default=None, name="or", description="Any of these.")
+    not_: OpportunityFilter | None = strawberry.field(default=None, name="not", description="Not this.")
+
+
+@strawberry.enum(description="Fields deals can be ordered by (the id breaks ties).")
+class OpportunityOrderField(enum.Enum):
+    AMOUNT = "amount"
+    CREATED_AT = "created_at"
+    STAGE_CHANGED_AT = "stage_changed_at"
+
+
+@strawberry.input(description="One ordering key.")
+class OpportunityOrder:
+    field: OpportunityOrderField = strawberry.field(description="Field.")
+    direction: OrderDirection = strawberry.field(default=OrderDirection.ASC, description="Default ASC.")
+
+
+@strawberry.input(description="A new deal.")
+class OpportunityCreateInput:
+    customer_id: strawberry.ID = strawberry.field(description="The customer.")
+    name: str = strawberry.field(description="1 to 200 characters.")
+    amount: MoneyInput = strawberry.field(description="Expected value.")
+    stage: OpportunityStage = strawberry.field(default=OpportunityStage.LEAD, description="An open stage; default LEAD.")
+    probability: int | None = strawberry.field(default=None, description="0 to 100; default: the stage's.")
+    expected_close: date | None = strawberry.field(default=None, description="Expected close date.")
+    owner_id: strawberry.ID | None = strawberry.field(default=None, description="Owning user.")
+    channel_id: strawberry.ID | None = strawberry.field(default=None, description="Channel.")
+    registering_partner_id: strawberry.ID | None = strawberry.field(default=None, description="Registering partner.")
+
+
+@strawberry.input(description="Changes to a deal (not its stage: use opportunityMoveStage).")
+class OpportunityUpdateInput:
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="Name.")
+    amount: MoneyInput | None = strawberry.field(default=strawberry.UNSET, description="Expected value.")
+    probability: int | None = strawberry.field(default=strawberry.UNSET, description="0 to 100.")
+    expected_close: date | None = strawberry.field(default=strawberry.UNSET, description="Expected close; null clears.")
+    owner_id: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="Owner; null clears.")
+    channel_id: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="Channel; null clears.")
+    registering_partner_id: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="Registering partner; null clears.")
+
+
+@strawberry.type(description="Result of an opportunity mutation.")
+class OpportunityPayload:
+    opportunity: OpportunityType | None = strawberry.field(description="The deal; null when errors is not empty.")
+    errors: list[OpportunityError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.type(description="One column of the pipeline board: a stage, its totals and its first deals.")
+class PipelineColumn:
+    stage: OpportunityStage = strawberry.field(description="The stage.")
+    deal_count: int = strawberry.field(description="Deals in the stage (under the filter).")
+    amounts: list[Money] = strawberry.field(description="Total amount per currency.")
+    weighted_amounts: list[Money] = strawberry.field(description="Total weighted amount (amount x probability) per currency.")
+    _relation: strawberry.Private[object]
+
+    @strawberry.field(description=f"The deals in the stage, most recently moved first. {PAGE_ARGUMENTS_HELP}")
+    async def opportunities(self, info: Info, first: int | None = None, after: str | None = None,
+                            last: int | None = None, before: str | None = None) -> Connection[OpportunityType]:
+        return await nested_connection(info, self._relation, self.stage.value, OpportunityType.from_row,
+                                       first=first, after=after, last=last, before=before)
+
+
+def _values(input_object) -> dict:
+    values = given(input_object)
+    if "amount" in values:
+        money = values.pop("amount")
+        values["amount"] = money.amount if money else None
+        values["currency"] = money.currency if money else None
+    for name, type_name in (("owner_id", "User"), ("channel_id", "Channel"), ("registering_partner_id", "Customer")):
+        if name in values:
+            values[name] = decode_optional_id(values[name], type_name, name)
+    return values
+
+
+def _payload(row, errors) -> OpportunityPayload:
+    return OpportunityPayload(opportunity=OpportunityType.from_row(row) if row else None,
+                              errors=payload_errors(errors, OpportunityError, OpportunityErrorCode))
+
+
+@strawberry.type
+class OpportunityQueries:
+    @guarded_field(description=f"Deals. Default order: by id. {PAGE_ARGUMENTS_HELP}", permissions=[IsAuthenticated])
+    async def opportunities(self, info: Info, filter: OpportunityFilter | None = None,
+                            order_by: list[OpportunityOrder] | None = None, first: int | None = None,
+                            after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[OpportunityType]:
+        spec = to_spec(filter, OPPORTUNITY_ID_FILTERS)
+        statement = service.opportunities_statement(filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL))
+        ordering = service.opportunity_ordering(order_pairs(order_by))
+        request = page_arguments(ordering, first=first, after=after, last=last, before=before)
+        rows = await page(info.context, statement, ordering, request)
+        return Connection.from_page(rows, OpportunityType.from_row, lambda: count(info.context, statement))
+
+    @guarded_field(description="The pipeline board: one column per stage in pipeline order, with counts, totals per "
+                   "currency and the deals of each column (batched: one statement for all columns).",
+                   permissions=[IsAuthenticated])
+    async def pipeline(self, info: Info, filter: OpportunityFilter | None = None) -> list[PipelineColumn]:
+        spec = to_spec(filter, OPPORTUNITY_ID_FILTERS)
+        condition = filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL)
+        async with info.context.database.session() as session:
+            totals = (await session.execute(service.pipeline_statement(condition))).all()
+        relation = nested("pipeline", spec, service.opportunities_statement(condition), OpportunityRow.stage,
+                          service.opportunity_ordering([("stage_changed_at", True)]))
+        columns = []
+        for stage in OpportunityStage:
+            rows = sorted((r for r in totals if r.stage == stage.value), key=lambda r: r.currency)
+            columns.append(PipelineColumn(
+                stage=stage, deal_count=sum(r.deals for r in rows),
+                amounts=[Money.of(r.amount, r.currency) for r in rows],
+                weighted_amounts=[Money.of(r.weighted, r.currency) for r in rows],
+                _relation=relation,
+            ))
+        return columns
+
+
+@strawberry.type
+class OpportunityMutations:
+    @guarded_mutation(description="Create a deal in an open stage; its first stage-history entry is recorded.", permissions=[IsAuthenticated])
+    async def opportunity_create(self, info: Info, input: OpportunityCreateInput) -> OpportunityPayload:
+        async def action(session):
+            values = _values(input)
+            customer_id = decode_id(values.pop("customer_id"), "Customer", "customer_id")
+            stage = OpportunityStage(values.pop("stage"))
+            return await service.create_opportunity(session, customer_id, values, stage=stage, actor_id=info.context.actor_id)
+        return _payload(*await mutate(info.context, action))
+
+    @guarded_mutation(description="Change a deal's terms. A WON or LOST deal only takes a new owner or expected close.", permissions=[IsAuthenticated])
+    async def opportunity_update(self, info: Info, id: strawberry.ID, input: OpportunityUpdateInput) -> OpportunityPayload:
+        async def action(session):
+            return await service.update_opportunity(session, decode_id(id, "Opportunity", "id"), _values(input))
+        return _payload(*await mutate(info.context, action))
+
+    @guarded_mutation(description="Move a deal to another stage, recording the move. Allowed: between open stages either "
+                      "way; from an open stage to WON or LOST (LOST needs lostReason); LOST back to LEAD or QUALIFIED; "
+                      "WON is final. The stage's default probability applies unless `probability` is given.",
+                      permissions=[IsAuthenticated])
+    async def opportunity_move_stage(self, info: Info, id: strawberry.ID, stage: OpportunityStage,
+                                     lost_reason: str | None = None, probability: int | None = None) -> OpportunityPayload:
+        async def action(session):
+            return await service.move_stage(session, decode_id(id, "Opportunity", "id"), stage, lost_reason=lost_reason,
+                                            probability=probability, actor_id=info.context.actor_id)
+        return _payload(*await mutate(info.context, action))

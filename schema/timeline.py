@@ -1,0 +1,48 @@
+"""A customer's timeline: activities, deal stage changes, orders and merges in one list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from resolvers.loaders import ActivityByIdLoader, CustomerMergeByIdLoader, OrderByIdLoader, StageChangeByIdLoader
+
+if TYPE_CHECKING:
+    from schema.activities import ActivityType
+    from schema.customers import CustomerMergeType
+    from schema.opportunities import StageChangeType
+    from schema.orders import OrderType
+
+@strawberry.type(description="One event of a customer's timeline.")
+class TimelineEntry:
+    at: datetime = strawberry.field(description="When it happened.")
+    _kind: strawberry.Private[str]
+    _id: strawberry.Private[int]
+
+    @strawberry.field(description="What happened.")
+    async def item(self, info: Info) -> Annotated[
+        Annotated["ActivityType", strawberry.lazy("schema.activities")]
+        | Annotated["StageChangeType", strawberry.lazy("schema.opportunities")]
+        | Annotated["OrderType", strawberry.lazy("schema.orders")]
+        | Annotated["CustomerMergeType", strawberry.lazy("schema.customers")],
+        strawberry.union("TimelineItem", description="An activity, a deal's stage change, an order or a merge."),
+    ]:
+        from schema.activities import ActivityType
+        from schema.customers import CustomerMergeType
+        from schema.opportunities import StageChangeType
+        from schema.orders import OrderType
+
+        loader, to_type = {
+            "activity": (ActivityByIdLoader, ActivityType.from_row),
+            "stage_change": (StageChangeByIdLoader, StageChangeType.from_row),
+            "order": (OrderByIdLoader, OrderType.from_row),
+            "merge": (CustomerMergeByIdLoader, CustomerMergeType.from_row),
+        }[self._kind]
+        return to_type(await info.context.loader(loader).load(self._id))
+
+    @classmethod
+    def from_row(cls, row) -> TimelineEntry:
+        return cls(at=row.at, _kind=row.kind, _id=row.id)

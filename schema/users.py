@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from crm import users as service
+from models import User as UserRow
+from models import UserRole
+from resolvers.lists import count, filter_clause, page, page_arguments
+from resolvers.loaders import CustomerByIdLoader
+from resolvers.mutations import mutate
+from resolvers.node import decode_id, decode_optional_id
+from schema.common import gid, given, payload_errors
+from schema.errors import error_codes, error_type
+from schema.filters import BooleanFilter, EnumFilter, IDFilter, StringFilter, to_spec
+from schema.node import NODE_TYPES, Node
+from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
+from schema.permissions import IsAuthenticated, guarded_field, guarded_mutation
+
+if TYPE_CHECKING:
+    from schema.customers import CustomerType
+
+strawberry.enum(UserRole, description="What a user may do (enforced from issue [4/6]).")
+UserErrorCode = error_codes(service.UserErrorCode, "user")
+UserError = error_type("UserError", UserErrorCode, "user")
+
+
+@strawberry.type(name="User", description="A staff or partner login; owner and actor of CRM records.")
+class UserType(Node):
+    email: str = strawberry.field(description="Login email, lower-cased.")
+    name: str = strawberry.field(description="Display name.")
+    role: UserRole = strawberry.field(description="Role.")
+    active: bool = strawberry.field(description="False once deactivated; a deactivated user owns nothing new.")
+    created_at: datetime = strawberry.field(description="When the user was created.")
+    _row: strawberry.Private[UserRow]
+
+    @strawberry.field(description="For a partner user, the partner account it acts for.")
+    async def partner_account(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")] | None:
+        from schema.customers import CustomerType
+
+        if self._row.partner_account_id is None:
+            return None
+        row = await info.context.loader(CustomerByIdLoader).load(self._row.partner_account_id)
+        return CustomerType.from_row(row) if row else None
+
+    @classmethod
+    def from_row(cls, row: UserRow) -> UserType:
+        return cls(id=gid("User", row.id), email=row.email, name=row.name, role=UserRole(row.role),
+                   active=row.active, created_at=row.created_at, _row=row)
+
+
+NODE_TYPES["User"] = UserType.from_row
+
+
+async def load_user(info: Info, pk: int | None) -> UserType | None:
+    from resolvers.loaders import UserByIdLoader
+
+    if pk is None:
+        return None
+    row = await info.context.loader(UserByIdLoader).load(pk)
+    return UserType.from_row(row) if row else None
+
+
+@strawberry.input(description="Which users to list.")
+class UserFilter:
+    role: EnumFilter[UserRole] | None = strawberry.field(default=None, description="By role.")
+    active: BooleanFilter | None = strawberry.field(default=None, description="Active or deactivated.")
+    partner_account: IDFilter | None = strawberry.field(default=None, description="Partner users of an account.")
+    email: StringFilter | None = strawberry.field(default=None, description="By email (lower-case).")
+
+
+@strawberry.input(description="A new user.")
+class UserCreateInput:
+    email: str = strawberry.field(description="Login email; unique, case-insensitive.")
+    name: str = strawberry.field(description="Display name, 1 to 200 characters.")
+    role: UserRole = strawberry.field(description="Role.")
+    partner_account_id: strawberry.ID | None = strawberry.field(default=None, description="Required for PARTNER users: their partner customer.")
+
+
+@strawberry.input(description="Changes to a user; only the fields sent change.")
+class UserUpdateInput:
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="Display name.")
+    email: str | None = strawberry.field(default=strawberry.UNSET, description="Login email.")
+    active: bool | None = strawberry.field(default=strawberry.UNSET, description="false deactivates the user.")
+
+
+@strawberry.type(description="Result of a user mutation.")
+class UserPayload:
+    user: UserType | None = strawberry.field(description="The user; null when errors is not empty.")
+    errors: list[UserError] = strawberry.field(description="Empty on success.")
+
+
+def _payload(row, errors) -> UserPayload:
+    return UserPayload(user=UserType.from_row(row) if row else None, errors=payload_errors(errors, UserError, UserErrorCode))
+
+
+@strawberry.type
+class UserQueries:
+    @guarded_field(description=f"Users, by id. {PAGE_ARGUMENTS_HELP}", permissions=[IsAuthenticated])
+    async def users(self, info: Info, filter: UserFilter | None = None, first: int | None = None,
+                    after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[UserType]:
+        condition = filter_clause(to_spec(filter, {"partner_account": "Customer"}), service.FILTER_FIELDS)
+        statement = service.users_statement(condition)
+        request = page_arguments(service.USER_ORDERING, first=first, after=after, last=last, before=before)
+        rows = await page(info.context, statement, service.USER_ORDERING, request)
+        return Connection.from_page(rows, UserType.from_row, lambda: count(info.context, statement))
+
+
+@strawberry.type
+class UserMutations:
+    @guarded_mutation(description="Create a user (no credentials yet: login arrives with issue [4/6]).", permissions=[IsAuthenticated])
+    async def user_create(self, info: Info, input: UserCreateInput) -> UserPayload:
+        async def action(session):
+            account = decode_optional_id(input.partner_account_id, "Customer", "partner_account_id")
+            return await service.create_user(session, email=input.email, name=input.name, role=input.role,
+                                             partner_account_id=account)
+        return _payload(*await mutate(info.context, action))
+
+    @guarded_mutation(description="Change a user's name, email or active flag.", permissions=[IsAuthenticated])
+    async def user_update(self, info: Info, id: strawberry.ID, input: UserUpdateInput) -> UserPayload:
+        async def action(session):
+            return await service.update_user(session, decode_id(id, "User", "id"), given(input))
+        return _payload(*await mutate(info.context, action))
