@@ -112,9 +112,9 @@ def _field(field: FilterField, ops: Mapping[str, Any], path: str) -> ColumnEleme
         elif op == "is_null":
             parts.append(column.is_(None) if value else column.is_not(None))
         elif op == "contains_any":
-            parts.append(column.op("&&")(cast(list(value), ARRAY(Text))))
+            parts.append(column.op("&&", is_comparison=True)(cast(list(value), ARRAY(Text))))
         elif op == "contains_all":
-            parts.append(column.op("@>")(cast(list(value), ARRAY(Text))))
+            parts.append(column.op("@>", is_comparison=True)(cast(list(value), ARRAY(Text))))
         elif op == "key":
             parts += [_attribute(column, item, f"{path}.key[{i}]") for i, item in enumerate(value)]
     return and_(true(), *parts)
@@ -127,13 +127,13 @@ def _attribute(column, item: Mapping[str, Any], path: str) -> ColumnElement[bool
         raise FilterError(path, "An attribute filter needs a `key`.")
     parts = []
     if item.get("eq") is not None:
-        parts.append(column.op("@>")(cast({key: item["eq"]}, JSONB)))
+        parts.append(column.op("@>", is_comparison=True)(cast({key: item["eq"]}, JSONB)))
     if item.get("in") is not None:
         values = list(item["in"])
         if len(values) > MAX_VALUES:
             raise FilterError(path, f"At most {MAX_VALUES} values.")
-        parts.append(or_(false(), *(column.op("@>")(cast({key: v}, JSONB)) for v in values)))
+        parts.append(or_(false(), *(column.op("@>", is_comparison=True)(cast({key: v}, JSONB)) for v in values)))
     if item.get("is_null") is not None:
-        present = column.op("?")(key)
+        present = column.op("?", is_comparison=True)(key)
         parts.append(not_(present) if item["is_null"] else present)
     return and_(true(), *parts)
