@@ -217,7 +217,8 @@ def _values(input_object) -> dict:
     if "amount" in values:
         money = values.pop("amount")
         values["amount"] = money.amount if money else None
-        values["currency"] = money.currency if money else None
+        if money:
+            values["currency"] = money.currency
     for name, type_name in (("owner_id", "User"), ("channel_id", "Channel"), ("registering_partner_id", "Customer")):
         if name in values:
             values[name] = decode_optional_id(values[name], type_name, name)

@@ -98,7 +98,8 @@ def _values(input_object) -> dict:
     if "list_price" in values:
         price = values.pop("list_price")
         values["list_price"] = price.amount if price else None
-        values["currency"] = price.currency if price else None
+        if price:
+            values["currency"] = price.currency
     return values
 
 
