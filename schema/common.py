@@ -17,7 +17,7 @@ from crm.pagination import Ordering
 from resolvers.lists import nested_count, nested_page, page_arguments
 from resolvers.loaders import NestedList
 from resolvers.node import to_global_id
-from schema.pagination import Connection
+from schema.pagination import Connection, page_selected
 
 T = TypeVar("T")
 
@@ -87,5 +87,8 @@ async def nested_connection(info: Info, relation: NestedList, parent_id: Any, to
     """A page of a nested list; batched with the same list of every other parent."""
     context = info.context
     request = page_arguments(relation.ordering, first=first, after=after, last=last, before=before)
+    count = lambda: nested_count(context, relation, parent_id)  # noqa: E731
+    if not page_selected(info):
+        return Connection.count_only(count)
     page = await nested_page(context, relation, request, parent_id)
-    return Connection.from_page(page, to_node, lambda: nested_count(context, relation, parent_id))
+    return Connection.from_page(page, to_node, count)

@@ -37,6 +37,12 @@ class Connection(Generic[NodeType]):
         return await self._count()
 
     @classmethod
+    def count_only(cls, count: Callable[[], Awaitable[int]]) -> Connection[NodeType]:
+        """For a selection of totalCount alone: no page is fetched."""
+        empty = PageInfo(has_next_page=False, has_previous_page=False, start_cursor=None, end_cursor=None)
+        return cls(edges=[], page_info=empty, _count=count)
+
+    @classmethod
     def from_page(
         cls, page: Page[Any], to_node: Callable[[Any], NodeType], count: Callable[[], Awaitable[int]]
     ) -> Connection[NodeType]:
@@ -51,6 +57,18 @@ class Connection(Generic[NodeType]):
             ),
             _count=count,
         )
+
+
+def page_selected(info: Any) -> bool:
+    """Whether the query asks for edges or pageInfo (not just totalCount). Fragments count
+    as asking, since what they select is not inspected here."""
+    from strawberry.types.nodes import SelectedField
+
+    for field in info.selected_fields:
+        for selection in field.selections:
+            if not isinstance(selection, SelectedField) or selection.name in ("edges", "pageInfo"):
+                return True
+    return False
 
 
 PAGE_ARGUMENTS_HELP = (
