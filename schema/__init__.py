@@ -9,6 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from schema.activities import ActivityMutations, ActivityQueries, ActivityType
 from schema.channels import ChannelMutations, ChannelQueries, ChannelSpendType, ChannelType
 from schema.contacts import ContactMutations, ContactQueries, ContactType
+from schema.descriptions import describe
 from schema.customers import CustomerMergeType, CustomerMutations, CustomerQueries, CustomerType
 from schema.extensions import OperationName
 from schema.node import NodeQueries
@@ -45,13 +46,15 @@ class Schema(strawberry.Schema):
 
 
 def build_schema() -> strawberry.Schema:
-    return Schema(
+    built = Schema(
         query=Query,
         mutation=Mutation,
         types=NODE_TYPES,
         config=StrawberryConfig(auto_camel_case=True),
         extensions=[OperationName, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
     )
+    describe(built._schema)
+    return built
 
 
 schema = build_schema()

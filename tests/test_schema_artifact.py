@@ -10,7 +10,7 @@ def test_committed_schema_matches_the_code():
     assert committed == schema_sdl(), "schema.graphql is stale: run `make schema` and commit it"
 
 
-def test_every_type_and_field_has_a_description():
+def test_every_type_field_argument_and_enum_value_has_a_description():
     from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
 
     from schema import schema
@@ -22,9 +22,14 @@ def test_every_type_and_field_has_a_description():
         if not gql_type.description:
             missing.append(name)
         if isinstance(gql_type, (GraphQLObjectType, GraphQLInterfaceType, GraphQLInputObjectType)):
-            missing += [f"{name}.{field}" for field, f in gql_type.fields.items() if not f.description]
+            for field_name, field in gql_type.fields.items():
+                if not field.description:
+                    missing.append(f"{name}.{field_name}")
+                for arg_name, arg in getattr(field, "args", {}).items():
+                    if not arg.description:
+                        missing.append(f"{name}.{field_name}({arg_name})")
         if isinstance(gql_type, GraphQLEnumType):
-            pass  # enum values are self-describing names
+            missing += [f"{name}.{value}" for value, v in gql_type.values.items() if not v.description]
     assert missing == []
 
 

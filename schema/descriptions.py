@@ -1,0 +1,126 @@
+"""Descriptions of arguments and enum values, kept in one place and written into the
+built schema (so schema.graphql and introspection carry them). Types and fields are
+described where they are declared."""
+
+from __future__ import annotations
+
+from graphql import GraphQLEnumType, GraphQLInterfaceType, GraphQLObjectType, GraphQLSchema
+
+ARGUMENTS = {
+    "first": "Page size, paging forwards: 0 to 100 (default 20 when neither first nor last is given).",
+    "after": "Cursor to page forwards from: a previous page's endCursor.",
+    "last": "Page size, paging backwards: 0 to 100; not together with first.",
+    "before": "Cursor to page backwards from: a previous page's startCursor.",
+    "filter": "Which items; all given conditions must hold.",
+    "orderBy": "Ordering keys, most significant first; the id breaks ties.",
+    "id": "Global ID of the object.",
+    "input": "The values; see the input type.",
+    "allowDuplicate": "true: keep the customer even when its email, phone or tax ID matches a live customer's.",
+    "intoId": "The customer that remains.",
+    "fromId": "The customer merged away.",
+    "stage": "The stage to move to.",
+    "lostReason": "Why the deal was lost; required when moving to LOST.",
+    "probability": "Win probability 0 to 100; default: the new stage's.",
+    "by": "A medium; absent: any medium.",
+    "ownerId": "Only this user's follow-ups; absent: everyone's.",
+    "dueBefore": "Only follow-ups due before this time.",
+    "lines": "The lines and quantities to return; absent: everything not yet returned.",
+    "reason": "Why the goods came back.",
+    "doneAt": "When it was completed; default now.",
+}
+
+COMMON_CODES = {
+    "REQUIRED": "A value is missing (or null where it cannot be cleared).",
+    "INVALID": "The value is malformed, or an ID is not one of ours or of the wrong type.",
+    "TOO_LONG": "Text over the length limit.",
+    "TOO_MANY": "Too many items in a list.",
+    "OUT_OF_RANGE": "A number outside its range: negative money or quantity, a probability over 100, a date out of range.",
+    "UNKNOWN_CURRENCY": "Not an ISO 4217 currency code.",
+    "NOT_FOUND": "A well-formed ID of nothing.",
+    "ARCHIVED": "The object, or one the input refers to, is archived (or a user deactivated).",
+    "NO_CHANGE": "Nothing to do: archiving what is archived, completing what is complete, moving to the current stage.",
+    "DUPLICATE": "Another object already has this value; relatedId is that object.",
+    "NOT_A_PARTNER": "The customer referred to is not classified PARTNER.",
+    "MERGE_INTO_SELF": "A customer cannot be merged into itself.",
+    "MERGED": "The customer was merged into another (relatedId) and cannot be restored.",
+    "OVERLAPPING_PERIOD": "Spend is already recorded for part of the period (relatedId: that record).",
+    "NOT_AN_ORGANISATION": "Contacts belong to organisations, not persons.",
+    "INVALID_STAGE_MOVE": "The stage move is not allowed (see opportunityMoveStage), or a closed deal's terms were changed.",
+    "LOST_REASON_REQUIRED": "Moving to LOST needs a lost reason.",
+    "MISMATCHED_CUSTOMER": "The deal or contact belongs to another customer.",
+    "INACTIVE_PRODUCT": "The product is inactive or archived (relatedId: the product).",
+    "CURRENCY_MISMATCH": "Lines of one order must share one currency.",
+    "INVALID_STATUS": "The order's status does not allow this.",
+    "NOTHING_TO_RETURN": "Every unit of the order was returned already.",
+}
+
+ENUM_VALUES = {
+    "CustomerKind": {"ORGANISATION": "A company or other organisation; has contacts.", "PERSON": "An individual."},
+    "CustomerClassification": {
+        "POTENTIAL": "Could become a customer; not yet qualified.",
+        "TARGET": "In the market we go after.",
+        "CUSTOMER": "Buys from us.",
+        "PARTNER": "Sells for us (an agent or member of a grade programme).",
+        "NON_TARGET": "Outside the market we go after.",
+    },
+    "LifecycleStage": {
+        "LEAD": "Known, not yet engaged.",
+        "PROSPECT": "Engaged, interest shown.",
+        "OPPORTUNITY": "A concrete deal is open.",
+        "CUSTOMER": "Has bought.",
+        "LOYAL": "Buys repeatedly.",
+        "CHURNED": "Stopped buying.",
+    },
+    "OpportunityStage": {
+        "LEAD": "Open: a possible deal (default probability 10%).",
+        "QUALIFIED": "Open: need, budget and decision maker confirmed (25%).",
+        "PROPOSAL": "Open: an offer was made (50%).",
+        "NEGOTIATION": "Open: terms under discussion (75%).",
+        "WON": "Closed: the customer bought (100%). Final.",
+        "LOST": "Closed: the customer did not buy (0%); may be reopened to LEAD or QUALIFIED.",
+    },
+    "ActivityKind": {
+        "CALL": "A phone call.", "VISIT": "A visit.", "EMAIL": "An email.", "MEETING": "A meeting.",
+        "NOTE": "A note for the record.", "COMMITMENT": "A promise made to the customer; open until kept.",
+    },
+    "OrderStatus": {
+        "PLACED": "Placed, not paid.", "PAID": "Paid; returns apply to it.",
+        "CANCELLED": "Cancelled before payment.", "RETURNED": "Paid, then every unit returned.",
+    },
+    "ChannelKind": {
+        "DIRECT": "Direct sales.", "WEB": "Website.", "EVENT": "Fairs and events.", "SOCIAL": "Social media.",
+        "EMAIL": "Email campaigns.", "PHONE": "Phone campaigns.", "PARTNER": "Channel partners.",
+    },
+    "UserRole": {
+        "ADMIN": "Everything, including programme rules, users and keys.",
+        "MANAGER": "All CRM data; assessment previews.",
+        "SALES": "Reads customers; writes what it owns.",
+        "PARTNER": "Only its own partner account.",
+    },
+    "OrderDirection": {"ASC": "Ascending.", "DESC": "Descending."},
+    "ContactMedium": {"EMAIL": "Email.", "PHONE": "Phone calls.", "SMS": "Text messages."},
+    "DuplicateReason": {"EMAIL": "Same email.", "PHONE": "Same phone digits.", "TAX_ID": "Same tax ID."},
+}
+
+
+def describe(schema: GraphQLSchema) -> None:
+    """Fills in argument and enum value descriptions that declarations left empty."""
+    for name, gql_type in schema.type_map.items():
+        if name.startswith("__"):
+            continue
+        if isinstance(gql_type, (GraphQLObjectType, GraphQLInterfaceType)):
+            for field in gql_type.fields.values():
+                for arg_name, arg in field.args.items():
+                    if not arg.description:
+                        arg.description = ARGUMENTS.get(arg_name)
+        elif isinstance(gql_type, GraphQLEnumType):
+            docs = ENUM_VALUES.get(name, {})
+            for value_name, value in gql_type.values.items():
+                if value.description:
+                    continue
+                if name.endswith("ErrorCode"):
+                    value.description = COMMON_CODES.get(value_name)
+                elif name.endswith("OrderField"):
+                    value.description = f"By {value_name.lower().replace('_', ' ')}."
+                else:
+                    value.description = docs.get(value_name)
