@@ -71,8 +71,8 @@ def secret_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-async def prepare_database(url: str, *, migrate: bool, seed: bool) -> tuple[int, bool]:
-    """Reachability, schema, demo data. Returns (customers seeded, migrated)."""
+async def prepare_database(url: str, *, migrate: bool, seed: bool) -> tuple[int, bool, int | None]:
+    """Reachability, schema, demo data. Returns (customers seeded, migrated, demo admin's user id)."""
     from models import Database
     from models.database import redact_url
     from models.migrations import schema_status, upgrade
@@ -93,12 +93,13 @@ async def prepare_database(url: str, *, migrate: bool, seed: bool) -> tuple[int,
                 )
             await asyncio.to_thread(upgrade, url)
             migrated = True
-        seeded = 0
+        seeded, admin_id = 0, None
         if seed:
-            from core.demo import seed_demo_data
+            from core.demo import demo_admin_id, seed_demo_data
 
             seeded = await seed_demo_data(database)
-        return seeded, migrated
+            admin_id = await demo_admin_id(database)
+        return seeded, migrated, admin_id
     finally:
         await database.dispose()
 
@@ -118,7 +119,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     key = secret_key(settings)
     _exit_on_sigterm()
     with database_url(settings) as url:
-        seeded, migrated = asyncio.run(
+        seeded, migrated, admin_id = asyncio.run(
             prepare_database(url, migrate=settings.migrate_on_start, seed=settings.demo)
         )
         # Workers are separate processes: they read all of this from the environment.
@@ -134,7 +135,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         if seeded:
             lines.append(f"Demo:     loaded {seeded} demo customers")
         if settings.demo:
-            token = issue_token(key, Principal(subject="demo-admin", role=Role.ADMIN), ttl_seconds=30 * 24 * 3600)
+            admin = Principal(subject="admin@demo.example", role=Role.ADMIN, user_id=admin_id)
+            token = issue_token(key, admin, ttl_seconds=30 * 24 * 3600)
             lines += [
                 "Auth:     demo admin token (valid 30 days; demo mode only). In GraphiQL's Headers tab:",
                 f'          {{"Authorization": "Bearer {token}"}}',
@@ -175,7 +177,7 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 def cmd_seed(args: argparse.Namespace) -> None:
     settings = Settings.from_env()
     with database_url(settings) as url:
-        seeded, _ = asyncio.run(prepare_database(url, migrate=False, seed=True))
+        seeded, _, _ = asyncio.run(prepare_database(url, migrate=False, seed=True))
     print(f"crm: {seeded} demo customers added" if seeded else "crm: the database has customers; nothing added", file=sys.stderr)
 
 

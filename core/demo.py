@@ -1,13 +1,21 @@
-"""Demo data for `crm serve --demo`: a small, believable book of customers."""
+"""Demo data for `crm serve --demo`: a small, believable book of business."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
 from sqlalchemy import func, select
 
+from crm import activities, channels, contacts, opportunities, orders, products, users
 from crm.customers import CustomerData, create_customer
-from models import Customer, CustomerClassification, CustomerKind, Database, LifecycleStage
+from models import (
+    ActivityKind, ChannelKind, Customer, CustomerClassification, CustomerKind, Database, LifecycleStage,
+    OpportunityStage, User, UserRole,
+)
 
 C, S = CustomerClassification, LifecycleStage
+DEMO_ADMIN_EMAIL = "admin@demo.example"
 
 DEMO_CUSTOMERS = [
     ("Northwind Traders", C.PARTNER, S.LOYAL, "sales@northwind.example", ["wholesale", "a-level"], {"industry": "distribution", "region": "north"}),
@@ -26,17 +34,54 @@ DEMO_CUSTOMERS = [
 
 
 async def seed_demo_data(database: Database) -> int:
-    """Loads the demo customers into an empty database; returns how many it added."""
+    """Loads the demo data into an empty database; returns how many customers it added."""
     async with database.session() as session, session.begin():
         if (await session.execute(select(func.count()).select_from(Customer))).scalar_one():
             return 0
-        for name, classification, stage, email, tags, attributes in DEMO_CUSTOMERS:
-            await create_customer(session, CustomerData(
-                name=name, kind=CustomerKind.ORGANISATION, classification=classification,
-                lifecycle_stage=stage, email=email, tags=tags, attributes=attributes,
-            ))
+        admin = await users.create_user(session, email=DEMO_ADMIN_EMAIL, name="Demo Admin", role=UserRole.ADMIN)
+        mia = await users.create_user(session, email="mia@demo.example", name="Mia Manager", role=UserRole.MANAGER)
+        sam = await users.create_user(session, email="sam@demo.example", name="Sam Sales", role=UserRole.SALES)
+        web = await channels.create_channel(session, name="Website", kind=ChannelKind.WEB)
+        fair = await channels.create_channel(session, name="Trade fair", kind=ChannelKind.EVENT)
+        await channels.record_spend(session, channel_id=web.id, period_start=datetime(2026, 1, 1).date(),
+                                    period_end=datetime(2026, 7, 1).date(), amount=Decimal("12000.00"), currency="EUR",
+                                    actor_id=admin.id)
+        customers = []
+        for i, (name, classification, stage, email, tags, attributes) in enumerate(DEMO_CUSTOMERS):
+            customers.append(await create_customer(session, CustomerData(
+                name=name, kind=CustomerKind.ORGANISATION, classification=classification, lifecycle_stage=stage,
+                email=email, tags=tags, attributes=attributes, owner_id=(sam, mia)[i % 2].id,
+                source_channel_id=(web, fair)[i % 2].id,
+            )))
         await create_customer(session, CustomerData(
-            name="Ana Trujillo", kind=CustomerKind.PERSON, classification=C.CUSTOMER,
-            lifecycle_stage=S.CUSTOMER, email="ana.trujillo@example.com", phone="+34 91 555 0100",
+            name="Ana Trujillo", kind=CustomerKind.PERSON, classification=C.CUSTOMER, lifecycle_stage=S.CUSTOMER,
+            email="ana.trujillo@example.com", phone="+34 91 555 0100", referring_partner_id=customers[0].id,
         ))
+        await users.create_user(session, email="agent@northwind.example", name="Nora Northwind",
+                                role=UserRole.PARTNER, partner_account_id=customers[0].id)
+        kit = await products.create_product(session, {"sku": "KIT-STD", "name": "Standard kit", "list_price": Decimal("1200.00"), "currency": "EUR"})
+        service = await products.create_product(session, {"sku": "SVC-DAY", "name": "Service day", "list_price": Decimal("850.00"), "currency": "EUR"})
+        for customer in customers[:6]:
+            await contacts.create_contact(session, customer.id, {"name": f"Buyer at {customer.name.split()[0]}",
+                                                                 "title": "Purchasing", "email": customer.email})
+        for customer, stage, amount in zip(customers[2:8], list(OpportunityStage)[:4] * 2, (5000, 18000, 7500, 42000, 3100, 9900)):
+            await opportunities.create_opportunity(session, customer.id, {"name": f"{customer.name.split()[0]} renewal",
+                                                                          "amount": Decimal(amount), "currency": "EUR",
+                                                                          "owner_id": customer.owner_id},
+                                                   stage=stage, actor_id=admin.id)
+        now = datetime.now(timezone.utc)
+        await activities.log_activity(session, customer_id=customers[2].id, kind=ActivityKind.CALL, subject="Quarterly check-in",
+                                      actor_id=sam.id)
+        await activities.log_activity(session, customer_id=customers[2].id, kind=ActivityKind.COMMITMENT,
+                                      subject="Two free training days this year", due_at=now + timedelta(days=60), actor_id=mia.id)
+        await activities.log_activity(session, customer_id=customers[4].id, kind=ActivityKind.EMAIL, subject="Send revised offer",
+                                      due_at=now - timedelta(days=1), actor_id=sam.id)
+        for customer in customers[:4]:
+            await orders.place_order(session, customer_id=customer.id, paid=True, actor_id=admin.id, lines=[
+                orders.LineRequest(kit.id, 2), orders.LineRequest(service.id, 1)])
     return len(DEMO_CUSTOMERS) + 1
+
+
+async def demo_admin_id(database: Database) -> int | None:
+    async with database.session() as session:
+        return (await session.execute(select(User.id).where(User.email == DEMO_ADMIN_EMAIL))).scalar_one_or_none()
