@@ -146,3 +146,39 @@ async def test_users(post_graphql):
                                 {"i": {"name": "Owned", "ownerId": sales}})
     assert result.data["customerCreate"]["errors"] == [{"field": "ownerId", "code": "ARCHIVED"}]
     assert await count_of(post_graphql, "users", "UserFilter", {"role": {"eq": "PARTNER"}}) == 1
+
+
+PRODUCT_CREATE = "mutation($i: ProductCreateInput!) { productCreate(input: $i) { product { id } errors { field code } } }"
+
+
+@pytest.mark.parametrize(
+    ("input", "field", "code"),
+    [
+        ({"sku": " "}, "sku", "REQUIRED"),
+        ({"sku": "s" * 65}, "sku", "TOO_LONG"),
+        ({"name": ""}, "name", "REQUIRED"),
+        ({"listPrice": {"amount": "-1", "currency": "EUR"}}, "listPrice", "OUT_OF_RANGE"),
+        ({"listPrice": {"amount": "1.005", "currency": "EUR"}}, "listPrice", "INVALID"),
+        ({"listPrice": {"amount": "Infinity", "currency": "EUR"}}, "listPrice", "INVALID"),
+        ({"listPrice": {"amount": "1", "currency": "ABC"}}, "currency", "UNKNOWN_CURRENCY"),
+    ],
+)
+async def test_product_create_refusals(post_graphql, input, field, code):
+    values = {"sku": "NEW-1", "name": "New", "listPrice": {"amount": "1.00", "currency": "EUR"}, **input}
+    assert await refused(post_graphql, PRODUCT_CREATE, {"i": values}, "productCreate") == [(field, code)]
+    assert await count_of(post_graphql, "products") == 0
+
+
+async def test_channel_and_user_update_refusals(post_graphql):
+    web = await new_channel(post_graphql, "Web", "WEB")
+    fair = await new_channel(post_graphql, "Fair", "EVENT")
+    query = "mutation($id: ID!, $i: ChannelUpdateInput!) { channelUpdate(id: $id, input: $i) { channel { name } errors { field code relatedId } } }"
+    result = await post_graphql(query, {"id": fair, "i": {"name": "WEB"}})
+    assert result.data["channelUpdate"]["errors"] == [{"field": "name", "code": "DUPLICATE", "relatedId": web}]
+    assert await refused(post_graphql, query, {"id": fair, "i": {"kind": None}}, "channelUpdate") == [("kind", "REQUIRED")]
+    user = await new_user(post_graphql, "one@example.com")
+    await new_user(post_graphql, "two@example.com")
+    update = "mutation($id: ID!, $i: UserUpdateInput!) { userUpdate(id: $id, input: $i) { user { email } errors { field code } } }"
+    assert await refused(post_graphql, update, {"id": user, "i": {"email": "TWO@example.com"}}, "userUpdate") == [("email", "DUPLICATE")]
+    assert await refused(post_graphql, update, {"id": user, "i": {"name": ""}}, "userUpdate") == [("name", "REQUIRED")]
+    assert await refused(post_graphql, update, {"id": user, "i": {"email": None}}, "userUpdate") == [("email", "REQUIRED")]
