@@ -8,14 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.archiving import archive, restore
 from crm.errors import Code, DomainError, domain_codes
 from crm.filtering import FilterField
 from crm.pagination import build_ordering
-from crm.references import live
+from crm.references import live, lock_key
 from crm.validation import Checker
 from models import Channel, ChannelKind, ChannelSpend
 
@@ -39,6 +38,7 @@ def _clean(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def _unique_name(session: AsyncSession, name: str, channel_id: int | None) -> None:
+    await lock_key(session, "channel.name", name.lower())
     statement = select(Channel.id).where(func.lower(Channel.name) == name.lower())
     if channel_id is not None:
         statement = statement.where(Channel.id != channel_id)
@@ -47,20 +47,12 @@ async def _unique_name(session: AsyncSession, name: str, channel_id: int | None)
         raise DomainError.one("name", "Another channel has this name.", ChannelErrorCode.DUPLICATE, ("Channel", existing))
 
 
-async def _flush_unique(session: AsyncSession) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:  # a concurrent write took the name between check and insert
-        raise DomainError.one("name", "Another channel has this name.", ChannelErrorCode.DUPLICATE) from None
-
-
 async def create_channel(session: AsyncSession, *, name: str, kind: ChannelKind, active: bool = True) -> Channel:
     values = _clean({"name": name, "kind": kind, "active": active})
     await _unique_name(session, values["name"], None)
     channel = Channel(**values)
     session.add(channel)
-    await _flush_unique(session)
+    await session.flush()
     return channel
 
 
@@ -71,7 +63,7 @@ async def update_channel(session: AsyncSession, channel_id: int, changes: Mappin
         await _unique_name(session, values["name"], channel_id)
     for name, value in values.items():
         setattr(channel, name, value)
-    await _flush_unique(session)
+    await session.flush()
     return channel
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ from crm.archiving import archive, restore
 from crm.errors import Code, DomainError, FieldError, domain_codes
 from crm.filtering import FilterField
 from crm.pagination import BIGINT_KEY, TEXT_KEY, TIME_KEY, Ordering, Sortable, SortKey, build_ordering
-from crm.references import active_user, get_row, live, live_channel, live_partner, snapshot
+from crm.references import active_user, get_row, live, live_channel, live_partner, lock_key, snapshot
 from crm.validation import Checker
 from models import (
     Activity,
@@ -114,6 +115,9 @@ async def _check_duplicates(session: AsyncSession, values: Mapping[str, Any], cu
     if values.get("tax_id"):
         key = func.nullif(func.upper(func.regexp_replace(values["tax_id"], r"[\s./-]", "", "g")), "")
         probes.append(("tax_id", Customer.tax_id_key == key))
+    # Two requests creating the same customer at once would each find no duplicate.
+    for field_name in sorted(name for name, _ in probes):
+        await lock_key(session, f"customer.{field_name}", _normal(field_name, values[field_name]))
     errors = []
     for field_name, condition in probes:
         statement = select(Customer.id, Customer.name).where(condition, Customer.archived_at.is_(None))
@@ -128,6 +132,15 @@ async def _check_duplicates(session: AsyncSession, values: Mapping[str, Any], cu
                        "merge them, or send allowDuplicate: true to keep both.", CustomerErrorCode.DUPLICATE, ("Customer", match.id))
             for name, match in errors
         ])
+
+
+def _normal(field_name: str, value: str) -> str:
+    """The key duplicates are matched on, as the generated columns compute it."""
+    if field_name == "phone":
+        return re.sub(r"[^0-9]", "", value)
+    if field_name == "tax_id":
+        return re.sub(r"[\s./-]", "", value).upper()
+    return value
 
 
 async def create_customer(session: AsyncSession, data: CustomerData, *, allow_duplicate: bool = False) -> Customer:

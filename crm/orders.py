@@ -14,14 +14,13 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm import pricing
 from crm.errors import Code, DomainError, FieldError, domain_codes
 from crm.filtering import FilterField
 from crm.pagination import TIME_KEY, Sortable, build_ordering
-from crm.references import live
+from crm.references import live, lock_key
 from crm.validation import Checker
 from models import Customer, Order, OrderLine, OrderReturn, OrderReturnLine, OrderStatus, Product
 
@@ -54,6 +53,8 @@ async def place_order(session: AsyncSession, *, customer_id: int, lines: list[Li
     check.done()
 
     if external_reference is not None:
+        # Concurrent imports of one reference queue here; the later ones then replay.
+        await lock_key(session, "sales_order.reference", f"{source}\x1f{external_reference}")
         existing = await _by_reference(session, source, external_reference)
         if existing is not None:
             return await _replayed(session, existing, customer_id, lines)
@@ -89,15 +90,7 @@ async def place_order(session: AsyncSession, *, customer_id: int, lines: list[Li
                   status=OrderStatus.PAID.value if paid else OrderStatus.PLACED.value,
                   paid_at=now if paid else None)
     session.add(order)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        # A concurrent import of the same reference won the race: answer as a replay.
-        existing = await _by_reference(session, source, external_reference)
-        if existing is None:
-            raise
-        return await _replayed(session, existing, customer_id, lines)
+    await session.flush()
     session.add_all(
         OrderLine(order_id=order.id, product_id=line.product_id, quantity=line.quantity, currency=order.currency,
                   list_unit_price=price.list_unit_price, discount_rate=price.discount_rate,

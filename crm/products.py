@@ -6,14 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.archiving import archive, restore
 from crm.errors import DomainError, domain_codes
 from crm.filtering import FilterField
 from crm.pagination import TEXT_KEY, Sortable, build_ordering
-from crm.references import live
+from crm.references import live, lock_key
 from crm.validation import Checker
 from models import Product
 
@@ -41,6 +40,7 @@ def _clean(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def _unique_sku(session: AsyncSession, sku: str, product_id: int | None) -> None:
+    await lock_key(session, "product.sku", sku.upper())
     statement = select(Product.id).where(func.upper(Product.sku) == sku.upper())
     if product_id is not None:
         statement = statement.where(Product.id != product_id)
@@ -49,20 +49,12 @@ async def _unique_sku(session: AsyncSession, sku: str, product_id: int | None) -
         raise DomainError.one("sku", "Another product has this SKU.", ProductErrorCode.DUPLICATE, ("Product", existing))
 
 
-async def _flush(session: AsyncSession) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        raise DomainError.one("sku", "Another product has this SKU.", ProductErrorCode.DUPLICATE) from None
-
-
 async def create_product(session: AsyncSession, data: Mapping[str, Any]) -> Product:
     values = _clean(data)
     await _unique_sku(session, values["sku"], None)
     product = Product(**values)
     session.add(product)
-    await _flush(session)
+    await session.flush()
     return product
 
 
@@ -74,7 +66,7 @@ async def update_product(session: AsyncSession, product_id: int, changes: Mappin
         await _unique_sku(session, values["sku"], product_id)
     for name, value in values.items():
         setattr(product, name, value)
-    await _flush(session)
+    await session.flush()
     return product
 
 

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.errors import Code, DomainError, not_found, require
 from models import Channel, Customer, CustomerClassification, User
 
 M = TypeVar("M")
+
+
+async def lock_key(session: AsyncSession, namespace: str, key: str) -> None:
+    """Serialises, until the transaction ends, every writer of the same unique key (a
+    channel name, a SKU, an import reference), so "check, then write" cannot race: the
+    second writer waits, then sees the first one's row. A hash collision between two keys
+    only makes them wait for each other."""
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"{namespace}:{key}", 0))))
 
 
 async def get_row(session: AsyncSession, model: type[M], pk: int, *, lock: bool = False) -> M | None:

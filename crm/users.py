@@ -6,13 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.errors import Code, DomainError, domain_codes
 from crm.filtering import FilterField
 from crm.pagination import build_ordering
-from crm.references import get_row, live_partner
+from crm.references import get_row, live_partner, lock_key
 from crm.validation import Checker
 from models import User, UserRole
 
@@ -49,6 +48,7 @@ async def _check(session: AsyncSession, user_id: int | None, values: Mapping[str
     elif account is not None:
         raise DomainError.one("partner_account_id", "Only partner users belong to a partner account.", Code.INVALID)
     if "email" in values:
+        await lock_key(session, "app_user.email", values["email"])
         statement = select(User.id).where(func.lower(User.email) == values["email"])
         if user_id is not None:
             statement = statement.where(User.id != user_id)
@@ -63,11 +63,7 @@ async def create_user(session: AsyncSession, *, email: str, name: str, role: Use
     await _check(session, None, values, None)
     user = User(**values)
     session.add(user)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:  # a concurrent create took the email between check and insert
-        raise DomainError.one("email", "Another user has this email address.", UserErrorCode.DUPLICATE) from None
+    await session.flush()
     return user
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -125,6 +125,26 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
+
+
+@pytest.fixture
+async def committed_client(database_url: str, settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app on a real connection pool, whose transactions commit: for tests
+    of concurrent requests. Every table is emptied afterwards."""
+    database = Database.from_url(database_url, pool_size=20)
+    app = create_app(settings, database=database)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            client.headers["Authorization"] = f"Bearer {token_for(ADMIN)}"
+            yield client
+    finally:
+        await database.dispose()
+        from models import Base
+
+        tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+        async with engine.begin() as connection:
+            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
 def token_for(principal: Principal, *, ttl_seconds: int = 600) -> str:

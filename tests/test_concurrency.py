@@ -1,0 +1,57 @@
+"""Real concurrent requests on real connections (transactions commit)."""
+
+from __future__ import annotations
+
+import asyncio
+
+PLACE = """mutation($input: OrderPlaceInput!) { orderPlace(input: $input) { order { id } errors { field code } } }"""
+
+
+async def gql(client, query, variables=None):
+    response = await client.post("/graphql", json={"query": query, "variables": variables or {}})
+    body = response.json()
+    assert response.status_code == 200 and "errors" not in body, body
+    return body["data"]
+
+
+async def test_concurrent_replays_of_one_import_create_one_order(committed_client):
+    customer = (await gql(committed_client, 'mutation { customerCreate(input: {name: "Buyer"}) { customer { id } } }'))["customerCreate"]["customer"]["id"]
+    product = (await gql(committed_client, 'mutation { productCreate(input: {sku: "A", name: "A", listPrice: {amount: "9.99", currency: "EUR"}}) { product { id } } }'))["productCreate"]["product"]["id"]
+    variables = {"input": {"customerId": customer, "source": "erp", "externalReference": "SO-77",
+                           "lines": [{"productId": product, "quantity": 3}]}}
+    results = await asyncio.gather(*(gql(committed_client, PLACE, variables) for _ in range(20)))
+    ids = {r["orderPlace"]["order"]["id"] for r in results}
+    assert all(r["orderPlace"]["errors"] == [] for r in results)
+    assert len(ids) == 1
+    count = await gql(committed_client, "{ orders { totalCount } }")
+    assert count["orders"]["totalCount"] == 1
+
+
+async def test_concurrent_merges_of_the_same_pair_apply_once(committed_client):
+    make = 'mutation($n: String!) { customerCreate(input: {name: $n}) { customer { id } } }'
+    a = (await gql(committed_client, make, {"n": "A"}))["customerCreate"]["customer"]["id"]
+    b = (await gql(committed_client, make, {"n": "B"}))["customerCreate"]["customer"]["id"]
+    merge = "mutation($i: ID!, $f: ID!) { customerMerge(intoId: $i, fromId: $f) { merge { id } errors { field code } } }"
+    results = await asyncio.gather(*(gql(committed_client, merge, {"i": a, "f": b}) for _ in range(10)),
+                                   *(gql(committed_client, merge, {"i": b, "f": a}) for _ in range(10)))
+    succeeded = [r for r in results if r["customerMerge"]["errors"] == []]
+    assert len(succeeded) == 1
+    assert all(r["customerMerge"]["errors"] in ([{"field": "fromId", "code": "ARCHIVED"}], [{"field": "intoId", "code": "ARCHIVED"}])
+               for r in results if r not in succeeded)
+    live = await gql(committed_client, "{ customers { totalCount } }")
+    assert live["customers"]["totalCount"] == 1
+
+
+async def test_concurrent_creates_of_one_unique_name_make_one(committed_client):
+    create = 'mutation { channelCreate(input: {name: "Web", kind: WEB}) { channel { id } errors { field code } } }'
+    results = await asyncio.gather(*(gql(committed_client, create) for _ in range(12)))
+    outcomes = sorted(str(r["channelCreate"]["errors"]) for r in results)
+    assert outcomes.count("[]") == 1
+    assert outcomes.count("[{'field': 'name', 'code': 'DUPLICATE'}]") == 11
+
+
+async def test_concurrent_creates_of_one_customer_email_make_one(committed_client):
+    create = 'mutation { customerCreate(input: {name: "Twin", email: "twin@example.com"}) { customer { id } errors { field code } } }'
+    results = await asyncio.gather(*(gql(committed_client, create) for _ in range(12)))
+    assert sum(r["customerCreate"]["errors"] == [] for r in results) == 1
+    assert (await gql(committed_client, "{ customers { totalCount } }"))["customers"]["totalCount"] == 1
