@@ -14,7 +14,7 @@ from crm.archiving import archive, restore
 from crm.errors import Code, DomainError, domain_codes
 from crm.filtering import FilterField
 from crm.pagination import build_ordering
-from crm.references import live, lock_key
+from crm.references import ensure_unique, live
 from crm.validation import Checker
 from models import Channel, ChannelKind, ChannelSpend
 
@@ -38,13 +38,8 @@ def _clean(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def _unique_name(session: AsyncSession, name: str, channel_id: int | None) -> None:
-    await lock_key(session, "channel.name", name.lower())
-    statement = select(Channel.id).where(func.lower(Channel.name) == name.lower())
-    if channel_id is not None:
-        statement = statement.where(Channel.id != channel_id)
-    existing = (await session.execute(statement)).scalar_one_or_none()
-    if existing is not None:
-        raise DomainError.one("name", "Another channel has this name.", ChannelErrorCode.DUPLICATE, ("Channel", existing))
+    await ensure_unique(session, Channel, func.lower(Channel.name), name.lower(), channel_id, field="name",
+                        message="Another channel has this name.", code=ChannelErrorCode.DUPLICATE)
 
 
 async def create_channel(session: AsyncSession, *, name: str, kind: ChannelKind, active: bool = True) -> Channel:

@@ -9,10 +9,10 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.archiving import archive, restore
-from crm.errors import DomainError, domain_codes
+from crm.errors import domain_codes
 from crm.filtering import FilterField
 from crm.pagination import TEXT_KEY, Sortable, build_ordering
-from crm.references import live, lock_key
+from crm.references import ensure_unique, live
 from crm.validation import Checker
 from models import Product
 
@@ -40,13 +40,8 @@ def _clean(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def _unique_sku(session: AsyncSession, sku: str, product_id: int | None) -> None:
-    await lock_key(session, "product.sku", sku.upper())
-    statement = select(Product.id).where(func.upper(Product.sku) == sku.upper())
-    if product_id is not None:
-        statement = statement.where(Product.id != product_id)
-    existing = (await session.execute(statement)).scalar_one_or_none()
-    if existing is not None:
-        raise DomainError.one("sku", "Another product has this SKU.", ProductErrorCode.DUPLICATE, ("Product", existing))
+    await ensure_unique(session, Product, func.upper(Product.sku), sku.upper(), product_id, field="sku",
+                        message="Another product has this SKU.", code=ProductErrorCode.DUPLICATE)
 
 
 async def create_product(session: AsyncSession, data: Mapping[str, Any]) -> Product:

@@ -21,6 +21,19 @@ async def lock_key(session: AsyncSession, namespace: str, key: str) -> None:
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"{namespace}:{key}", 0))))
 
 
+async def ensure_unique(session: AsyncSession, model: Any, normalised: Any, key: str, exclude_id: int | None, *,
+                        field: str, message: str, code: str) -> None:
+    """DUPLICATE naming the holder when another row of `model` has `key` in its unique,
+    normalised column (e.g. lower(name)); the key stays locked until the transaction ends."""
+    await lock_key(session, f"{model.__tablename__}.{field}", key)
+    statement = select(model.id).where(normalised == key)
+    if exclude_id is not None:
+        statement = statement.where(model.id != exclude_id)
+    existing = (await session.execute(statement.limit(1))).scalar_one_or_none()
+    if existing is not None:
+        raise DomainError.one(field, message, code, (model.__name__, existing))
+
+
 async def get_row(session: AsyncSession, model: type[M], pk: int, *, lock: bool = False) -> M | None:
     statement = select(model).where(model.id == pk)  # type: ignore[attr-defined]
     if lock:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm.errors import Code, DomainError, domain_codes
 from crm.filtering import FilterField
 from crm.pagination import build_ordering
-from crm.references import get_row, live_partner, lock_key
+from crm.references import ensure_unique, get_row, live_partner
 from crm.validation import Checker
 from models import User, UserRole
 
@@ -48,13 +48,8 @@ async def _check(session: AsyncSession, user_id: int | None, values: Mapping[str
     elif account is not None:
         raise DomainError.one("partner_account_id", "Only partner users belong to a partner account.", Code.INVALID)
     if "email" in values:
-        await lock_key(session, "app_user.email", values["email"])
-        statement = select(User.id).where(func.lower(User.email) == values["email"])
-        if user_id is not None:
-            statement = statement.where(User.id != user_id)
-        existing = (await session.execute(statement)).scalar_one_or_none()
-        if existing is not None:
-            raise DomainError.one("email", "Another user has this email address.", UserErrorCode.DUPLICATE, ("User", existing))
+        await ensure_unique(session, User, func.lower(User.email), values["email"], user_id, field="email",
+                            message="Another user has this email address.", code=UserErrorCode.DUPLICATE)
 
 
 async def create_user(session: AsyncSession, *, email: str, name: str, role: UserRole,

@@ -9,10 +9,10 @@ from strawberry.types import Info
 from crm import activities as service
 from models import Activity as ActivityRow
 from models import ActivityKind
-from resolvers.lists import count, filter_clause, page, page_arguments
+from resolvers.lists import filter_clause
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id, from_global_id
-from schema.common import gid, payload_errors
+from schema.common import list_connection, gid, payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import DateTimeFilter, EnumFilter, IDFilter, to_spec
 from schema.node import NODE_TYPES, Node
@@ -132,9 +132,8 @@ class ActivityQueries:
         spec = to_spec(filter, ACTIVITY_ID_FILTERS)
         statement = service.activities_statement(filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL))
         ordering = service.activity_ordering([])
-        request = page_arguments(ordering, first=first, after=after, last=last, before=before)
-        rows = await page(info.context, statement, ordering, request)
-        return Connection.from_page(rows, ActivityType.from_row, lambda: count(info.context, statement))
+        return await list_connection(info, statement, ordering, ActivityType.from_row,
+                                     first=first, after=after, last=last, before=before)
 
     @guarded_field(description="The follow-up inbox: open activities with a due date, soonest first (overdue ones "
                    f"first of all), for one user or everyone, optionally due before a time. {PAGE_ARGUMENTS_HELP}",
@@ -144,9 +143,8 @@ class ActivityQueries:
                          before: str | None = None) -> Connection[ActivityType]:
         user_id = from_global_id(owner_id, expected_type="User")[1] if owner_id is not None else None
         statement = service.follow_ups_statement(user_id=user_id, due_before=due_before)
-        request = page_arguments(service.FOLLOW_UP_ORDERING, first=first, after=after, last=last, before=before)
-        rows = await page(info.context, statement, service.FOLLOW_UP_ORDERING, request)
-        return Connection.from_page(rows, ActivityType.from_row, lambda: count(info.context, statement))
+        return await list_connection(info, statement, service.FOLLOW_UP_ORDERING, ActivityType.from_row,
+                                     first=first, after=after, last=last, before=before)
 
 
 @strawberry.type

@@ -8,11 +8,11 @@ from strawberry.types import Info
 from crm import channels as service
 from models import Channel as ChannelRow
 from models import ChannelKind, ChannelSpend
-from resolvers.lists import count, filter_clause, page, page_arguments
+from resolvers.lists import filter_clause
 from resolvers.loaders import ChannelByIdLoader
 from resolvers.mutations import mutate
 from resolvers.node import decode_id
-from schema.common import Money, MoneyInput, gid, given, nested, nested_connection, payload_errors
+from schema.common import list_connection, Money, MoneyInput, gid, given, nested, nested_connection, payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import BooleanFilter, EnumFilter, to_spec
 from schema.node import NODE_TYPES, Node
@@ -130,9 +130,8 @@ class ChannelQueries:
         spec = to_spec(filter, {})
         condition = filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL)
         statement = service.channels_statement(condition, include_archived=bool(spec and spec.get("archived")))
-        request = page_arguments(service.CHANNEL_ORDERING, first=first, after=after, last=last, before=before)
-        rows = await page(info.context, statement, service.CHANNEL_ORDERING, request)
-        return Connection.from_page(rows, ChannelType.from_row, lambda: count(info.context, statement))
+        return await list_connection(info, statement, service.CHANNEL_ORDERING, ChannelType.from_row,
+                                     first=first, after=after, last=last, before=before)
 
 
 @strawberry.type

@@ -14,7 +14,7 @@ from strawberry.types import Info
 from crm.errors import FieldError
 from crm.money import round_money
 from crm.pagination import Ordering
-from resolvers.lists import nested_count, nested_page, page_arguments
+from resolvers.lists import count, nested_count, nested_page, page, page_arguments
 from resolvers.loaders import NestedList
 from resolvers.node import to_global_id
 from schema.pagination import Connection, page_selected
@@ -80,6 +80,24 @@ def payload_errors(errors: list[FieldError], error_type: Callable[..., T], code_
 def nested(key: str, spec: Any, statement: Any, parent: Any, ordering: Ordering) -> NestedList:
     """A nested list identified by its relation and filter, so equal ones share a loader."""
     return NestedList((key, json.dumps(spec, sort_keys=True, default=str), ordering.name), statement, parent, ordering)
+
+
+async def list_connection(info: Info, statement: Any, ordering: Ordering, to_node: Callable[[Any], T], *,
+                          first: int | None, after: str | None, last: int | None, before: str | None,
+                          prime: Any = None) -> Connection[T]:
+    """A page of a top-level list: one statement for the page, one COUNT if totalCount is
+    asked, no page if only totalCount is. `prime`: a by-id loader to seed with the rows."""
+    context = info.context
+    request = page_arguments(ordering, first=first, after=after, last=last, before=before)
+    total = lambda: count(context, statement)  # noqa: E731
+    if not page_selected(info):
+        return Connection.count_only(total)
+    rows = await page(context, statement, ordering, request)
+    if prime is not None:
+        loader = context.loader(prime)
+        for row in rows.rows:
+            loader.prime(row.id, row)
+    return Connection.from_page(rows, to_node, total)
 
 
 async def nested_connection(info: Info, relation: NestedList, parent_id: Any, to_node: Callable[[Any], T], *,

@@ -9,11 +9,11 @@ from strawberry.types import Info
 
 from crm import contacts as service
 from models import Contact as ContactRow
-from resolvers.lists import count, filter_clause, page, page_arguments
+from resolvers.lists import filter_clause
 from resolvers.loaders import ContactByIdLoader, CustomerByIdLoader
 from resolvers.mutations import mutate
 from resolvers.node import decode_id
-from schema.common import gid, given, payload_errors
+from schema.common import list_connection, gid, given, payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import ContactMedium, IDFilter, OrderDirection, StringFilter, order_pairs, to_spec
 from schema.node import NODE_TYPES, Node
@@ -174,9 +174,8 @@ class ContactQueries:
         condition = filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL)
         statement = service.contacts_statement(condition, include_archived=bool(spec and spec.get("archived")))
         ordering = service.contact_ordering(order_pairs(order_by))
-        request = page_arguments(ordering, first=first, after=after, last=last, before=before)
-        rows = await page(info.context, statement, ordering, request)
-        return Connection.from_page(rows, ContactType.from_row, lambda: count(info.context, statement))
+        return await list_connection(info, statement, ordering, ContactType.from_row,
+                                     first=first, after=after, last=last, before=before)
 
 
 @strawberry.type

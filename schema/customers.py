@@ -15,11 +15,11 @@ from crm import opportunities as opportunity_service
 from crm import orders as order_service
 from models import Activity, Contact, Customer as CustomerRow
 from models import CustomerClassification, CustomerKind, LifecycleStage, Opportunity, Order
-from resolvers.lists import count, filter_clause, page, page_arguments
+from resolvers.lists import filter_clause
 from resolvers.loaders import CustomerByIdLoader
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id, from_global_id
-from schema.common import gid, nested, nested_connection, payload_errors
+from schema.common import list_connection, gid, nested, nested_connection, payload_errors
 from schema.contacts import Consent, ConsentInput, ContactFilter, ContactType, can_contact, values_with_consent
 from schema.errors import error_codes, error_type
 from schema.filters import (
@@ -170,9 +170,8 @@ class CustomerType(Node):
         from schema.timeline import TimelineEntry
 
         statement, ordering = service.timeline(self._row.id)
-        request = page_arguments(ordering, first=first, after=after, last=last, before=before)
-        rows = await page(info.context, statement, ordering, request)
-        return Connection.from_page(rows, TimelineEntry.from_row, lambda: count(info.context, statement))
+        return await list_connection(info, statement, ordering, TimelineEntry.from_row,
+                                     first=first, after=after, last=last, before=before)
 
 
 NODE_TYPES["Customer"] = CustomerType.from_row
@@ -363,12 +362,9 @@ class CustomerQueries:
         spec, condition = customer_condition(filter)
         statement = service.customers_statement(condition, include_archived=bool(spec and spec.get("archived")))
         ordering = service.customer_ordering(order_pairs(order_by))
-        request = page_arguments(ordering, first=first, after=after, last=last, before=before)
-        rows = await page(info.context, statement, ordering, request)
-        loader = info.context.loader(CustomerByIdLoader)
-        for row in rows.rows:  # primed, so node(id:) and nested lookups reuse them
-            loader.prime(row.id, row)
-        return Connection.from_page(rows, CustomerType.from_row, lambda: count(info.context, statement))
+        # Rows are primed, so node(id:) and referring partners on the page reuse them.
+        return await list_connection(info, statement, ordering, CustomerType.from_row, prime=CustomerByIdLoader,
+                                     first=first, after=after, last=last, before=before)
 
     @guarded_field(description="One customer (archived and merged ones too); null when there is none.", permissions=[IsAuthenticated])
     async def customer(self, info: Info, id: strawberry.ID) -> CustomerType | None:
@@ -379,9 +375,8 @@ class CustomerQueries:
     async def customer_duplicates(self, info: Info, first: int | None = None, after: str | None = None,
                                   last: int | None = None, before: str | None = None) -> Connection[DuplicateGroup]:
         statement = service.duplicate_groups_statement()
-        request = page_arguments(service.DUPLICATE_ORDERING, first=first, after=after, last=last, before=before)
-        rows = await page(info.context, statement, service.DUPLICATE_ORDERING, request)
-        return Connection.from_page(rows, DuplicateGroup.from_row, lambda: count(info.context, statement))
+        return await list_connection(info, statement, service.DUPLICATE_ORDERING, DuplicateGroup.from_row,
+                                     first=first, after=after, last=last, before=before)
 
 
 @strawberry.type

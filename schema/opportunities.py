@@ -13,11 +13,11 @@ from crm import opportunities as service
 from crm.pagination import build_ordering
 from models import Activity, OpportunityStage, OpportunityStageChange
 from models import Opportunity as OpportunityRow
-from resolvers.lists import count, filter_clause, page, page_arguments
+from resolvers.lists import filter_clause
 from resolvers.loaders import ListByParentLoader, OpportunityByIdLoader
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id
-from schema.common import Money, MoneyInput, gid, given, nested, nested_connection, payload_errors
+from schema.common import list_connection, Money, MoneyInput, gid, given, nested, nested_connection, payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import DateFilter, DateTimeFilter, DecimalFilter, EnumFilter, IDFilter, OrderDirection, StringFilter, order_pairs, to_spec
 from schema.node import NODE_TYPES, Node
@@ -239,9 +239,8 @@ class OpportunityQueries:
         spec = to_spec(filter, OPPORTUNITY_ID_FILTERS)
         statement = service.opportunities_statement(filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL))
         ordering = service.opportunity_ordering(order_pairs(order_by))
-        request = page_arguments(ordering, first=first, after=after, last=last, before=before)
-        rows = await page(info.context, statement, ordering, request)
-        return Connection.from_page(rows, OpportunityType.from_row, lambda: count(info.context, statement))
+        return await list_connection(info, statement, ordering, OpportunityType.from_row,
+                                     first=first, after=after, last=last, before=before)
 
     @guarded_field(description="The pipeline board: one column per stage in pipeline order, with counts, totals per "
                    "currency and the deals of each column (batched: one statement for all columns).",

@@ -10,11 +10,11 @@ from strawberry.types import Info
 from crm import orders as service
 from models import Order as OrderRow
 from models import OrderLine, OrderReturn, OrderReturnLine, OrderStatus
-from resolvers.lists import count, filter_clause, page, page_arguments
+from resolvers.lists import filter_clause
 from resolvers.loaders import ListByParentLoader, OrderByIdLoader, OrderLineByIdLoader
 from resolvers.mutations import mutate
 from resolvers.node import decode_id
-from schema.common import Money, gid, nested, payload_errors
+from schema.common import list_connection, Money, gid, nested, payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import DateTimeFilter, EnumFilter, IDFilter, StringFilter, to_spec
 from schema.node import NODE_TYPES, Node
@@ -203,9 +203,8 @@ class OrderQueries:
         spec = to_spec(filter, ORDER_ID_FILTERS)
         statement = service.orders_statement(filter_clause(spec, service.FILTER_FIELDS))
         ordering = service.order_ordering([])
-        request = page_arguments(ordering, first=first, after=after, last=last, before=before)
-        rows = await page(info.context, statement, ordering, request)
-        return Connection.from_page(rows, OrderType.from_row, lambda: count(info.context, statement))
+        return await list_connection(info, statement, ordering, OrderType.from_row,
+                                     first=first, after=after, last=last, before=before)
 
 
 @strawberry.type

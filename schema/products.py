@@ -8,11 +8,11 @@ from strawberry.types import Info
 
 from crm import products as service
 from models import Product as ProductRow
-from resolvers.lists import count, filter_clause, page, page_arguments
+from resolvers.lists import filter_clause
 from resolvers.loaders import ProductByIdLoader
 from resolvers.mutations import mutate
 from resolvers.node import decode_id
-from schema.common import Money, MoneyInput, gid, given, payload_errors
+from schema.common import list_connection, Money, MoneyInput, gid, given, payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import BooleanFilter, OrderDirection, StringFilter, order_pairs, to_spec
 from schema.node import NODE_TYPES, Node
@@ -113,9 +113,8 @@ class ProductQueries:
         condition = filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL)
         statement = service.products_statement(condition, include_archived=bool(spec and spec.get("archived")))
         ordering = service.product_ordering(order_pairs(order_by))
-        request = page_arguments(ordering, first=first, after=after, last=last, before=before)
-        rows = await page(info.context, statement, ordering, request)
-        return Connection.from_page(rows, ProductType.from_row, lambda: count(info.context, statement))
+        return await list_connection(info, statement, ordering, ProductType.from_row,
+                                     first=first, after=after, last=last, before=before)
 
 
 @strawberry.type

@@ -9,11 +9,11 @@ from strawberry.types import Info
 from crm import users as service
 from models import User as UserRow
 from models import UserRole
-from resolvers.lists import count, filter_clause, page, page_arguments
+from resolvers.lists import filter_clause
 from resolvers.loaders import CustomerByIdLoader
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id
-from schema.common import gid, given, payload_errors
+from schema.common import list_connection, gid, given, payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import BooleanFilter, EnumFilter, IDFilter, StringFilter, to_spec
 from schema.node import NODE_TYPES, Node
@@ -104,9 +104,8 @@ class UserQueries:
                     after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[UserType]:
         condition = filter_clause(to_spec(filter, {"partner_account": "Customer"}), service.FILTER_FIELDS)
         statement = service.users_statement(condition)
-        request = page_arguments(service.USER_ORDERING, first=first, after=after, last=last, before=before)
-        rows = await page(info.context, statement, service.USER_ORDERING, request)
-        return Connection.from_page(rows, UserType.from_row, lambda: count(info.context, statement))
+        return await list_connection(info, statement, service.USER_ORDERING, UserType.from_row,
+                                     first=first, after=after, last=last, before=before)
 
 
 @strawberry.type
