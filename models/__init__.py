@@ -11,6 +11,11 @@ from models.contact import Contact
 from models.customer import Customer, CustomerClassification, CustomerKind, CustomerMerge, LifecycleStage
 from models.database import Database
 from models.opportunity import Opportunity, OpportunityStage, OpportunityStageChange
+from models.programme import (
+    BenefitGrant, BenefitUsage, DemotionPolicy, FeePayment, Membership, OverrideKind, Programme, ProgrammeKind,
+    QualifyingEntry, RuleVersion, RuleVersionStatus, Tier, TierChange, TierChangeReason, TierOverride, TrainingBooking,
+    WindowKind,
+)
 from models.order import Order, OrderLine, OrderReturn, OrderReturnLine, OrderStatus, Product
 from models.user import User, UserRole
 
@@ -19,4 +24,7 @@ __all__ = [
     "Customer", "CustomerClassification", "CustomerKind", "CustomerMerge", "Database",
     "LifecycleStage", "Opportunity", "OpportunityStage", "OpportunityStageChange", "Order",
     "OrderLine", "OrderReturn", "OrderReturnLine", "OrderStatus", "Product", "User", "UserRole",
+    "BenefitGrant", "BenefitUsage", "DemotionPolicy", "FeePayment", "Membership", "OverrideKind", "Programme",
+    "ProgrammeKind", "QualifyingEntry", "RuleVersion", "RuleVersionStatus", "Tier", "TierChange", "TierChangeReason",
+    "TierOverride", "TrainingBooking", "WindowKind",
 ]

@@ -87,6 +87,9 @@ class OrderLine(Base):
     currency: Mapped[str] = mapped_column(Text, nullable=False)
     list_unit_price: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
     discount_rate: Mapped[Decimal] = mapped_column(RATE, nullable=False)
+    # The tier whose discount applied (programme tier code), null when none did.
+    tier_code: Mapped[str | None] = mapped_column(Text)
+    rule_version_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("rule_version.id"))
     net_unit_price: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
     line_total: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
     returned_quantity: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
