@@ -17,6 +17,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm import pricing
+from tiers import ledger
 from crm.errors import Code, DomainError, FieldError, domain_codes
 from crm.filtering import FilterField
 from crm.pagination import TIME_KEY, Sortable, build_ordering
@@ -40,8 +41,12 @@ class LineRequest:
 
 
 async def place_order(session: AsyncSession, *, customer_id: int, lines: list[LineRequest], source: str = "api",
-                      external_reference: str | None = None, paid: bool = False, actor_id: int | None) -> Order:
+                      external_reference: str | None = None, paid: bool = False, placed_at: datetime | None = None,
+                      actor_id: int | None) -> Order:
+    """`placed_at` (default now) lets an import keep the time an order was really placed;
+    prices and qualifying volume are those of that instant."""
     check = Checker()
+    check.aware("placed_at", placed_at)
     source = check.text("source", source, max_len=SOURCE_MAX, required=True) or "api"
     external_reference = check.text("external_reference", external_reference, max_len=REFERENCE_MAX, label="external reference")
     if not lines:
@@ -78,26 +83,28 @@ async def place_order(session: AsyncSession, *, customer_id: int, lines: list[Li
         raise DomainError.one("lines", f"All lines of an order are in one currency; these are in {', '.join(sorted(currencies))}.",
                               OrderErrorCode.CURRENCY_MISMATCH)
 
-    now = datetime.now(timezone.utc)
-    rate = await pricing.discount_rate_for(session, customer.id, now)
-    priced = [(line, pricing.price_line(products[line.product_id].list_price, line.quantity, rate)) for line in lines]
-    total = sum((price.line_total for _, price in priced), Decimal("0.00"))
+    now = placed_at or datetime.now(timezone.utc)
+    currency = currencies.pop()
+    priced = await pricing.quote(session, customer.id, [(products[l.product_id], l.quantity) for l in lines], currency, now)
     check = Checker()
-    check.money("lines", total)  # the total must fit the column too
+    check.money("lines", priced.total)  # the total must fit the column too
     check.done()
-    order = Order(customer_id=customer.id, currency=currencies.pop(), total=total, source=source,
-                  external_reference=external_reference, placed_by_id=actor_id,
+    order = Order(customer_id=customer.id, currency=currency, total=priced.total, source=source,
+                  external_reference=external_reference, placed_by_id=actor_id, placed_at=now,
                   status=OrderStatus.PAID.value if paid else OrderStatus.PLACED.value,
                   paid_at=now if paid else None)
     session.add(order)
     await session.flush()
     session.add_all(
-        OrderLine(order_id=order.id, product_id=line.product_id, quantity=line.quantity, currency=order.currency,
+        OrderLine(order_id=order.id, product_id=product.id, quantity=quantity, currency=currency,
                   list_unit_price=price.list_unit_price, discount_rate=price.discount_rate,
-                  net_unit_price=price.net_unit_price, line_total=price.line_total)
-        for line, price in priced
+                  net_unit_price=price.net_unit_price, line_total=price.line_total,
+                  tier_code=priced.discount.tier_code, rule_version_id=priced.discount.rule_version_id)
+        for product, quantity, price in priced.lines
     )
     await session.flush()
+    # Qualifying volume, and a promotion if this order earns one: same transaction.
+    await ledger.order_placed(session, order, actor_id)
     return order
 
 
@@ -136,7 +143,7 @@ async def mark_paid(session: AsyncSession, order_id: int) -> Order:
     return order
 
 
-async def cancel_order(session: AsyncSession, order_id: int) -> Order:
+async def cancel_order(session: AsyncSession, order_id: int, *, actor_id: int | None = None) -> Order:
     order = await _locked(session, order_id)
     if order.status != OrderStatus.PLACED:
         hint = " Return a paid order instead." if order.status == OrderStatus.PAID else ""
@@ -146,6 +153,7 @@ async def cancel_order(session: AsyncSession, order_id: int) -> Order:
     order.cancelled_at = func.now()
     await session.flush()
     await session.refresh(order)
+    await ledger.order_cancelled(session, order, actor_id)
     return order
 
 
@@ -156,9 +164,10 @@ class ReturnRequest:
 
 
 async def return_order(session: AsyncSession, order_id: int, lines: list[ReturnRequest] | None, *,
-                       reason: str | None, actor_id: int | None) -> tuple[Order, OrderReturn]:
+                       reason: str | None, actor_id: int | None, returned_at: datetime | None = None) -> tuple[Order, OrderReturn]:
     """Returns the given quantities (or everything not yet returned) of a paid order."""
     check = Checker()
+    check.aware("returned_at", returned_at)
     reason = check.text("reason", reason, max_len=500)
     if lines is not None and len(lines) > MAX_LINES:
         check.fail("lines", f"At most {MAX_LINES} lines.", Code.TOO_MANY)
@@ -196,6 +205,8 @@ async def return_order(session: AsyncSession, order_id: int, lines: list[ReturnR
         raise DomainError.one("lines", "Everything on this order has been returned already.", OrderErrorCode.NOTHING_TO_RETURN)
     amount = sum((line.net_unit_price * qty for line, qty in wanted), Decimal("0.00"))
     record = OrderReturn(order_id=order.id, reason=reason, amount=amount, currency=order.currency, returned_by_id=actor_id)
+    if returned_at is not None:
+        record.returned_at = returned_at
     session.add(record)
     await session.flush()
     for line, qty in wanted:
@@ -207,6 +218,7 @@ async def return_order(session: AsyncSession, order_id: int, lines: list[ReturnR
         order.status = OrderStatus.RETURNED.value
     await session.flush()
     await session.refresh(order)
+    await ledger.order_returned(session, order, record, actor_id)
     return order, record
 
 

@@ -1,8 +1,8 @@
-"""One price: every quote and order line is priced here, so two salespeople can never
-price the same customer differently.
+"""One price: every quote and every order line is priced here, so two salespeople can
+never price the same customer differently.
 
-The discount comes from the customer's grade tier once the tier engine exists (issue
-[3/6] fills in `discount_rate_for`); until then no customer has a discount.
+List price x (1 - discount), the discount being that of the customer's grade tier in
+force at the instant priced (tiers.pricing); net unit prices round half-up to the cent.
 """
 
 from __future__ import annotations
@@ -14,13 +14,8 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.money import round_money
-
-NO_DISCOUNT = Decimal("0.0000")
-
-
-async def discount_rate_for(session: AsyncSession, customer_id: int, at: datetime) -> Decimal:
-    """The discount rate in [0, 1) that applies to the customer's purchases at `at`."""
-    return NO_DISCOUNT
+from models import Product
+from tiers.pricing import TierDiscount, tier_discount
 
 
 @dataclass(frozen=True)
@@ -36,3 +31,23 @@ def price_line(list_unit_price: Decimal, quantity: int, discount_rate: Decimal) 
     total is always quantity x the unit price shown on the line)."""
     net = round_money(list_unit_price * (Decimal(1) - discount_rate))
     return LinePrice(list_unit_price, discount_rate, net, net * quantity)
+
+
+@dataclass(frozen=True)
+class Quote:
+    at: datetime
+    currency: str
+    discount: TierDiscount
+    lines: list[tuple[Product, int, LinePrice]]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((price.line_total for _, _, price in self.lines), Decimal("0.00"))
+
+
+async def quote(session: AsyncSession, customer_id: int, lines: list[tuple[Product, int]], currency: str,
+                at: datetime) -> Quote:
+    """Prices lines (products of one currency) for a customer at an instant."""
+    discount = await tier_discount(session, customer_id, currency, at)
+    priced = [(product, quantity, price_line(product.list_price, quantity, discount.rate)) for product, quantity in lines]
+    return Quote(at, currency, discount, priced)

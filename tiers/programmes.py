@@ -1,0 +1,185 @@
+"""Programmes and their rule versions: create, edit drafts, publish, rules in force."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.errors import Code, DomainError
+from crm.references import ensure_unique, get_row
+from crm.validation import Checker
+from models import DemotionPolicy, Programme, ProgrammeKind, RuleVersion, RuleVersionStatus, Tier, WindowKind
+from tiers.errors import ProgrammeErrorCode
+from tiers.rules import ProgrammeRules, Rules, TierRule, extra_benefits_of, validate_tiers
+
+
+def _clean_programme(values: Mapping[str, Any]) -> dict[str, Any]:
+    check = Checker()
+    clean: dict[str, Any] = {}
+    clean["name"] = check.text("name", values.get("name"), max_len=100, required=True)
+    clean["kind"] = check.choice("kind", values.get("kind"), ProgrammeKind)
+    clean["currency"] = check.currency("currency", values.get("currency"))
+    zone = (values.get("time_zone") or "").strip()
+    try:
+        ZoneInfo(zone)
+        clean["time_zone"] = zone
+    except (ZoneInfoNotFoundError, ValueError):
+        check.fail("time_zone", f"{zone[:60]!r} is not an IANA time zone (e.g. Asia/Shanghai).", ProgrammeErrorCode.UNKNOWN_TIME_ZONE)
+    clean["window_kind"] = check.choice("window_kind", values.get("window_kind"), WindowKind)
+    months = values.get("window_months")
+    if clean["window_kind"] == WindowKind.ROLLING_MONTHS:
+        if months is None:
+            check.fail("window_months", "A rolling window needs its number of months.", Code.REQUIRED)
+        clean["window_months"] = check.integer("window_months", months, 1, 36)
+    else:
+        if months is not None:
+            check.fail("window_months", "Only rolling windows have a number of months.", Code.INVALID)
+        clean["window_months"] = None
+    clean["fee_term_months"] = check.integer("fee_term_months", values.get("fee_term_months", 12), 1, 120)
+    clean["demotion_policy"] = check.choice("demotion_policy", values.get("demotion_policy", DemotionPolicy.AT_PERIOD_END), DemotionPolicy)
+    clean["max_drop"] = check.integer("max_drop", values.get("max_drop", 1), 0, 100)
+    clean["grace_days"] = check.integer("grace_days", values.get("grace_days", 0), 0, 365)
+    check.done()
+    return clean
+
+
+async def create_programme(session: AsyncSession, values: Mapping[str, Any]) -> Programme:
+    clean = _clean_programme(values)
+    await ensure_unique(session, Programme, func.lower(Programme.name), clean["name"].lower(), None, field="name",
+                        message="Another programme has this name.", code=ProgrammeErrorCode.DUPLICATE)
+    programme = Programme(**clean)
+    session.add(programme)
+    await session.flush()
+    return programme
+
+
+def tier_rules(rows: Sequence[Tier]) -> tuple[TierRule, ...]:
+    return tuple(sorted((TierRule(
+        rank=t.rank, code=t.code, name=t.name, entry_fee=t.entry_fee, discount_rate=t.discount_rate,
+        training_quota=t.training_quota, promotion_threshold=t.promotion_threshold,
+        retention_threshold=t.retention_threshold, extra_benefits=extra_benefits_of(t.extra_benefits),
+    ) for t in rows), key=lambda t: t.rank))
+
+
+def _checked_tiers(tiers: list[TierRule]) -> list[TierRule]:
+    check = Checker()
+    money_fields = ("entry_fee", "promotion_threshold", "retention_threshold")
+    for i, tier in enumerate(tiers):
+        for name in money_fields:
+            check.money(f"tiers.{i}.{name}", getattr(tier, name))
+    check.done()
+    errors = validate_tiers(tiers)
+    if errors:
+        raise DomainError(errors)
+    return tiers
+
+
+async def _replace_tiers(session: AsyncSession, version: RuleVersion, tiers: list[TierRule]) -> None:
+    await session.execute(delete(Tier).where(Tier.rule_version_id == version.id))
+    session.add_all(Tier(
+        rule_version_id=version.id, rank=t.rank, code=t.code.strip(), name=t.name.strip(), entry_fee=t.entry_fee,
+        discount_rate=t.discount_rate, training_quota=t.training_quota, promotion_threshold=t.promotion_threshold,
+        retention_threshold=t.retention_threshold,
+        extra_benefits=[{"name": n, "quantity": q} for n, q in t.extra_benefits],
+    ) for t in tiers)
+    await session.flush()
+
+
+async def create_draft(session: AsyncSession, programme_id: int, tiers: list[TierRule]) -> RuleVersion:
+    """A new draft rule version (numbered after the programme's last)."""
+    _checked_tiers(tiers)
+    programme = await get_row(session, Programme, programme_id, lock=True)
+    if programme is None:
+        raise DomainError.one("programme_id", "No programme has this ID.", Code.NOT_FOUND)
+    number = (await session.execute(
+        select(func.coalesce(func.max(RuleVersion.number), 0)).where(RuleVersion.programme_id == programme_id)
+    )).scalar_one() + 1
+    version = RuleVersion(programme_id=programme_id, number=number, status=RuleVersionStatus.DRAFT.value)
+    session.add(version)
+    await session.flush()
+    await _replace_tiers(session, version, tiers)
+    return version
+
+
+async def _draft(session: AsyncSession, version_id: int) -> RuleVersion:
+    version = await get_row(session, RuleVersion, version_id, lock=True)
+    if version is None:
+        raise DomainError.one("id", "No rule version has this ID.", Code.NOT_FOUND)
+    if version.status == RuleVersionStatus.PUBLISHED:
+        raise DomainError.one("id", "A published rule version is never edited; create a new draft.",
+                              ProgrammeErrorCode.VERSION_PUBLISHED)
+    return version
+
+
+async def update_draft(session: AsyncSession, version_id: int, tiers: list[TierRule]) -> RuleVersion:
+    _checked_tiers(tiers)
+    version = await _draft(session, version_id)
+    await _replace_tiers(session, version, tiers)
+    return version
+
+
+async def publish(session: AsyncSession, version_id: int, effective_from: datetime) -> RuleVersion:
+    """Publishes a draft from `effective_from` on. Effective dates only move forward: a
+    version starts after every published one, so the rules in force at any instant are
+    those of the last version that started at or before it."""
+    check = Checker()
+    check.aware("effective_from", effective_from)
+    check.done()
+    version = await _draft(session, version_id)
+    # One publisher per programme at a time.
+    await get_row(session, Programme, version.programme_id, lock=True)
+    latest = (await session.execute(
+        select(func.max(RuleVersion.effective_from)).where(
+            RuleVersion.programme_id == version.programme_id, RuleVersion.status == RuleVersionStatus.PUBLISHED)
+    )).scalar_one()
+    if latest is not None and effective_from <= latest:
+        raise DomainError.one("effective_from", f"A published version already takes effect on {latest.isoformat()}; "
+                              "a new one must start later.", ProgrammeErrorCode.OVERLAPPING_EFFECTIVE_DATE)
+    version.status = RuleVersionStatus.PUBLISHED.value
+    version.effective_from = effective_from
+    version.published_at = func.now()
+    await session.flush()
+    await session.refresh(version)
+    return version
+
+
+async def version_rules(session: AsyncSession, version_id: int) -> Rules:
+    rows = (await session.execute(select(Tier).where(Tier.rule_version_id == version_id))).scalars().all()
+    return Rules(version_id, tier_rules(rows))
+
+
+async def rules_in_force(session: AsyncSession, programme_id: int, at: datetime) -> Rules | None:
+    """The tiers of the last version published to start at or before `at`."""
+    version_id = (await session.execute(
+        select(RuleVersion.id).where(
+            RuleVersion.programme_id == programme_id, RuleVersion.status == RuleVersionStatus.PUBLISHED,
+            RuleVersion.effective_from <= at,
+        ).order_by(RuleVersion.effective_from.desc()).limit(1)
+    )).scalar_one_or_none()
+    return None if version_id is None else await version_rules(session, version_id)
+
+
+def programme_rules(programme: Programme) -> ProgrammeRules:
+    return ProgrammeRules(
+        window_kind=programme.window_kind, time_zone=programme.time_zone, window_months=programme.window_months,
+        demotion_policy=programme.demotion_policy, max_drop=programme.max_drop, grace_days=programme.grace_days,
+        fee_term_months=programme.fee_term_months,
+    )
+
+
+def tier_from_input(values: Mapping[str, Any]) -> TierRule:
+    """A TierRule from plain input values (amounts as Decimals)."""
+    return TierRule(
+        rank=int(values["rank"]), code=str(values.get("code") or ""), name=str(values.get("name") or ""),
+        entry_fee=Decimal(values["entry_fee"]), discount_rate=Decimal(values["discount_rate"]),
+        training_quota=int(values["training_quota"]), promotion_threshold=Decimal(values["promotion_threshold"]),
+        retention_threshold=Decimal(values["retention_threshold"]),
+        extra_benefits=tuple((b["name"], int(b["quantity"])) for b in values.get("extra_benefits") or []),
+    )
+
