@@ -17,7 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from crm.pagination import Ordering, Page, count_by_parent, fetch_pages_by_parent
 from models import (
     Activity, Channel, ChannelSpend, Contact, Customer, CustomerMerge, Opportunity, OpportunityStageChange,
-    Order, OrderLine, OrderReturn, Product, User,
+    FeePayment, Membership, Order, OrderLine, OrderReturn, Product, Programme, RuleVersion, TierOverride, TrainingBooking, User,
 )
 from resolvers.context import DatabaseLoader
 from resolvers.node import NODE_LOADERS
@@ -53,6 +53,12 @@ OrderByIdLoader = _by_id(Order, "Order")
 OrderLineByIdLoader = _by_id(OrderLine, "OrderLine")
 OrderReturnByIdLoader = _by_id(OrderReturn, "OrderReturn")
 CustomerMergeByIdLoader = _by_id(CustomerMerge, "CustomerMerge")
+ProgrammeByIdLoader = _by_id(Programme, "Programme")
+RuleVersionByIdLoader = _by_id(RuleVersion, "RuleVersion")
+MembershipByIdLoader = _by_id(Membership, "Membership")
+FeePaymentByIdLoader = _by_id(FeePayment, "FeePayment")
+TrainingBookingByIdLoader = _by_id(TrainingBooking, "TrainingBooking")
+TierOverrideByIdLoader = _by_id(TierOverride, "TierOverride")
 
 
 class NestedList:

@@ -15,26 +15,31 @@ from schema.extensions import OperationName
 from schema.node import NodeQueries
 from schema.opportunities import OpportunityMutations, OpportunityQueries, OpportunityType, StageChangeType
 from schema.orders import OrderLineType, OrderMutations, OrderQueries, OrderReturnType, OrderType
+from schema.memberships import (
+    FeePaymentType, MembershipMutations, MembershipQueries, MembershipType, TierOverrideType, TrainingBookingType,
+)
 from schema.products import ProductMutations, ProductQueries, ProductType
+from schema.programmes import ProgrammeMutations, ProgrammeQueries, ProgrammeType, RuleVersionType
 from schema.users import UserMutations, UserQueries, UserType
 
 
 @strawberry.type(description="Everything that can be read.")
 class Query(NodeQueries, CustomerQueries, ContactQueries, OpportunityQueries, ActivityQueries, OrderQueries,
-            ProductQueries, ChannelQueries, UserQueries):
+            ProductQueries, ChannelQueries, UserQueries, ProgrammeQueries, MembershipQueries):
     pass
 
 
 @strawberry.type(description="Everything that can be changed. Each mutation returns a payload with typed errors.")
 class Mutation(CustomerMutations, ContactMutations, OpportunityMutations, ActivityMutations, OrderMutations,
-               ProductMutations, ChannelMutations, UserMutations):
+               ProductMutations, ChannelMutations, UserMutations, ProgrammeMutations, MembershipMutations):
     pass
 
 
 # Node types reachable only through node(id:) must be listed to be in the schema.
 NODE_TYPES = [
     ActivityType, ChannelSpendType, ChannelType, ContactType, CustomerMergeType, CustomerType, OpportunityType,
-    OrderLineType, OrderReturnType, OrderType, ProductType, StageChangeType, UserType,
+    OrderLineType, OrderReturnType, OrderType, ProductType, StageChangeType, UserType, ProgrammeType, RuleVersionType,
+    MembershipType, FeePaymentType, TrainingBookingType, TierOverrideType,
 ]
 
 

@@ -27,6 +27,23 @@ ARGUMENTS = {
     "lines": "The lines and quantities to return; absent: everything not yet returned.",
     "reason": "Why the goods came back.",
     "doneAt": "When it was completed; default now.",
+    "returnedAt": "When the goods came back, for imports (give the UTC offset); default now.",
+    "programmeId": "Global ID of the programme.",
+    "accountId": "Global ID of the member account (a customer).",
+    "membershipId": "Global ID of the membership.",
+    "versionId": "Global ID of the rule version.",
+    "asOf": "The instant to assess at (give the UTC offset); default now.",
+    "at": "The instant (give the UTC offset); default now.",
+    "tiers": "The tiers, 1 to 20.",
+    "effectiveFrom": "When the version takes effect; later than every published version's.",
+    "amount": "Signed amount in the programme's currency, two decimals at most.",
+    "key": "Idempotency key: an adjustment with a key already posted changes nothing.",
+    "occurredAt": "When the adjustment counts; default now.",
+    "kind": "FLOOR or LOCK.",
+    "tierCode": "The tier, by code.",
+    "expiresAt": "When it lapses; absent: until revoked.",
+    "title": "What the session is.",
+    "sessionAt": "When the session takes place (future).",
 }
 
 COMMON_CODES = {
@@ -52,6 +69,20 @@ COMMON_CODES = {
     "CURRENCY_MISMATCH": "Lines of one order must share one currency.",
     "INVALID_STATUS": "The order's status does not allow this.",
     "NOTHING_TO_RETURN": "Every unit of the order was returned already.",
+    "DUPLICATE_RANK": "Two tiers have the same rank.",
+    "DUPLICATE_CODE": "Two tiers have the same code.",
+    "RETENTION_ABOVE_PROMOTION": "A tier's retention threshold is above its promotion threshold.",
+    "THRESHOLDS_NOT_INCREASING": "Thresholds do not increase with rank.",
+    "VERSION_PUBLISHED": "A published rule version is never edited.",
+    "OVERLAPPING_EFFECTIVE_DATE": "The effective date is not later than every published version's.",
+    "UNKNOWN_TIME_ZONE": "Not an IANA time zone.",
+    "FEE_TOO_LOW": "The payment is below the tier's entry fee; the message says what is missing.",
+    "NO_RULES_IN_FORCE": "The programme has no published rules in force at that time.",
+    "UNKNOWN_TIER": "No tier with this code in the rules in force.",
+    "QUOTA_EXHAUSTED": "No training sessions left this period.",
+    "TOO_LATE": "The session has started.",
+    "ALREADY_REFUNDED": "The fee was refunded already.",
+    "NOT_A_MEMBER": "The account is not a member of the programme.",
 }
 
 ENUM_VALUES = {
@@ -100,6 +131,16 @@ ENUM_VALUES = {
     "OrderDirection": {"ASC": "Ascending.", "DESC": "Descending."},
     "ContactMedium": {"EMAIL": "Email.", "PHONE": "Phone calls.", "SMS": "Text messages."},
     "DuplicateReason": {"EMAIL": "Same email.", "PHONE": "Same phone digits.", "TAX_ID": "Same tax ID."},
+    "ProgrammeKind": {"AGENT": "Channel partners (agents); members must be classified PARTNER.", "MEMBER": "Any customer."},
+    "WindowKind": {"CALENDAR_YEAR": "Calendar years in the programme's time zone.",
+                   "ANNIVERSARY": "Years from each member's joining date.",
+                   "ROLLING_MONTHS": "Each month looks back over the last N months."},
+    "DemotionPolicy": {"NEVER": "Earned tiers are never lost.", "AT_PERIOD_END": "Assessed at period end, with soft landing."},
+    "RuleVersionStatus": {"DRAFT": "Editable, not in force.", "PUBLISHED": "Immutable, in force from its effective date."},
+    "TierChangeReason": {"FEE_PAID": "An entry fee was paid.", "PROMOTED": "Volume reached a promotion threshold.",
+                         "DEMOTED": "A closed window missed the retention threshold.", "OVERRIDE": "A manual floor or lock.",
+                         "EXPIRED": "A fee term or override lapsed.", "REFUND": "An entry fee was refunded."},
+    "OverrideKind": {"FLOOR": "At least this tier.", "LOCK": "Exactly this tier."},
 }
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -30,4 +31,6 @@ class NodeQueries:
         if found is None:
             return None
         type_name, row = found
-        return NODE_TYPES[type_name](row)
+        node = NODE_TYPES[type_name]
+        # Most types wrap the row; some (a membership's view) need the request to build.
+        return await node(info, row) if inspect.iscoroutinefunction(node) else node(row)

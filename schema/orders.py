@@ -45,6 +45,7 @@ class OrderLineType(Node):
     discount_rate: Decimal = strawberry.field(description="Discount applied, 0 to 1 (0.2 = 20% off).")
     net_unit_price: Money = strawberry.field(description="Price paid per unit, rounded half-up to the cent.")
     line_total: Money = strawberry.field(description="quantity x netUnitPrice.")
+    tier_code: str | None = strawberry.field(description="The grade tier whose discount applied; null when none did.")
     _row: strawberry.Private[OrderLine]
 
     @strawberry.field(description="The product.")
@@ -57,7 +58,7 @@ class OrderLineType(Node):
         return cls(id=gid("OrderLine", row.id), quantity=row.quantity, returned_quantity=row.returned_quantity,
                    list_unit_price=Money.of(row.list_unit_price, currency), discount_rate=row.discount_rate,
                    net_unit_price=Money.of(row.net_unit_price, currency), line_total=Money.of(row.line_total, currency),
-                   _row=row)
+                   tier_code=row.tier_code, _row=row)
 
 
 @strawberry.type(description="Units of one line that came back in a return.")
@@ -170,6 +171,8 @@ class OrderPlaceInput:
     external_reference: str | None = strawberry.field(default=None, description="The source's reference. Placing the same "
                                                       "source + reference again returns the first order (or DUPLICATE if the contents differ).")
     paid: bool = strawberry.field(default=False, description="Place it as already paid.")
+    placed_at: datetime | None = strawberry.field(default=None, description="When it was placed, for imports of past "
+                                                  "orders (give the UTC offset); default now. Prices are those of that instant.")
 
 
 @strawberry.input(description="Units of one line to return.")
@@ -218,6 +221,7 @@ class OrderMutations:
                      for i, line in enumerate(input.lines[: service.MAX_LINES + 1])]
             return await service.place_order(session, customer_id=customer_id, lines=lines, source=input.source,
                                              external_reference=input.external_reference, paid=input.paid,
+                                             placed_at=input.placed_at,
                                              actor_id=info.context.actor_id)
         return _payload(*await mutate(info.context, action))
 
@@ -233,14 +237,14 @@ class OrderMutations:
                       "returned when `lines` is absent. The order becomes RETURNED when every unit is back.",
                       permissions=[IsAuthenticated])
     async def order_return(self, info: Info, id: strawberry.ID, lines: list[OrderReturnLineInput] | None = None,
-                           reason: str | None = None) -> OrderReturnPayload:
+                           reason: str | None = None, returned_at: datetime | None = None) -> OrderReturnPayload:
         async def action(session):
             requests = None if lines is None else [
                 service.ReturnRequest(decode_id(line.line_id, "OrderLine", f"lines.{i}.line_id"), line.quantity)
                 for i, line in enumerate(lines[: service.MAX_LINES + 1])
             ]
             return await service.return_order(session, decode_id(id, "Order", "id"), requests, reason=reason,
-                                              actor_id=info.context.actor_id)
+                                              actor_id=info.context.actor_id, returned_at=returned_at)
         result, errors = await mutate(info.context, action)
         order, record = result if result else (None, None)
         return OrderReturnPayload(order=OrderType.from_row(order) if order else None,

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.errors import Code, DomainError
 from crm.references import get_row
+from crm.validation import Checker
 from models import Programme, RuleVersion
 
 # Per member: the closed period (local bounds -> instants), its window, the volume, the
@@ -29,7 +30,7 @@ from models import Programme, RuleVersion
 # :after, :batch are parameters; the programme's settings come from its row.
 DECIDE = """
 WITH prog AS (
-    SELECT id, time_zone AS tz, window_kind, coalesce(window_months, 1) AS months, demotion_policy, max_drop,
+    SELECT id AS programme_key, time_zone AS tz, window_kind, coalesce(window_months, 1) AS months, demotion_policy, max_drop,
            grace_days, ((CAST(:as_of AS timestamptz) - make_interval(secs => grace_days * 86400)) AT TIME ZONE time_zone) AS ref
     FROM programme WHERE id = :programme
 ),
@@ -184,6 +185,9 @@ async def assess_programme(session_factory: Callable[[], Any], programme_id: int
                            batch: int = 5000, progress: Callable[[AssessmentRun], None] | None = None) -> AssessmentRun:
     """Assesses every member, one short transaction per batch of members (so the locks of
     one batch are held only while it is assessed)."""
+    check = Checker()
+    check.aware("as_of", as_of)
+    check.done()
     async with session_factory() as session:
         programme = await get_row(session, Programme, programme_id)
         if programme is None:
@@ -228,6 +232,9 @@ async def preview(session: AsyncSession, version_id: int, as_of: datetime) -> Pr
     """What a draft (or any) rule version would do to every member at `as_of`, without
     writing: members per (tier now, tier after), and how the discount given on the orders
     of each member's last closed window would change under the tier it would have."""
+    check = Checker()
+    check.aware("as_of", as_of)
+    check.done()
     version = await get_row(session, RuleVersion, version_id)
     if version is None:
         raise DomainError.one("version_id", "No rule version has this ID.", Code.NOT_FOUND)

@@ -1,0 +1,407 @@
+"""Memberships over GraphQL: what a partner sees about itself, enrolment by fee, the
+ledger, overrides, training bookings, the tier at a date, price quotes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from sqlalchemy import select
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from crm import pricing
+from crm.errors import DomainError
+from models import FeePayment, OverrideKind, Product, TierChange, TierChangeReason, TierOverride, TrainingBooking
+from models import Membership as MembershipRow
+from resolvers.errors import ApiError, ErrorCode
+from resolvers.mutations import mutate
+from resolvers.node import decode_id, from_global_id
+from schema.common import Money, MoneyInput, gid, payload_errors
+from schema.errors import error_codes, error_type
+from schema.node import NODE_TYPES, Node
+from schema.permissions import IsAuthenticated, guarded_field, guarded_mutation
+from schema.programmes import ProgrammeType, Tier
+from tiers import benefits, ledger, membership as service
+from tiers.errors import MembershipErrorCode as MembershipCodes
+from tiers.view import MembershipView, membership_of, membership_view
+
+if TYPE_CHECKING:
+    from schema.customers import CustomerType
+    from schema.products import ProductType
+
+strawberry.enum(TierChangeReason, description="Why the tier in force changed.")
+strawberry.enum(OverrideKind, description="FLOOR: at least this tier; LOCK: exactly this tier.")
+MembershipErrorCode = error_codes(MembershipCodes, "membership")
+MembershipError = error_type("MembershipError", MembershipErrorCode, "membership")
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@strawberry.type(name="TierChange", description="One change of a member's tier, explained.")
+class TierChangeType:
+    from_rank: int = strawberry.field(description="Tier before (0: none).")
+    to_rank: int = strawberry.field(description="Tier after (0: none).")
+    reason: TierChangeReason = strawberry.field(description="Why.")
+    at: datetime = strawberry.field(description="When.")
+    window_start: datetime | None = strawberry.field(description="Start of the window whose volume counted.")
+    window_end: datetime | None = strawberry.field(description="End of that window.")
+    qualifying_volume: Decimal | None = strawberry.field(description="The volume that counted.")
+    rule_version_id: strawberry.ID | None = strawberry.field(description="The rule version applied.")
+    explanation: JSON = strawberry.field(description="Which rule and thresholds decided, and the values compared.")
+
+    @classmethod
+    def from_row(cls, row: TierChange) -> TierChangeType:
+        return cls(from_rank=row.from_rank, to_rank=row.to_rank, reason=TierChangeReason(row.reason), at=row.at,
+                   window_start=row.window_start, window_end=row.window_end, qualifying_volume=row.qualifying_volume,
+                   rule_version_id=gid("RuleVersion", row.rule_version_id), explanation=row.explanation)
+
+
+@strawberry.type(name="TrainingBooking", description="A training session booked against the quota.")
+class TrainingBookingType(Node):
+    title: str = strawberry.field(description="What the session is.")
+    session_at: datetime = strawberry.field(description="When it takes place.")
+    status: str = strawberry.field(description="booked or cancelled.")
+    created_at: datetime = strawberry.field(description="When it was booked.")
+    cancelled_at: datetime | None = strawberry.field(description="When it was cancelled.")
+
+    @classmethod
+    def from_row(cls, row: TrainingBooking) -> TrainingBookingType:
+        return cls(id=gid("TrainingBooking", row.id), title=row.title, session_at=row.session_at, status=row.status,
+                   created_at=row.created_at, cancelled_at=row.cancelled_at)
+
+
+@strawberry.type(name="FeePayment", description="An entry fee paid: it holds its tier over [termStart, termEnd) unless refunded.")
+class FeePaymentType(Node):
+    tier_rank: int = strawberry.field(description="The tier it paid for.")
+    amount: Money = strawberry.field(description="What was paid.")
+    term_start: datetime = strawberry.field(description="Start of the term.")
+    term_end: datetime = strawberry.field(description="End of the term.")
+    refunded_at: datetime | None = strawberry.field(description="When refunded (the term ended then).")
+
+    @classmethod
+    def from_row(cls, row: FeePayment) -> FeePaymentType:
+        return cls(id=gid("FeePayment", row.id), tier_rank=row.tier_rank, amount=Money.of(row.amount, row.currency),
+                   term_start=row.term_start, term_end=row.term_end, refunded_at=row.refunded_at)
+
+
+@strawberry.type(name="TierOverride", description="A manual floor or lock on a member's tier.")
+class TierOverrideType(Node):
+    kind: OverrideKind = strawberry.field(description="FLOOR or LOCK.")
+    tier_rank: int = strawberry.field(description="The tier it sets.")
+    reason: str = strawberry.field(description="Why.")
+    starts_at: datetime = strawberry.field(description="From when.")
+    expires_at: datetime | None = strawberry.field(description="Until when; null: until revoked.")
+    revoked_at: datetime | None = strawberry.field(description="When revoked.")
+
+    @classmethod
+    def from_row(cls, row: TierOverride) -> TierOverrideType:
+        return cls(id=gid("TierOverride", row.id), kind=OverrideKind(row.kind), tier_rank=row.tier_rank, reason=row.reason,
+                   starts_at=row.starts_at, expires_at=row.expires_at, revoked_at=row.revoked_at)
+
+
+@strawberry.type(description="Training sessions of the current period.")
+class TrainingQuota:
+    granted: int = strawberry.field(description="Granted this period (an upgrade tops up the difference).")
+    used: int = strawberry.field(description="Booked and not cancelled in time.")
+    remaining: int = strawberry.field(description="granted - used, never below 0 (nothing is clawed back).")
+
+
+@strawberry.type(description="The next tier and what it takes.")
+class NextTier:
+    tier: Tier = strawberry.field(description="The next tier up.")
+    amount_to_go: Money = strawberry.field(description="Qualifying volume still to buy in the current window.")
+    window_end: datetime = strawberry.field(description="When the current period ends.")
+
+
+@strawberry.type(name="Membership", description="An account in a grade programme: its tier, benefits and progress.")
+class MembershipType(Node):
+    joined_at: datetime = strawberry.field(description="When the account joined.")
+    as_of: datetime = strawberry.field(description="The instant the figures below are for.")
+    tier: Tier | None = strawberry.field(description="The tier in force (null: none).")
+    valid_until: datetime | None = strawberry.field(description="Until when the tier holds without anything more happening.")
+    earned_rank: int = strawberry.field(description="Tier earned by volume (0: none).")
+    fee_rank: int = strawberry.field(description="Tier held by a paid entry fee (0: none).")
+    qualifying_volume: Money = strawberry.field(description="Qualifying volume in the current window so far.")
+    window_start: datetime = strawberry.field(description="Start of the current window.")
+    window_end: datetime = strawberry.field(description="End of the current period (the next assessment).")
+    next_tier: NextTier | None = strawberry.field(description="The next tier and the amount still to buy; null at the top.")
+    amount_to_keep: Money | None = strawberry.field(description="Volume still needed this window to keep the earned tier at the next assessment.")
+    training: TrainingQuota = strawberry.field(description="Training quota of the current period.")
+    upcoming_bookings: list[TrainingBookingType] = strawberry.field(description="Booked sessions still to come.")
+    history: list[TierChangeType] = strawberry.field(description="Every tier change, oldest first.")
+    fee_payments: list[FeePaymentType] = strawberry.field(description="Entry fees paid.")
+    overrides: list[TierOverrideType] = strawberry.field(description="Manual floors and locks, oldest first.")
+    _view: strawberry.Private[MembershipView]
+
+    @strawberry.field(description="The programme.")
+    def programme(self) -> ProgrammeType:
+        return ProgrammeType.from_row(self._view.programme)
+
+    @strawberry.field(description="The member account.")
+    async def account(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")]:
+        from schema.customers import load_customer
+
+        return await load_customer(info, self._view.membership.account_id)
+
+    @classmethod
+    def of(cls, view: MembershipView) -> MembershipType:
+        c = view.programme.currency
+        return cls(
+            id=gid("Membership", view.membership.id), joined_at=view.membership.joined_at, as_of=view.at,
+            tier=Tier.of(view.tier, c) if view.tier else None, valid_until=view.valid_until,
+            earned_rank=view.state.earned, fee_rank=view.state.fee, qualifying_volume=Money.of(view.volume, c),
+            window_start=view.window.start, window_end=view.period.end,
+            next_tier=NextTier(tier=Tier.of(view.next_tier, c), amount_to_go=Money.of(view.amount_to_next, c),
+                               window_end=view.period.end) if view.next_tier else None,
+            amount_to_keep=Money.of(view.amount_to_keep, c) if view.amount_to_keep is not None else None,
+            training=TrainingQuota(granted=view.training_granted, used=view.training_used, remaining=view.training_remaining),
+            upcoming_bookings=[TrainingBookingType.from_row(b) for b in view.upcoming_bookings],
+            history=[TierChangeType.from_row(h) for h in view.history],
+            fee_payments=[FeePaymentType.from_row(f) for f in view.fee_payments],
+            overrides=[TierOverrideType.from_row(o) for o in view.overrides], _view=view,
+        )
+
+
+async def _membership_by_id(info: Info, pk: int) -> MembershipType | None:
+    async with info.context.database.session() as session:
+        row = await session.get(MembershipRow, pk)
+        return MembershipType.of(await membership_view(session, row, now())) if row else None
+
+
+async def _membership_node(info: Info, row: MembershipRow) -> MembershipType:
+    async with info.context.database.session() as session:
+        return MembershipType.of(await membership_view(session, row, now()))
+
+
+NODE_TYPES["Membership"] = _membership_node
+NODE_TYPES["TrainingBooking"] = TrainingBookingType.from_row
+NODE_TYPES["FeePayment"] = FeePaymentType.from_row
+NODE_TYPES["TierOverride"] = TierOverrideType.from_row
+
+
+@strawberry.type(description="A quoted line.")
+class QuoteLine:
+    quantity: int = strawberry.field(description="Units.")
+    list_unit_price: Money = strawberry.field(description="List price per unit.")
+    discount_rate: Decimal = strawberry.field(description="Discount applied.")
+    net_unit_price: Money = strawberry.field(description="Price per unit after discount.")
+    line_total: Money = strawberry.field(description="quantity x netUnitPrice.")
+    _product: strawberry.Private[Product]
+
+    @strawberry.field(description="The product.")
+    def product(self) -> Annotated["ProductType", strawberry.lazy("schema.products")]:
+        from schema.products import ProductType
+
+        return ProductType.from_row(self._product)
+
+
+@strawberry.type(description="Prices for a customer at an instant: the same function prices orders.")
+class PriceQuote:
+    at: datetime = strawberry.field(description="The instant priced.")
+    tier_code: str | None = strawberry.field(description="The tier whose discount applied; null for none.")
+    discount_rate: Decimal = strawberry.field(description="The discount applied.")
+    lines: list[QuoteLine] = strawberry.field(description="The lines.")
+    total: Money = strawberry.field(description="Sum of line totals.")
+
+
+@strawberry.input(description="A product and quantity to quote.")
+class QuoteLineInput:
+    product_id: strawberry.ID = strawberry.field(description="A product.")
+    quantity: int = strawberry.field(description="1 to 1,000,000.")
+
+
+@strawberry.input(description="An entry fee payment.")
+class FeePaymentInput:
+    amount: MoneyInput = strawberry.field(description="At least the tier's entry fee, in the programme's currency.")
+    paid_at: datetime | None = strawberry.field(default=None, description="When it was paid; default now.")
+
+
+@strawberry.input(description="Enrolment of an account in a programme by paying a tier's entry fee.")
+class MembershipEnrollInput:
+    account_id: strawberry.ID = strawberry.field(description="The customer (a partner, for agent programmes).")
+    programme_id: strawberry.ID = strawberry.field(description="The programme.")
+    tier_code: str = strawberry.field(description="The tier paid for, by code.")
+    fee_payment: FeePaymentInput = strawberry.field(description="The payment.")
+
+
+@strawberry.type(description="Result of a membership mutation.")
+class MembershipPayload:
+    membership: MembershipType | None = strawberry.field(description="The membership after the change; null on errors.")
+    errors: list[MembershipError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.type(description="Result of trainingBook / trainingCancel.")
+class TrainingBookingPayload:
+    booking: TrainingBookingType | None = strawberry.field(description="The booking; null on errors.")
+    errors: list[MembershipError] = strawberry.field(description="Empty on success.")
+
+
+async def _payload(info: Info, result, errors) -> MembershipPayload:
+    if errors:
+        return MembershipPayload(membership=None, errors=payload_errors(errors, MembershipError, MembershipErrorCode))
+    membership_id = result.id if isinstance(result, MembershipRow) else result.membership_id
+    return MembershipPayload(membership=await _membership_by_id(info, membership_id), errors=[])
+
+
+def _query_error(error: DomainError) -> ApiError:
+    first = error.errors[0]
+    code = ErrorCode.INVALID_ID if first.code == "not_found" else ErrorCode.BAD_USER_INPUT
+    return ApiError(code, first.message, argument=first.field)
+
+
+@strawberry.type
+class MembershipQueries:
+    @guarded_field(description="An account's membership (in `programmeId`, needed when it is in several); null when it "
+                   "is not a member. `at` (default now) is the instant the figures are for.", permissions=[IsAuthenticated])
+    async def membership(self, info: Info, account_id: strawberry.ID, programme_id: strawberry.ID | None = None,
+                         at: datetime | None = None) -> MembershipType | None:
+        account = from_global_id(account_id, expected_type="Customer")[1]
+        programme = from_global_id(programme_id, expected_type="Programme")[1] if programme_id else None
+        return await _view_of(info, account, programme, at)
+
+    @guarded_field(description="The caller's own membership: the partner account comes from the caller, never from "
+                   "an argument.", permissions=[IsAuthenticated])
+    async def my_membership(self, info: Info, programme_id: strawberry.ID | None = None) -> MembershipType | None:
+        principal = info.context.principal
+        if principal.account_id is None:
+            raise ApiError(ErrorCode.FORBIDDEN, "Only partner users have a membership of their own.")
+        programme = from_global_id(programme_id, expected_type="Programme")[1] if programme_id else None
+        return await _view_of(info, principal.account_id, programme, None)
+
+    @guarded_field(description="The tier an account had at an instant, from its history; null before any.",
+                   permissions=[IsAuthenticated])
+    async def tier_at(self, info: Info, account_id: strawberry.ID, at: datetime,
+                      programme_id: strawberry.ID | None = None) -> TierChangeType | None:
+        account = from_global_id(account_id, expected_type="Customer")[1]
+        programme = from_global_id(programme_id, expected_type="Programme")[1] if programme_id else None
+        async with info.context.database.session() as session:
+            try:
+                membership = await membership_of(session, account, programme)
+            except DomainError:
+                return None
+            row = await service.tier_at(session, membership.id, at)
+        return TierChangeType.from_row(row) if row else None
+
+    @guarded_field(description="Prices for an account at an instant (default now) from its tier: the function that "
+                   "prices orders, so two quotes at one instant are identical whoever asks.", permissions=[IsAuthenticated])
+    async def price_quote(self, info: Info, account_id: strawberry.ID, lines: list[QuoteLineInput],
+                          at: datetime | None = None) -> PriceQuote:
+        account = from_global_id(account_id, expected_type="Customer")[1]
+        if not lines or len(lines) > 100:
+            raise ApiError(ErrorCode.BAD_USER_INPUT, "Quote 1 to 100 lines.", argument="lines")
+        if any(not 1 <= line.quantity <= 1_000_000 for line in lines):
+            raise ApiError(ErrorCode.BAD_USER_INPUT, "Quantities are 1 to 1,000,000.", argument="lines")
+        if at is not None and at.tzinfo is None:
+            raise ApiError(ErrorCode.BAD_USER_INPUT, "Give `at` with its UTC offset.", argument="at")
+        ids = [from_global_id(line.product_id, expected_type="Product")[1] for line in lines]
+        async with info.context.database.session() as session:
+            products = {p.id: p for p in (await session.execute(select(Product).where(Product.id.in_(ids)))).scalars()}
+            if any(pk not in products for pk in ids):
+                raise ApiError(ErrorCode.INVALID_ID, "Unknown product.", argument="lines")
+            currencies = {products[pk].currency for pk in ids}
+            if len(currencies) > 1:
+                raise ApiError(ErrorCode.BAD_USER_INPUT, "Quote products of one currency at a time.", argument="lines")
+            result = await pricing.quote(session, account, [(products[pk], line.quantity) for pk, line in zip(ids, lines)],
+                                         currencies.pop(), at or now())
+        c = result.currency
+        return PriceQuote(
+            at=result.at, tier_code=result.discount.tier_code, discount_rate=result.discount.rate,
+            total=Money.of(result.total, c),
+            lines=[QuoteLine(quantity=q, list_unit_price=Money.of(p.list_unit_price, c), discount_rate=p.discount_rate,
+                             net_unit_price=Money.of(p.net_unit_price, c), line_total=Money.of(p.line_total, c), _product=prod)
+                   for prod, q, p in result.lines])
+
+
+async def _view_of(info: Info, account: int, programme: int | None, at: datetime | None) -> MembershipType | None:
+    async with info.context.database.session() as session:
+        try:
+            membership = await membership_of(session, account, programme)
+        except DomainError as error:
+            if error.errors[0].code == "not_a_member":
+                return None
+            raise _query_error(error) from None
+        return MembershipType.of(await membership_view(session, membership, at or now()))
+
+
+@strawberry.type
+class MembershipMutations:
+    @guarded_mutation(description="Enrol an account by paying a tier's entry fee (or more): the tier holds for the "
+                      "programme's fee term. A lower payment is refused (FEE_TOO_LOW says what is missing). Paying "
+                      "again renews or upgrades.", permissions=[IsAuthenticated])
+    async def membership_enroll(self, info: Info, input: MembershipEnrollInput) -> MembershipPayload:
+        async def action(session):
+            membership, _ = await service.enroll(
+                session, account_id=decode_id(input.account_id, "Customer", "account_id"),
+                programme_id=decode_id(input.programme_id, "Programme", "programme_id"), tier_code=input.tier_code,
+                amount=input.fee_payment.amount.amount, currency=input.fee_payment.amount.currency,
+                at=input.fee_payment.paid_at or now(), actor_id=info.context.actor_id)
+            return membership
+        return await _payload(info, *await mutate(info.context, action))
+
+    @guarded_mutation(description="Refund an entry fee: its term ends now and the tier is recomputed.", permissions=[IsAuthenticated])
+    async def fee_refund(self, info: Info, id: strawberry.ID, reason: str | None = None) -> MembershipPayload:
+        async def action(session):
+            membership, _ = await service.refund_fee(session, decode_id(id, "FeePayment", "id"), reason=reason, at=now(),
+                                                     actor_id=info.context.actor_id)
+            return membership
+        return await _payload(info, *await mutate(info.context, action))
+
+    @guarded_mutation(description="Post a qualifying volume adjustment (signed) with a reason. `key` makes a retry "
+                      "safe: an adjustment with a key already posted changes nothing.", permissions=[IsAuthenticated])
+    async def qualifying_adjust(self, info: Info, membership_id: strawberry.ID, amount: Decimal, reason: str,
+                                key: str | None = None, occurred_at: datetime | None = None) -> MembershipPayload:
+        async def action(session):
+            pk = decode_id(membership_id, "Membership", "membership_id")
+            await ledger.adjust(session, pk, amount=amount, reason=reason, key=key, occurred_at=occurred_at or now(),
+                                actor_id=info.context.actor_id)
+            return await session.get(MembershipRow, pk)
+        return await _payload(info, *await mutate(info.context, action))
+
+    @guarded_mutation(description="Re-record every order, return and cancellation of an account in its ledgers; "
+                      "entries already there are left alone (so this never double counts).", permissions=[IsAuthenticated])
+    async def qualifying_replay(self, info: Info, account_id: strawberry.ID) -> MembershipPayload:
+        async def action(session):
+            account = decode_id(account_id, "Customer", "account_id")
+            await ledger.replay_customer(session, account)
+            return await membership_of(session, account, None)
+        return await _payload(info, *await mutate(info.context, action))
+
+    @guarded_mutation(description="Set a manual floor (at least this tier) or lock (exactly this tier), with a reason "
+                      "and optional expiry.", permissions=[IsAuthenticated])
+    async def tier_override_set(self, info: Info, membership_id: strawberry.ID, kind: OverrideKind, tier_code: str,
+                                reason: str, expires_at: datetime | None = None) -> MembershipPayload:
+        async def action(session):
+            return await service.set_override(session, decode_id(membership_id, "Membership", "membership_id"),
+                                              kind=kind, tier_code=tier_code, reason=reason, expires_at=expires_at,
+                                              at=now(), actor_id=info.context.actor_id)
+        return await _payload(info, *await mutate(info.context, action))
+
+    @guarded_mutation(description="Revoke a floor or lock before it expires.", permissions=[IsAuthenticated])
+    async def tier_override_revoke(self, info: Info, id: strawberry.ID) -> MembershipPayload:
+        async def action(session):
+            return await service.revoke_override(session, decode_id(id, "TierOverride", "id"), at=now(),
+                                                 actor_id=info.context.actor_id)
+        return await _payload(info, *await mutate(info.context, action))
+
+    @guarded_mutation(description="Book a training session against the current period's quota (QUOTA_EXHAUSTED when "
+                      "none is left, also under concurrent bookings).", permissions=[IsAuthenticated])
+    async def training_book(self, info: Info, membership_id: strawberry.ID, title: str, session_at: datetime) -> TrainingBookingPayload:
+        async def action(session):
+            return await benefits.book_training(session, decode_id(membership_id, "Membership", "membership_id"),
+                                                title=title, session_at=session_at, at=now(), actor_id=info.context.actor_id)
+        row, errors = await mutate(info.context, action)
+        return TrainingBookingPayload(booking=TrainingBookingType.from_row(row) if row else None,
+                                      errors=payload_errors(errors, MembershipError, MembershipErrorCode))
+
+    @guarded_mutation(description="Cancel a booking before its session: the unit returns to the quota.", permissions=[IsAuthenticated])
+    async def training_cancel(self, info: Info, id: strawberry.ID) -> TrainingBookingPayload:
+        async def action(session):
+            return await benefits.cancel_booking(session, decode_id(id, "TrainingBooking", "id"), at=now())
+        row, errors = await mutate(info.context, action)
+        return TrainingBookingPayload(booking=TrainingBookingType.from_row(row) if row else None,
+                                      errors=payload_errors(errors, MembershipError, MembershipErrorCode))

@@ -1,0 +1,281 @@
+"""Grade programmes over GraphQL: configuration (programmes, rule versions, tiers),
+assessment and preview."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import strawberry
+from sqlalchemy import select
+from strawberry.types import Info
+
+from crm.errors import Code, DomainError
+from models import DemotionPolicy, ProgrammeKind, RuleVersionStatus, WindowKind
+from models import Programme as ProgrammeRow
+from models import RuleVersion as RuleVersionRow
+from resolvers.mutations import mutate
+from resolvers.node import decode_id, from_global_id
+from schema.common import Money, gid, payload_errors
+from schema.errors import error_codes, error_type
+from schema.node import NODE_TYPES, Node
+from schema.permissions import IsAuthenticated, guarded_field, guarded_mutation
+from tiers import assessment, programmes as service
+from tiers.errors import ProgrammeErrorCode as ProgrammeCodes
+from tiers.rules import TierRule
+
+strawberry.enum(ProgrammeKind, description="Agent programme (partners) or member programme (any customer).")
+strawberry.enum(WindowKind, description="How qualifying volume is counted.")
+strawberry.enum(DemotionPolicy, description="Whether a member can lose an earned tier.")
+strawberry.enum(RuleVersionStatus, description="Draft (editable) or published (immutable, dated).")
+ProgrammeErrorCode = error_codes(ProgrammeCodes, "programme")
+ProgrammeError = error_type("ProgrammeError", ProgrammeErrorCode, "programme")
+
+
+@strawberry.type(description="A benefit beyond discount and training, with a quantity per period.")
+class ExtraBenefit:
+    name: str = strawberry.field(description="What it is.")
+    quantity: int = strawberry.field(description="Units per period.")
+
+
+@strawberry.type(description="A tier of a rule version. Rank 1 is the lowest.")
+class Tier:
+    rank: int = strawberry.field(description="1 = lowest; higher is better.")
+    code: str = strawberry.field(description="Short code, e.g. A or GOLD.")
+    name: str = strawberry.field(description="Display name.")
+    entry_fee: Money = strawberry.field(description="Fee that buys the tier for the programme's fee term.")
+    discount_rate: Decimal = strawberry.field(description="Discount on list prices, 0 to 1 (0.2 = 20% off).")
+    training_quota: int = strawberry.field(description="Training sessions per period.")
+    promotion_threshold: Money = strawberry.field(description="Qualifying volume in a window that earns the tier.")
+    retention_threshold: Money = strawberry.field(description="Qualifying volume in a closed window that keeps it.")
+    extra_benefits: list[ExtraBenefit] = strawberry.field(description="Other benefits per period.")
+
+    @classmethod
+    def of(cls, tier: TierRule, currency: str) -> Tier:
+        return cls(rank=tier.rank, code=tier.code, name=tier.name, entry_fee=Money.of(tier.entry_fee, currency),
+                   discount_rate=tier.discount_rate, training_quota=tier.training_quota,
+                   promotion_threshold=Money.of(tier.promotion_threshold, currency),
+                   retention_threshold=Money.of(tier.retention_threshold, currency),
+                   extra_benefits=[ExtraBenefit(name=n, quantity=q) for n, q in tier.extra_benefits])
+
+
+@strawberry.type(name="RuleVersion", description="The tiers of a programme from `effectiveFrom` until the next published version.")
+class RuleVersionType(Node):
+    number: int = strawberry.field(description="1, 2, ... per programme.")
+    status: RuleVersionStatus = strawberry.field(description="DRAFT or PUBLISHED.")
+    effective_from: datetime | None = strawberry.field(description="When the version takes effect; null for drafts.")
+    published_at: datetime | None = strawberry.field(description="When it was published.")
+    _row: strawberry.Private[RuleVersionRow]
+
+    @strawberry.field(description="The tiers, lowest rank first.")
+    async def tiers(self, info: Info) -> list[Tier]:
+        async with info.context.database.session() as session:
+            rules = await service.version_rules(session, self._row.id)
+            programme = await session.get(ProgrammeRow, self._row.programme_id)
+        return [Tier.of(t, programme.currency) for t in rules.tiers]
+
+    @classmethod
+    def from_row(cls, row: RuleVersionRow) -> RuleVersionType:
+        return cls(id=gid("RuleVersion", row.id), number=row.number, status=RuleVersionStatus(row.status),
+                   effective_from=row.effective_from, published_at=row.published_at, _row=row)
+
+
+@strawberry.type(description="How qualifying volume is counted.")
+class QualificationWindow:
+    kind: WindowKind = strawberry.field(description="CALENDAR_YEAR, ANNIVERSARY (years from joining) or ROLLING_MONTHS.")
+    months: int | None = strawberry.field(description="For ROLLING_MONTHS: how many months back each month looks.")
+
+
+@strawberry.type(name="Programme", description="A grade programme: tiers entered by fee, kept and earned by purchase volume.")
+class ProgrammeType(Node):
+    name: str = strawberry.field(description="Unique name.")
+    kind: ProgrammeKind = strawberry.field(description="AGENT or MEMBER.")
+    currency: str = strawberry.field(description="Currency of fees, thresholds and the purchases that qualify.")
+    time_zone: str = strawberry.field(description="IANA time zone in which periods start and end.")
+    window: QualificationWindow = strawberry.field(description="How qualifying volume is counted.")
+    fee_term_months: int = strawberry.field(description="How long a paid entry fee holds its tier.")
+    demotion_policy: DemotionPolicy = strawberry.field(description="NEVER or AT_PERIOD_END.")
+    max_drop: int = strawberry.field(description="Most ranks one assessment may drop a member (soft landing).")
+    grace_days: int = strawberry.field(description="Days after a period ends before it is assessed.")
+    created_at: datetime = strawberry.field(description="When created.")
+    _row: strawberry.Private[ProgrammeRow]
+
+    @strawberry.field(description="Every rule version, newest first.")
+    async def versions(self, info: Info) -> list[RuleVersionType]:
+        async with info.context.database.session() as session:
+            rows = (await session.execute(select(RuleVersionRow).where(RuleVersionRow.programme_id == self._row.id)
+                                          .order_by(RuleVersionRow.number.desc()))).scalars().all()
+        return [RuleVersionType.from_row(r) for r in rows]
+
+    @strawberry.field(description="The published version in force at `at` (default now); null before the first.")
+    async def rules_in_force(self, info: Info, at: datetime | None = None) -> RuleVersionType | None:
+        async with info.context.database.session() as session:
+            version_id = await assessment.version_in_force(session, self._row.id, at or datetime.now(timezone.utc))
+            row = await session.get(RuleVersionRow, version_id) if version_id else None
+        return RuleVersionType.from_row(row) if row else None
+
+    @classmethod
+    def from_row(cls, row: ProgrammeRow) -> ProgrammeType:
+        return cls(id=gid("Programme", row.id), name=row.name, kind=ProgrammeKind(row.kind), currency=row.currency,
+                   time_zone=row.time_zone, window=QualificationWindow(kind=WindowKind(row.window_kind), months=row.window_months),
+                   fee_term_months=row.fee_term_months, demotion_policy=DemotionPolicy(row.demotion_policy),
+                   max_drop=row.max_drop, grace_days=row.grace_days, created_at=row.created_at, _row=row)
+
+
+NODE_TYPES["Programme"] = ProgrammeType.from_row
+NODE_TYPES["RuleVersion"] = RuleVersionType.from_row
+
+
+@strawberry.input(description="A new programme.")
+class ProgrammeCreateInput:
+    name: str = strawberry.field(description="Unique, 1 to 100 characters.")
+    kind: ProgrammeKind = strawberry.field(description="AGENT (partners only) or MEMBER.")
+    currency: str = strawberry.field(description="ISO 4217 code.")
+    time_zone: str = strawberry.field(description="IANA time zone, e.g. Asia/Shanghai.")
+    window_kind: WindowKind = strawberry.field(default=WindowKind.CALENDAR_YEAR, description="Default CALENDAR_YEAR.")
+    window_months: int | None = strawberry.field(default=None, description="For ROLLING_MONTHS: 1 to 36.")
+    fee_term_months: int = strawberry.field(default=12, description="1 to 120; default 12.")
+    demotion_policy: DemotionPolicy = strawberry.field(default=DemotionPolicy.AT_PERIOD_END, description="Default AT_PERIOD_END.")
+    max_drop: int = strawberry.field(default=1, description="0 to 100; default 1.")
+    grace_days: int = strawberry.field(default=0, description="0 to 365; default 0.")
+
+
+@strawberry.input(description="An extra benefit of a tier.")
+class ExtraBenefitInput:
+    name: str = strawberry.field(description="What it is.")
+    quantity: int = strawberry.field(description="Units per period, 0 or more.")
+
+
+@strawberry.input(description="One tier of a rule version.")
+class TierInput:
+    rank: int = strawberry.field(description="1 (lowest) to 100, unique in the version.")
+    code: str = strawberry.field(description="Unique in the version, 1 to 20 characters.")
+    name: str = strawberry.field(description="Display name.")
+    entry_fee: Decimal = strawberry.field(description="Entry fee in the programme's currency.")
+    discount_rate: Decimal = strawberry.field(description="0 up to (not including) 1, at most four decimals.")
+    training_quota: int = strawberry.field(description="Sessions per period, 0 to 10,000.")
+    promotion_threshold: Decimal = strawberry.field(description="Volume that earns the tier; increases with rank.")
+    retention_threshold: Decimal = strawberry.field(description="Volume that keeps it; at most the promotion threshold; increases with rank.")
+    extra_benefits: list[ExtraBenefitInput] = strawberry.field(default_factory=list, description="Other benefits.")
+
+
+@strawberry.type(description="Result of programmeCreate.")
+class ProgrammePayload:
+    programme: ProgrammeType | None = strawberry.field(description="The programme; null when errors is not empty.")
+    errors: list[ProgrammeError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.type(description="Result of a rule version mutation.")
+class RuleVersionPayload:
+    version: RuleVersionType | None = strawberry.field(description="The version; null when errors is not empty.")
+    errors: list[ProgrammeError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.type(description="Members moving between two tiers.")
+class TierMove:
+    from_rank: int = strawberry.field(description="Tier in force now (0: none).")
+    to_rank: int = strawberry.field(description="Tier after (0: none).")
+    members: int = strawberry.field(description="How many members.")
+
+
+@strawberry.type(description="What a rule version would do to every member, without writing anything.")
+class ProgrammePreview:
+    moving_up: int = strawberry.field(description="Members whose tier would rise.")
+    moving_down: int = strawberry.field(description="Members whose tier would fall.")
+    staying: int = strawberry.field(description="Members whose tier would stay.")
+    moves: list[TierMove] = strawberry.field(description="Members per (tier now, tier after).")
+    discount_cost_change: Money = strawberry.field(description="Change in discount given on the orders of each member's "
+                                                   "last closed window, had they been priced at the tier the version gives.")
+
+
+@strawberry.type(description="Result of tierAssess.")
+class AssessmentResult:
+    members: int = strawberry.field(description="Members assessed.")
+    promoted: int = strawberry.field(description="Members promoted.")
+    demoted: int = strawberry.field(description="Members demoted.")
+    expired: int = strawberry.field(description="Members whose fee term or override lapsed.")
+    rule_version_id: strawberry.ID | None = strawberry.field(description="The rule version applied; null if none was in force.")
+    errors: list[ProgrammeError] = strawberry.field(description="Empty on success.")
+
+
+def _tiers(tiers: list[TierInput]) -> list[TierRule]:
+    if len(tiers) > 20:
+        raise DomainError.one("tiers", "At most 20 tiers.", Code.TOO_MANY)
+    return [TierRule(rank=t.rank, code=t.code, name=t.name, entry_fee=t.entry_fee, discount_rate=t.discount_rate,
+                     training_quota=t.training_quota, promotion_threshold=t.promotion_threshold,
+                     retention_threshold=t.retention_threshold,
+                     extra_benefits=tuple((b.name, b.quantity) for b in t.extra_benefits)) for t in tiers]
+
+
+def _version_payload(row, errors) -> RuleVersionPayload:
+    return RuleVersionPayload(version=RuleVersionType.from_row(row) if row else None,
+                              errors=payload_errors(errors, ProgrammeError, ProgrammeErrorCode))
+
+
+@strawberry.type
+class ProgrammeQueries:
+    @guarded_field(description="Every programme, by name.", permissions=[IsAuthenticated])
+    async def programmes(self, info: Info) -> list[ProgrammeType]:
+        async with info.context.database.session() as session:
+            rows = (await session.execute(select(ProgrammeRow).order_by(ProgrammeRow.name, ProgrammeRow.id))).scalars().all()
+        return [ProgrammeType.from_row(r) for r in rows]
+
+    @guarded_field(description="What a rule version (typically a draft) would do to every member at `asOf` (default "
+                   "now): who moves up, down, stays, and the change in discount cost. Writes nothing.",
+                   permissions=[IsAuthenticated])
+    async def programme_preview(self, info: Info, version_id: strawberry.ID, as_of: datetime | None = None) -> ProgrammePreview:
+        _, pk = from_global_id(version_id, expected_type="RuleVersion")
+        async with info.context.database.session() as session:
+            result = await assessment.preview(session, pk, as_of or datetime.now(timezone.utc))
+        up = sum(n for a, b, n in result.moves if b > a)
+        down = sum(n for a, b, n in result.moves if b < a)
+        same = sum(n for a, b, n in result.moves if b == a)
+        return ProgrammePreview(moving_up=up, moving_down=down, staying=same,
+                                moves=[TierMove(from_rank=a, to_rank=b, members=n) for a, b, n in result.moves],
+                                discount_cost_change=Money.of(result.discount_cost_change, result.currency))
+
+
+@strawberry.type
+class ProgrammeMutations:
+    @guarded_mutation(description="Create a grade programme (it has no tiers until a rule version is published).",
+                      permissions=[IsAuthenticated])
+    async def programme_create(self, info: Info, input: ProgrammeCreateInput) -> ProgrammePayload:
+        values = {k: getattr(v, "value", v) for k, v in vars(input).items()}
+        row, errors = await mutate(info.context, lambda s: service.create_programme(s, values))
+        return ProgrammePayload(programme=ProgrammeType.from_row(row) if row else None,
+                                errors=payload_errors(errors, ProgrammeError, ProgrammeErrorCode))
+
+    @guarded_mutation(description="Create a draft rule version with its tiers. Refused: ranks or codes not unique, "
+                      "thresholds not increasing with rank, retention above promotion, a discount outside [0, 1), "
+                      "negative fees or quotas.", permissions=[IsAuthenticated])
+    async def rule_version_create(self, info: Info, programme_id: strawberry.ID, tiers: list[TierInput]) -> RuleVersionPayload:
+        async def action(session):
+            return await service.create_draft(session, decode_id(programme_id, "Programme", "programme_id"), _tiers(tiers))
+        return _version_payload(*await mutate(info.context, action))
+
+    @guarded_mutation(description="Replace the tiers of a draft; a published version is never edited.", permissions=[IsAuthenticated])
+    async def rule_version_update(self, info: Info, id: strawberry.ID, tiers: list[TierInput]) -> RuleVersionPayload:
+        async def action(session):
+            return await service.update_draft(session, decode_id(id, "RuleVersion", "id"), _tiers(tiers))
+        return _version_payload(*await mutate(info.context, action))
+
+    @guarded_mutation(description="Publish a draft from `effectiveFrom` on, which must be later than every published "
+                      "version's (effective dates never overlap).", permissions=[IsAuthenticated])
+    async def rule_version_publish(self, info: Info, id: strawberry.ID, effective_from: datetime) -> RuleVersionPayload:
+        async def action(session):
+            return await service.publish(session, decode_id(id, "RuleVersion", "id"), effective_from)
+        return _version_payload(*await mutate(info.context, action))
+
+    @guarded_mutation(description="Assess every member of a programme at `asOf` (default now) over the last closed "
+                      "period: promotions, demotions (soft landing), lapsed fee terms and overrides. Idempotent.",
+                      permissions=[IsAuthenticated])
+    async def tier_assess(self, info: Info, programme_id: strawberry.ID, as_of: datetime | None = None) -> AssessmentResult:
+        try:
+            pk = decode_id(programme_id, "Programme", "programme_id")
+            run = await assessment.assess_programme(info.context.database.session, pk, as_of or datetime.now(timezone.utc))
+        except DomainError as error:
+            return AssessmentResult(members=0, promoted=0, demoted=0, expired=0, rule_version_id=None,
+                                    errors=payload_errors(error.errors, ProgrammeError, ProgrammeErrorCode))
+        return AssessmentResult(members=run.members, promoted=run.promoted, demoted=run.demoted, expired=run.expired,
+                                rule_version_id=gid("RuleVersion", run.rule_version_id), errors=[])
+
