@@ -55,3 +55,44 @@ async def test_concurrent_creates_of_one_customer_email_make_one(committed_clien
     results = await asyncio.gather(*(gql(committed_client, create) for _ in range(12)))
     assert sum(r["customerCreate"]["errors"] == [] for r in results) == 1
     assert (await gql(committed_client, "{ customers { totalCount } }"))["customers"]["totalCount"] == 1
+
+
+async def test_fifty_concurrent_bookings_against_ten_remaining_sessions(committed_client):
+    from datetime import datetime, timedelta, timezone
+
+    from tests.programme_helpers import AGENT_TIERS
+
+    tiers = [dict(t) for t in AGENT_TIERS]
+    tiers[0]["trainingQuota"] = 12
+    data = await gql(committed_client, """mutation {
+      p: programmeCreate(input: {name: "Agents", kind: AGENT, currency: "CNY", timeZone: "Asia/Shanghai"}) { programme { id } } }""")
+    programme = data["p"]["programme"]["id"]
+    version = (await gql(committed_client, "mutation($p: ID!, $t: [TierInput!]!) { ruleVersionCreate(programmeId: $p, tiers: $t) { version { id } } }",
+                         {"p": programme, "t": tiers}))["ruleVersionCreate"]["version"]["id"]
+    start = (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()
+    await gql(committed_client, "mutation($v: ID!, $at: DateTime!) { ruleVersionPublish(id: $v, effectiveFrom: $at) { version { id } } }",
+              {"v": version, "at": start})
+    agent = (await gql(committed_client, 'mutation { customerCreate(input: {name: "Agent", classification: PARTNER}) { customer { id } } }'))["customerCreate"]["customer"]["id"]
+    enrolled = await gql(committed_client, """mutation($a: ID!, $p: ID!) { membershipEnroll(input: {accountId: $a, programmeId: $p,
+        tierCode: "B", feePayment: {amount: {amount: "300000", currency: "CNY"}}}) { membership { id } errors { code } } }""",
+                         {"a": agent, "p": programme})
+    membership = enrolled["membershipEnroll"]["membership"]["id"]
+    book = """mutation($m: ID!, $at: DateTime!) { trainingBook(membershipId: $m, title: "Coaching", sessionAt: $at) {
+        booking { id } errors { field code } } }"""
+    session_at = (datetime.now(timezone.utc) + timedelta(days=30)).isoformat()
+    for _ in range(2):  # 12 granted, 2 used: 10 remain
+        assert (await gql(committed_client, book, {"m": membership, "at": session_at}))["trainingBook"]["errors"] == []
+
+    results = await asyncio.gather(*(gql(committed_client, book, {"m": membership, "at": session_at}) for _ in range(50)))
+    booked = [r for r in results if r["trainingBook"]["errors"] == []]
+    refused = [r for r in results if r["trainingBook"]["errors"] == [{"field": "membershipId", "code": "QUOTA_EXHAUSTED"}]]
+    assert (len(booked), len(refused)) == (10, 40)
+    view = await gql(committed_client, "query($a: ID!) { membership(accountId: $a) { training { granted used remaining } upcomingBookings { id } } }",
+                     {"a": agent})
+    assert view["membership"]["training"] == {"granted": 12, "used": 12, "remaining": 0}
+    assert len(view["membership"]["upcomingBookings"]) == 12
+    # cancelling before the session gives the unit back
+    cancel = "mutation($id: ID!) { trainingCancel(id: $id) { booking { status } errors { code } } }"
+    assert (await gql(committed_client, cancel, {"id": booked[0]["trainingBook"]["booking"]["id"]}))["trainingCancel"]["booking"]["status"] == "cancelled"
+    view = await gql(committed_client, "query($a: ID!) { membership(accountId: $a) { training { remaining } } }", {"a": agent})
+    assert view["membership"]["training"]["remaining"] == 1

@@ -1,0 +1,108 @@
+"""Property: the set-based SQL assessment and the pure function tiers.engine.assess
+decide the same for every member, over random programmes, tiers, ledgers and dates."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from models import Customer, Membership, Programme, QualifyingEntry, RuleVersion, Tier
+from tiers.assessment import decisions
+from tiers.engine import Entry, MemberState, assess
+from tiers.rules import ProgrammeRules, Rules, TierRule
+
+ZONES = ["UTC", "Asia/Shanghai", "Europe/Berlin", "America/New_York", "Australia/Sydney"]
+START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+def instants(days: int = 3 * 365):
+    return st.integers(min_value=0, max_value=days * 24 * 4).map(lambda quarter_hours: START + timedelta(minutes=15 * quarter_hours))
+
+
+@st.composite
+def tier_sets(draw):
+    count = draw(st.integers(1, 4))
+    promotions = sorted(draw(st.lists(st.integers(1, 60), min_size=count, max_size=count, unique=True)))
+    tiers, last_retention = [], -1
+    for rank, promotion in enumerate(promotions, start=1):
+        retention = draw(st.integers(min(last_retention + 1, promotion), promotion))
+        retention = max(retention, last_retention + 1)
+        if retention > promotion:
+            retention = promotion
+        last_retention = retention
+        tiers.append(TierRule(rank=rank, code=f"T{rank}", name=f"Tier {rank}", entry_fee=Decimal(0),
+                              discount_rate=Decimal("0.05") * rank, training_quota=rank,
+                              promotion_threshold=Decimal(promotion * 1000), retention_threshold=Decimal(retention * 1000)))
+    return tiers
+
+
+@st.composite
+def scenarios(draw):
+    kind = draw(st.sampled_from(["calendar_year", "anniversary", "rolling_months"]))
+    programme = ProgrammeRules(
+        window_kind=kind, time_zone=draw(st.sampled_from(ZONES)),
+        window_months=draw(st.integers(1, 6)) if kind == "rolling_months" else None,
+        demotion_policy=draw(st.sampled_from(["never", "at_period_end"])), max_drop=draw(st.integers(0, 3)),
+        grace_days=draw(st.integers(0, 40)),
+    )
+    tiers = draw(tier_sets())
+    as_of = draw(instants())
+    members = []
+    for _ in range(draw(st.integers(1, 6))):
+        joined = draw(instants().filter(lambda t: t <= as_of))
+        entries = tuple(Entry(draw(instants()), Decimal(draw(st.integers(-20, 60)) * 500))
+                        for _ in range(draw(st.integers(0, 10))))
+        members.append(MemberState(
+            joined_at=joined, earned_rank=draw(st.integers(0, len(tiers))),
+            earned_until=draw(st.none() | instants()), assessed_through=draw(st.none() | instants()), entries=entries))
+    return programme, tiers, as_of, members
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(scenario=scenarios())
+async def test_sql_and_pure_assessment_agree(database, scenario):
+    programme_rules, tiers, as_of, members = scenario
+    async with database.session() as session, session.begin():
+        programme = Programme(name=f"Programme {uuid.uuid4().hex}", kind="member", currency="EUR",
+                              time_zone=programme_rules.time_zone, window_kind=programme_rules.window_kind,
+                              window_months=programme_rules.window_months, fee_term_months=12,
+                              demotion_policy=programme_rules.demotion_policy, max_drop=programme_rules.max_drop,
+                              grace_days=programme_rules.grace_days)
+        session.add(programme)
+        await session.flush()
+        version = RuleVersion(programme_id=programme.id, number=1, status="published",
+                              effective_from=datetime(2000, 1, 1, tzinfo=timezone.utc))
+        session.add(version)
+        await session.flush()
+        session.add_all(Tier(rule_version_id=version.id, rank=t.rank, code=t.code, name=t.name, entry_fee=t.entry_fee,
+                             discount_rate=t.discount_rate, training_quota=t.training_quota,
+                             promotion_threshold=t.promotion_threshold, retention_threshold=t.retention_threshold)
+                        for t in tiers)
+        ids = []
+        for state in members:
+            account = Customer(name="Member", kind="person")
+            session.add(account)
+            await session.flush()
+            membership = Membership(account_id=account.id, programme_id=programme.id, joined_at=state.joined_at,
+                                    earned_rank=state.earned_rank, earned_until=state.earned_until,
+                                    assessed_through=state.assessed_through)
+            session.add(membership)
+            await session.flush()
+            session.add_all(QualifyingEntry(membership_id=membership.id, amount=e.amount, occurred_at=e.occurred_at,
+                                            source=f"test:{i}") for i, e in enumerate(state.entries))
+            ids.append(membership.id)
+        await session.flush()
+        rows = {row["id"]: row for row in await decisions(session, programme.id, version.id, as_of)}
+
+    rules = Rules(version.id, tuple(tiers))
+    for membership_id, state in zip(ids, members):
+        expected = assess(state, as_of, programme_rules, rules)
+        row = rows[membership_id]
+        assert row["reason"] == expected.reason, (state, expected, row)
+        if expected.reason:
+            assert row["new_earned"] == expected.earned_rank, (state, expected, row)
+            assert row["new_until"] == expected.earned_until, (state, expected, row)
