@@ -71,8 +71,8 @@ def secret_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-async def prepare_database(url: str, *, migrate: bool, seed: bool) -> tuple[int, bool, int | None]:
-    """Reachability, schema, demo data. Returns (customers seeded, migrated, demo admin's user id)."""
+async def prepare_database(url: str, *, migrate: bool, seed: bool) -> tuple[int, bool, dict]:
+    """Reachability, schema, demo data. Returns (customers seeded, migrated, demo principals' ids)."""
     from models import Database
     from models.database import redact_url
     from models.migrations import schema_status, upgrade
@@ -93,13 +93,13 @@ async def prepare_database(url: str, *, migrate: bool, seed: bool) -> tuple[int,
                 )
             await asyncio.to_thread(upgrade, url)
             migrated = True
-        seeded, admin_id = 0, None
+        seeded, demo = 0, {}
         if seed:
-            from core.demo import demo_admin_id, seed_demo_data
+            from core.demo import demo_admin_id, demo_partner, seed_demo_data
 
             seeded = await seed_demo_data(database)
-            admin_id = await demo_admin_id(database)
-        return seeded, migrated, admin_id
+            demo = {"admin": await demo_admin_id(database), "partner": await demo_partner(database)}
+        return seeded, migrated, demo
     finally:
         await database.dispose()
 
@@ -119,7 +119,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     key = secret_key(settings)
     _exit_on_sigterm()
     with database_url(settings) as url:
-        seeded, migrated, admin_id = asyncio.run(
+        seeded, migrated, demo = asyncio.run(
             prepare_database(url, migrate=settings.migrate_on_start, seed=settings.demo)
         )
         # Workers are separate processes: they read all of this from the environment.
@@ -135,7 +135,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         if seeded:
             lines.append(f"Demo:     loaded {seeded} demo customers")
         if settings.demo:
-            admin = Principal(subject="admin@demo.example", role=Role.ADMIN, user_id=admin_id)
+            admin = Principal(subject="admin@demo.example", role=Role.ADMIN, user_id=demo.get("admin"))
             token = issue_token(key, admin, ttl_seconds=30 * 24 * 3600)
             lines += [
                 "Auth:     demo admin token (valid 30 days; demo mode only). In GraphiQL's Headers tab:",
@@ -145,6 +145,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
                 f"            -H 'Authorization: Bearer {token}' \\",
                 "            -d '{\"query\": \"{ customers(first: 5) { edges { node { id name } } } }\"}'",
             ]
+            if demo.get("partner"):
+                user_id, account_id = demo["partner"]
+                partner = Principal(subject="nora@northwind.example", role=Role.PARTNER, account_id=account_id, user_id=user_id)
+                lines.append("Partner:  demo partner token (Nora at Northwind Traders; try { myMembership { tier { name } } }):")
+                lines.append(f"          {issue_token(key, partner, ttl_seconds=30 * 24 * 3600)}")
         else:
             lines.append("Auth:     send `Authorization: Bearer <token>`; `crm token --role admin` issues one.")
         print("\n".join(lines), file=sys.stderr, flush=True)
@@ -197,6 +202,57 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
         print(f"crm: wrote {args.output}", file=sys.stderr)
 
 
+def cmd_assess(args: argparse.Namespace) -> None:
+    from datetime import datetime, timezone
+
+    settings = Settings.from_env()
+    try:
+        as_of = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(timezone.utc)
+    except ValueError:
+        raise LaunchError(f"--as-of {args.as_of!r} is not an ISO timestamp (e.g. 2027-01-01T00:30:00+08:00)") from None
+    if as_of.tzinfo is None:
+        raise LaunchError("--as-of needs its UTC offset (e.g. 2027-01-01T00:30:00+08:00)")
+    with database_url(settings) as url:
+        asyncio.run(_assess(url, args.programme, as_of, args.batch))
+
+
+async def _assess(url: str, programme_ref: str, as_of, batch: int) -> None:
+    from sqlalchemy import func, or_, select
+
+    from crm.errors import DomainError
+    from models import Database, Membership, Programme
+    from tiers.assessment import assess_programme
+
+    database = Database.from_url(url, pool_size=2)
+    try:
+        async with database.session() as session:
+            condition = func.lower(Programme.name) == programme_ref.lower()
+            if programme_ref.isdigit():
+                condition = or_(condition, Programme.id == int(programme_ref))
+            programme = (await session.execute(select(Programme).where(condition))).scalars().first()
+            if programme is None:
+                raise LaunchError(f"no programme {programme_ref!r} (give its name or numeric id)")
+            total = (await session.execute(select(func.count()).select_from(Membership).where(
+                Membership.programme_id == programme.id))).scalar_one()
+
+        def progress(run) -> None:
+            done = min(run.members, total) if total else 0
+            filled = int(30 * done / total) if total else 30
+            print(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} members, {run.promoted} promoted, "
+                  f"{run.demoted} demoted, {run.expired} lapsed", end="", file=sys.stderr, flush=True)
+
+        try:
+            run = await assess_programme(database.session, programme.id, as_of, batch=batch, progress=progress)
+        except DomainError as error:
+            raise LaunchError(str(error)) from None
+        if run.rule_version_id is None:
+            raise LaunchError(f"{programme.name} has no rules in force at {as_of.isoformat()}")
+        print(f"\ncrm: assessed {run.members} members of {programme.name} at {as_of.isoformat()}: "
+              f"{run.promoted} promoted, {run.demoted} demoted, {run.expired} lapsed", file=sys.stderr)
+    finally:
+        await database.dispose()
+
+
 def cmd_token(args: argparse.Namespace) -> None:
     from crm.auth import Principal, Role, issue_token
 
@@ -238,6 +294,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", default=str(PROJECT_ROOT / "schema.graphql"), help="file to write, or - for stdout (default schema.graphql)")
     export.add_argument("--check", action="store_true", help="only compare with --output; exit 2 when they differ")
     export.set_defaults(handler=cmd_export_schema)
+
+    assess = commands.add_parser("assess", help="assess every member of a programme",
+                                 description="Assess every member of a grade programme over its last closed period "
+                                 "(promotions, demotions with soft landing, lapsed fees); idempotent.")
+    assess.add_argument("--programme", required=True, help="programme name or numeric id")
+    assess.add_argument("--as-of", help="ISO timestamp with UTC offset (default now)")
+    assess.add_argument("--batch", type=int, default=5000, help="members per transaction (default 5000)")
+    assess.set_defaults(handler=cmd_assess)
 
     token = commands.add_parser("token", help="issue an access token (needs the secret key)", description="Print a signed access token for a principal.")
     token.add_argument("--role", required=True, choices=["admin", "manager", "sales", "partner"], help="role of the principal")

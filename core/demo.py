@@ -8,6 +8,8 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from crm import activities, channels, contacts, opportunities, orders, products, users
+from tiers import membership, programmes
+from tiers.programmes import tier_from_input
 from crm.customers import CustomerData, create_customer
 from models import (
     ActivityKind, ChannelKind, Customer, CustomerClassification, CustomerKind, Database, LifecycleStage,
@@ -16,6 +18,7 @@ from models import (
 
 C, S = CustomerClassification, LifecycleStage
 DEMO_ADMIN_EMAIL = "admin@demo.example"
+DEMO_PARTNER_EMAIL = "nora@northwind.example"
 
 DEMO_CUSTOMERS = [
     ("Northwind Traders", C.PARTNER, S.LOYAL, "sales@northwind.example", ["wholesale", "a-level"], {"industry": "distribution", "region": "north"}),
@@ -57,8 +60,25 @@ async def seed_demo_data(database: Database) -> int:
             name="Ana Trujillo", kind=CustomerKind.PERSON, classification=C.CUSTOMER, lifecycle_stage=S.CUSTOMER,
             email="ana.trujillo@example.com", phone="+34 91 555 0100", referring_partner_id=customers[0].id,
         ))
-        await users.create_user(session, email="agent@northwind.example", name="Nora Northwind",
+        await users.create_user(session, email=DEMO_PARTNER_EMAIL, name="Nora Northwind",
                                 role=UserRole.PARTNER, partner_account_id=customers[0].id)
+        # The worked example's programme, in euros: Northwind paid B's fee in January.
+        programme = await programmes.create_programme(session, {
+            "name": "Agents", "kind": "agent", "currency": "EUR", "time_zone": "Europe/Berlin",
+            "window_kind": "calendar_year", "fee_term_months": 12, "demotion_policy": "at_period_end", "max_drop": 1})
+        version = await programmes.create_draft(session, programme.id, [
+            tier_from_input({"rank": 1, "code": "B", "name": "B-level agent", "entry_fee": "300000", "discount_rate": "0.10",
+                             "training_quota": 2, "promotion_threshold": "500000", "retention_threshold": "300000"}),
+            tier_from_input({"rank": 2, "code": "A", "name": "A-level agent", "entry_fee": "500000", "discount_rate": "0.20",
+                             "training_quota": 10, "promotion_threshold": "1000000", "retention_threshold": "800000",
+                             "extra_benefits": [{"name": "Co-marketing fund days", "quantity": 4}]}),
+        ])
+        year_start = datetime(datetime.now(timezone.utc).year, 1, 1, tzinfo=timezone.utc)
+        await programmes.publish(session, version.id, year_start - timedelta(days=365))
+        await membership.enroll(session, account_id=customers[0].id, programme_id=programme.id, tier_code="B",
+                                amount=Decimal("300000.00"), currency="EUR",
+                                at=min(year_start + timedelta(days=9), datetime.now(timezone.utc) - timedelta(hours=1)),
+                                actor_id=admin.id)
         kit = await products.create_product(session, {"sku": "KIT-STD", "name": "Standard kit", "list_price": Decimal("1200.00"), "currency": "EUR"})
         service = await products.create_product(session, {"sku": "SVC-DAY", "name": "Service day", "list_price": Decimal("850.00"), "currency": "EUR"})
         for customer in customers[:6]:
@@ -85,3 +105,10 @@ async def seed_demo_data(database: Database) -> int:
 async def demo_admin_id(database: Database) -> int | None:
     async with database.session() as session:
         return (await session.execute(select(User.id).where(User.email == DEMO_ADMIN_EMAIL))).scalar_one_or_none()
+
+
+async def demo_partner(database: Database) -> tuple[int, int] | None:
+    """(user id, partner account id) of the demo partner user."""
+    async with database.session() as session:
+        row = (await session.execute(select(User.id, User.partner_account_id).where(User.email == DEMO_PARTNER_EMAIL))).first()
+    return (row.id, row.partner_account_id) if row else None

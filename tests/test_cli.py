@@ -8,7 +8,7 @@ from crm.auth import Role, read_token
 from tests.conftest import TEST_SECRET_KEY
 from tests.process import crm_env, run_crm
 
-COMMANDS = ["serve", "migrate", "seed", "export-schema", "token"]
+COMMANDS = ["serve", "migrate", "seed", "export-schema", "assess", "token"]
 
 
 def test_top_level_help_lists_every_command():
@@ -74,3 +74,49 @@ def test_bad_configuration_is_one_clear_line(variable, value, message):
     result = run_crm("serve", env=crm_env(**{variable: value}, CRM_SECRET_KEY=TEST_SECRET_KEY))
     assert result.returncode == 2
     assert result.stderr.strip() == f"crm: error: {message}"
+
+
+def test_assess_command_runs_a_programme_with_a_progress_bar(postgres_server_url):
+    import asyncio
+    from datetime import datetime, timezone
+    from decimal import Decimal
+
+    from crm.customers import CustomerData, create_customer
+    from models import CustomerClassification, Database
+    from models.migrations import upgrade
+    from tests.conftest import fresh_database
+    from tiers import ledger, membership, programmes
+    from tiers.programmes import tier_from_input
+
+    with fresh_database(postgres_server_url) as url:
+        upgrade(url)
+
+        async def setup():
+            database = Database.from_url(url, pool_size=2)
+            async with database.session() as s, s.begin():
+                p = await programmes.create_programme(s, {"name": "Agents", "kind": "agent", "currency": "EUR",
+                                                          "time_zone": "UTC", "window_kind": "calendar_year"})
+                v = await programmes.create_draft(s, p.id, [tier_from_input({
+                    "rank": 1, "code": "B", "name": "B", "entry_fee": "0", "discount_rate": "0.1", "training_quota": 1,
+                    "promotion_threshold": "100", "retention_threshold": "50"})])
+                await programmes.publish(s, v.id, datetime(2020, 1, 1, tzinfo=timezone.utc))
+                for i in range(3):
+                    c = await create_customer(s, CustomerData(name=f"Agent {i}", classification=CustomerClassification.PARTNER))
+                    m, _ = await membership.enroll(s, account_id=c.id, programme_id=p.id, tier_code="B", amount=Decimal(0),
+                                                   currency="EUR", at=datetime(2024, 1, 1, tzinfo=timezone.utc), actor_id=None)
+                    if i == 0:
+                        await ledger.adjust(s, m.id, amount=Decimal("200"), reason="volume", key=None,
+                                            occurred_at=datetime(2024, 5, 1, tzinfo=timezone.utc), actor_id=None)
+            await database.dispose()
+
+        asyncio.run(setup())
+        env = crm_env(DATABASE_URL=url)
+        result = run_crm("assess", "--programme", "agents", "--as-of", "2025-01-01T00:00:00+00:00", "--batch", "2", env=env)
+        assert result.returncode == 0, result.stderr
+        assert "3/3 members" in result.stderr and "assessed 3 members of Agents" in result.stderr
+        # fee terms of 12 months ended on 1 January 2025: the two agents without volume lapse
+        assert "2 lapsed" in result.stderr.splitlines()[-1]
+        again = run_crm("assess", "--programme", "agents", "--as-of", "2025-01-01T00:00:00+00:00", env=env)
+        assert "0 promoted, 0 demoted, 0 lapsed" in again.stderr
+        assert run_crm("assess", "--programme", "nope", env=env).returncode == 2
+        assert "UTC offset" in run_crm("assess", "--programme", "agents", "--as-of", "2025-01-01", env=env).stderr

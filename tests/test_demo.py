@@ -1,6 +1,7 @@
 """The demo data loads, through the domain services, and only into an empty database."""
 
-from core.demo import demo_admin_id, seed_demo_data
+from core.demo import demo_admin_id, demo_partner, seed_demo_data
+from crm.auth import Principal, Role
 
 
 async def test_demo_data_loads_once(database, post_graphql):
@@ -17,3 +18,9 @@ async def test_demo_data_loads_once(database, post_graphql):
     assert data["users"]["totalCount"] == 4
     assert {e["node"]["subject"]: e["node"]["overdue"] for e in data["followUps"]["edges"]} == {
         "Send revised offer": True, "Two free training days this year": False}
+    user_id, account_id = await demo_partner(database)
+    nora = Principal(subject="nora@northwind.example", role=Role.PARTNER, account_id=account_id, user_id=user_id)
+    mine = await post_graphql("{ myMembership { tier { code } training { granted } programme { name } } }", as_=nora)
+    assert mine.data["myMembership"] == {"tier": {"code": "B"}, "training": {"granted": 2}, "programme": {"name": "Agents"}}
+    staff = await post_graphql("{ myMembership { id } }")
+    assert staff.error_codes == ["FORBIDDEN"]

@@ -19,10 +19,22 @@ def test_readme_has_examples_that_validate():
 
 
 async def test_readme_examples_answer_on_demo_data(database, post_graphql):
+    from core.demo import demo_partner
+    from crm.auth import Principal, Role
+
     await seed_demo_data(database)
     first = await post_graphql("{ customers(first: 1, orderBy: [{field: NAME}]) { edges { node { id } } } }")
-    customer_id = first.data["customers"]["edges"][0]["node"]["id"]
+    values = {"id": first.data["customers"]["edges"][0]["node"]["id"]}
+    user_id, account_id = await demo_partner(database)
+    nora = Principal(subject="nora", role=Role.PARTNER, account_id=account_id, user_id=user_id)
     for example in EXAMPLES:
-        result = await post_graphql(example, {"id": customer_id} if "$id" in example else None)
+        variables = {name: value for name, value in values.items() if f"${name}" in example}
+        caller = {"as_": nora} if "myMembership" in example else {}
+        result = await post_graphql(example, variables or None, **caller)
         assert result.errors == [], (example, result.body)
         assert result.data
+        for payload in result.data.values():  # mutations: no payload errors either
+            if isinstance(payload, dict) and "errors" in payload:
+                assert payload["errors"] == [], (example, payload)
+        if "programmeCreate" in result.data:
+            values["programmeId"] = result.data["programmeCreate"]["programme"]["id"]
