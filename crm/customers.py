@@ -25,13 +25,15 @@ from models import (
     CustomerKind,
     CustomerMerge,
     LifecycleStage,
+    Membership,
     Opportunity,
     OpportunityStageChange,
     Order,
     User,
 )
 
-CustomerErrorCode = domain_codes("CustomerErrorCode", "duplicate", "not_a_partner", "merge_into_self", "merged")
+CustomerErrorCode = domain_codes("CustomerErrorCode", "duplicate", "not_a_partner", "merge_into_self", "merged",
+                                 "membership_conflict")
 
 NAME_MAX = 200
 TAX_ID_MAX = 40
@@ -208,6 +210,7 @@ _MOVES = (
     ("orders", Order, Order.customer_id),
     ("referred_customers", Customer, Customer.referring_partner_id),
     ("partner_users", User, User.partner_account_id),
+    ("memberships", Membership, Membership.account_id),
 )
 
 
@@ -232,6 +235,13 @@ async def merge_customers(session: AsyncSession, into_id: int, from_id: int, *, 
     if merged.classification == CustomerClassification.PARTNER and survivor.classification != CustomerClassification.PARTNER:
         raise DomainError.one("into_id", f"{merged.name} is a partner; merge it into a partner.", CustomerErrorCode.NOT_A_PARTNER)
 
+    shared = (await session.execute(
+        select(func.count()).select_from(Membership).where(Membership.account_id == merged.id, Membership.programme_id.in_(
+            select(Membership.programme_id).where(Membership.account_id == survivor.id)))
+    )).scalar_one()
+    if shared:
+        raise DomainError.one("from_id", "Both customers are members of the same grade programme; end one membership "
+                              "(refund its fee) before merging.", CustomerErrorCode.MEMBERSHIP_CONFLICT)
     before = snapshot(merged)
     moved: dict[str, int] = {}
     for name, model, column in _MOVES:

@@ -60,6 +60,7 @@ COMMON_CODES = {
     "NOT_A_PARTNER": "The customer referred to is not classified PARTNER.",
     "MERGE_INTO_SELF": "A customer cannot be merged into itself.",
     "MERGED": "The customer was merged into another (relatedId) and cannot be restored.",
+    "MEMBERSHIP_CONFLICT": "Both customers are members of one grade programme; end one membership first.",
     "OVERLAPPING_PERIOD": "Spend is already recorded for part of the period (relatedId: that record).",
     "NOT_AN_ORGANISATION": "Contacts belong to organisations, not persons.",
     "INVALID_STAGE_MOVE": "The stage move is not allowed (see opportunityMoveStage), or a closed deal's terms were changed.",

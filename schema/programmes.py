@@ -14,9 +14,10 @@ from crm.errors import Code, DomainError
 from models import DemotionPolicy, ProgrammeKind, RuleVersionStatus, WindowKind
 from models import Programme as ProgrammeRow
 from models import RuleVersion as RuleVersionRow
+from resolvers.errors import ApiError, ErrorCode
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, from_global_id
-from schema.common import Money, gid, payload_errors
+from schema.common import Money, camel, gid, payload_errors
 from schema.errors import error_codes, error_type
 from schema.node import NODE_TYPES, Node
 from schema.permissions import IsAuthenticated, guarded_field, guarded_mutation
@@ -226,7 +227,11 @@ class ProgrammeQueries:
     async def programme_preview(self, info: Info, version_id: strawberry.ID, as_of: datetime | None = None) -> ProgrammePreview:
         _, pk = from_global_id(version_id, expected_type="RuleVersion")
         async with info.context.database.session() as session:
-            result = await assessment.preview(session, pk, as_of or datetime.now(timezone.utc))
+            try:
+                result = await assessment.preview(session, pk, as_of or datetime.now(timezone.utc))
+            except DomainError as error:
+                first = error.errors[0]
+                raise ApiError(ErrorCode.BAD_USER_INPUT, first.message, argument=camel(first.field or "")) from None
         up = sum(n for a, b, n in result.moves if b > a)
         down = sum(n for a, b, n in result.moves if b < a)
         same = sum(n for a, b, n in result.moves if b == a)

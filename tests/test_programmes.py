@@ -199,3 +199,26 @@ async def test_preview_of_a_draft_writes_nothing(post_graphql):
     assert preview["discountCostChange"] == {"amount": "120000.00", "currency": "CNY"}
     membership = await post_graphql("query($a: ID!) { membership(accountId: $a) { tier { code } earnedRank } }", {"a": agents[0]})
     assert membership.data["membership"] == {"tier": {"code": "B"}, "earnedRank": 1}
+
+
+async def test_merge_moves_memberships_unless_both_are_members(post_graphql):
+    setup = await agents_programme(post_graphql, effective_from="2020-01-01T00:00:00+08:00")
+    survivor = await new_customer(post_graphql, "Agent", classification="PARTNER")
+    merged = await new_customer(post_graphql, "Agent Ltd", classification="PARTNER")
+    other = await new_customer(post_graphql, "Agent GmbH", classification="PARTNER")
+    await enroll(post_graphql, merged, setup["programme"], "B", "300000", "2026-01-05T00:00:00+08:00")
+    merge = """mutation($i: ID!, $f: ID!) { customerMerge(intoId: $i, fromId: $f) { merge { moved } errors { field code } } }"""
+    result = await ok(post_graphql, merge, {"i": survivor, "f": merged}, "customerMerge")
+    assert result["merge"]["moved"]["memberships"] == 1
+    member = await post_graphql("query($a: ID!) { membership(accountId: $a) { tier { code } } }", {"a": survivor})
+    assert member.data["membership"] == {"tier": {"code": "B"}}
+    await enroll(post_graphql, other, setup["programme"], "B", "300000", "2026-01-05T00:00:00+08:00")
+    assert await refused(post_graphql, merge, {"i": survivor, "f": other}, "customerMerge") == [("fromId", "MEMBERSHIP_CONFLICT")]
+
+
+async def test_preview_refusals_are_typed(post_graphql):
+    setup = await agents_programme(post_graphql)
+    query = "query($v: ID!, $at: DateTime) { programmePreview(versionId: $v, asOf: $at) { staying } }"
+    assert (await post_graphql(query, {"v": setup["version"], "at": "2026-01-01T00:00:00"})).error_codes == ["BAD_USER_INPUT"]
+    assert (await post_graphql(query, {"v": gid("RuleVersion", 99999)})).error_codes == ["BAD_USER_INPUT"]
+    assert (await post_graphql(query, {"v": "junk"})).error_codes == ["INVALID_ID"]
