@@ -12,9 +12,11 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 from cross_web import HTTPException
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -30,8 +32,9 @@ from models.database import redact_url
 from models.migrations import schema_status
 from resolvers.context import Context
 from resolvers.errors import ErrorCode
-from schema import schema
+from schema import build_schema
 from schema.extensions import shape_errors
+from schema.limits import Limits
 
 log = logging.getLogger("crm.request")
 
@@ -44,11 +47,28 @@ def _refuse_constant(name: str) -> None:
     raise HTTPException(400, f"{name} is not a JSON value.")
 
 
+class RequestRejected(HTTPException):
+    """A request refused before GraphQL sees it, with its own error code."""
+
+    def __init__(self, status_code: int, reason: str, code: str) -> None:
+        super().__init__(status_code, reason)
+        self.code = code
+
+
+def _longest_list(value: object) -> int:
+    if isinstance(value, list):
+        return max([len(value), *(_longest_list(v) for v in value)])
+    if isinstance(value, dict):
+        return max((_longest_list(v) for v in value.values()), default=0)
+    return 0
+
+
 class GraphQLView(GraphQL):
     """Strawberry's ASGI view with GraphQL-shaped HTTP errors and our context."""
 
-    def __init__(self, *, database: Database, secret_key: str, graphiql: bool) -> None:
+    def __init__(self, *, schema: Any, database: Database, secret_key: str, graphiql: bool, max_list: int) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
+        self.max_list = max_list
         self.database = database
         self.secret_key = secret_key
 
@@ -59,6 +79,8 @@ class GraphQLView(GraphQL):
             raise HTTPException(400, "The request body must be a JSON object with a `query`.")
         if isinstance(document, dict) and not isinstance(document.get("operationName"), (str, type(None))):
             raise HTTPException(400, "`operationName` must be a string or null.")
+        if isinstance(document, dict) and _longest_list(document.get("variables")) > self.max_list:
+            raise RequestRejected(400, f"A list in the variables has more than {self.max_list} items.", "LIST_TOO_LONG")
         return document
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
@@ -80,7 +102,7 @@ class GraphQLView(GraphQL):
             # Malformed JSON, wrong content type, no query...: a GraphQL-shaped body.
             response = JSONResponse(
                 {"errors": [{"message": error.reason, "extensions": {
-                    "code": ErrorCode.BAD_REQUEST.value, "requestId": request.state.request_id}}]},
+                    "code": getattr(error, "code", ErrorCode.BAD_REQUEST.value), "requestId": request.state.request_id}}]},
                 status_code=error.status_code,
             )
         await response(scope, receive, send)
@@ -126,6 +148,86 @@ class RequestLog:
             )
 
 
+class BodyLimit:
+    """Refuses request bodies over `max_bytes` with 413 before the application reads
+    them; a body without Content-Length is counted as it arrives."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            return await self._refuse(scope, send)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                return await self._refuse(scope, send)
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        request_id = scope.get("state", {}).get("request_id")
+        response = JSONResponse({"errors": [{"message": f"The request body is over {self.max_bytes} bytes.", "extensions": {
+            "code": "BODY_TOO_LARGE", "requestId": request_id}}]}, status_code=413)
+        await response(scope, self._drain, send)
+
+    @staticmethod
+    async def _drain() -> Message:
+        return {"type": "http.disconnect"}
+
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+# JSON answers never need to load anything; GraphiQL's page (demo) loads its scripts.
+JSON_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                headers += [h for h in SECURITY_HEADERS if h[0] not in names]
+                content_type = dict(headers).get(b"content-type", b"")
+                if not content_type.startswith(b"text/html"):
+                    headers.append(JSON_CSP)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 async def check_schema(database: Database) -> None:
     status = await schema_status(database.engine)
     if not status.is_current:
@@ -164,7 +266,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "unavailable", "reason": "database does not answer"}, status_code=503)
 
-    graphql = GraphQLView(database=database, secret_key=settings.secret_key, graphiql=settings.graphiql)
+    limits = Limits(max_depth=settings.max_depth, max_aliases=settings.max_aliases, max_cost=settings.max_cost,
+                    max_tokens=settings.max_tokens)
+    app_schema = build_schema(limits, introspection=settings.introspection)
+    graphql = GraphQLView(schema=app_schema, database=database, secret_key=settings.secret_key,
+                          graphiql=settings.graphiql and settings.introspection, max_list=limits.max_list)
     app = Starlette(
         routes=[
             Route("/graphql", graphql),
@@ -173,6 +279,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         ],
         lifespan=lifespan,
     )
+    # Outermost last: the request log sees every answer, including refusals below it.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"], expose_headers=["X-Request-ID"], max_age=600)
     app.add_middleware(RequestLog)
     app.state.database = database
     return app

@@ -59,6 +59,13 @@ class Settings:
     migrate_on_start: bool = False
     secret_key: str | None = field(default=None, repr=False)
     db_pool_size: int = 10
+    introspection: bool = True
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 1_048_576
+    max_depth: int = 15
+    max_aliases: int = 50
+    max_cost: int = 25_000
+    max_tokens: int = 10_000
 
     @classmethod
     def from_env(cls, *, demo: bool | None = None) -> Settings:
@@ -79,4 +86,11 @@ class Settings:
             migrate_on_start=_bool("CRM_MIGRATE_ON_START", demo),
             secret_key=os.environ.get("CRM_SECRET_KEY") or None,
             db_pool_size=_int("CRM_DB_POOL_SIZE", 10, 1, 200),
+            introspection=_bool("CRM_INTROSPECTION", demo),
+            cors_origins=tuple(o.strip() for o in os.environ.get("CRM_CORS_ORIGINS", "").split(",") if o.strip()),
+            max_body_bytes=_int("CRM_MAX_BODY_BYTES", 1_048_576, 1024, 100 * 1_048_576),
+            max_depth=_int("CRM_MAX_DEPTH", 15, 2, 100),
+            max_aliases=_int("CRM_MAX_ALIASES", 50, 0, 10_000),
+            max_cost=_int("CRM_MAX_COST", 25_000, 10, 10_000_000),
+            max_tokens=_int("CRM_MAX_TOKENS", 10_000, 100, 1_000_000),
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import AddValidationRules, DisableIntrospection, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from schema.activities import ActivityMutations, ActivityQueries, ActivityType
@@ -12,6 +12,7 @@ from schema.contacts import ContactMutations, ContactQueries, ContactType
 from schema.descriptions import describe
 from schema.customers import CustomerMergeType, CustomerMutations, CustomerQueries, CustomerType
 from schema.extensions import OperationName
+from schema.limits import Limits, limit_rules
 from schema.node import NodeQueries
 from schema.opportunities import OpportunityMutations, OpportunityQueries, OpportunityType, StageChangeType
 from schema.orders import OrderLineType, OrderMutations, OrderQueries, OrderReturnType, OrderType
@@ -50,13 +51,25 @@ class Schema(strawberry.Schema):
         return None
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(limits: Limits | None = None, *, introspection: bool = True) -> strawberry.Schema:
+    """The schema with the request limits (schema/limits.py) and, when `introspection` is
+    False, introspection refused."""
+    limits = limits or Limits()
+    extensions = [
+        OperationName,
+        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+        lambda: AddValidationRules(limit_rules(limits)),
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+    ]
+    if not introspection:
+        extensions.append(DisableIntrospection)
     built = Schema(
         query=Query,
         mutation=Mutation,
         types=NODE_TYPES,
         config=StrawberryConfig(auto_camel_case=True),
-        extensions=[OperationName, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
+        extensions=extensions,
     )
     describe(built._schema)
     return built

@@ -56,6 +56,12 @@ def _shape(error: GraphQLError, request_id: str | None) -> GraphQLError:
     message = error.message
     if isinstance(original, GraphQLError) and (original.extensions or {}).get("code"):
         extensions = {**(original.extensions or {}), **extensions}
+    elif extensions.get("code"):
+        pass  # raised with its code (the request limits)
+    elif error.path is None and message.startswith("Syntax Error") and "tokens" in message:
+        extensions["code"] = "TOO_MANY_TOKENS"  # graphql-core's parser stops at MaxTokensLimiter's count
+    elif error.path is None and message.startswith("Syntax Error") and "nested too deeply" in message:
+        extensions["code"] = "QUERY_TOO_DEEP"  # graphql-core's parser has its own nesting guard
     elif error.path is None and (original is None or isinstance(original, (GraphQLError, ValueError, TypeError))):
         # Raised before execution: syntax, validation, variable coercion.
         syntax = message.startswith("Syntax Error")

@@ -268,7 +268,7 @@ async def test_filter_by_owner_id(post_graphql, book):
     [
         ({"owner": {"eq": "garbage"}}, "INVALID_ID"),
         ({"owner": {"eq": gid("Customer", 1)}}, "INVALID_ID"),
-        ({"classification": {"in": ["CUSTOMER"] * 101}}, "BAD_USER_INPUT"),
+        ({"classification": {"in": ["CUSTOMER"] * 101}}, "LIST_TOO_LONG"),
         ({"name": {"ilike": "x" * 201}}, "BAD_USER_INPUT"),
         ({"not": {"not": {"not": {"not": {"not": {"name": {"eq": "x"}}}}}}}, "BAD_USER_INPUT"),
         ({"attributes": [{"key": ""}]}, "BAD_USER_INPUT"),

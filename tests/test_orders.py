@@ -61,13 +61,19 @@ async def test_place_prices_lines_from_list_prices(post_graphql, shop):
         ([{"product": "missing", "quantity": 1}], "lines.0.productId", "NOT_FOUND"),
         ([{"product": "garbage", "quantity": 1}], "lines.0.productId", "INVALID"),
         ([{"product": "customer", "quantity": 1}], "lines.0.productId", "INVALID"),
-        ([{"product": "a", "quantity": 1}] * 101, "lines", "TOO_MANY"),
     ],
 )
 async def test_place_refuses_bad_lines_and_writes_nothing(post_graphql, shop, lines, field, code):
     ids = {**shop, "missing": gid("Product", 99999), "garbage": "garbage", "customer": shop["customer"]}
     variables = {"input": {"customerId": shop["customer"], "lines": [{"productId": ids[l["product"]], "quantity": l["quantity"]} for l in lines]}}
     assert await refused(post_graphql, PLACE, variables, "orderPlace") == [(field, code)]
+    assert await order_count(post_graphql) == 0
+
+
+async def test_more_than_a_hundred_lines_is_refused_before_anything_runs(post_graphql, shop):
+    lines = [{"productId": shop["a"], "quantity": 1}] * 101
+    result = await post_graphql(PLACE, {"input": {"customerId": shop["customer"], "lines": lines}})
+    assert result.status == 400 and result.error_codes == ["LIST_TOO_LONG"]
     assert await order_count(post_graphql) == 0
 
 
