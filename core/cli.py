@@ -138,6 +138,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
             admin = Principal(subject="admin@demo.example", role=Role.ADMIN, user_id=demo.get("admin"))
             token = issue_token(key, admin, ttl_seconds=30 * 24 * 3600)
             lines += [
+                "Login:    admin@demo.example / demo-admin-password (demo mode only), or the token below.",
                 "Auth:     demo admin token (valid 30 days; demo mode only). In GraphiQL's Headers tab:",
                 f'          {{"Authorization": "Bearer {token}"}}',
                 "          curl example:",
@@ -253,6 +254,41 @@ async def _assess(url: str, programme_ref: str, as_of, batch: int) -> None:
         await database.dispose()
 
 
+def cmd_create_admin(args: argparse.Namespace) -> None:
+    """The first admin of a fresh database (or another one): password from
+    CRM_ADMIN_PASSWORD, else asked for on the terminal."""
+    import getpass
+
+    password = os.environ.get("CRM_ADMIN_PASSWORD")
+    if password is None:
+        if not sys.stdin.isatty():
+            raise LaunchError("set CRM_ADMIN_PASSWORD, or run on a terminal to be asked for the password")
+        password = getpass.getpass("Password for the new admin: ")
+        if getpass.getpass("Again: ") != password:
+            raise LaunchError("the passwords differ")
+    settings = Settings.from_env()
+    with database_url(settings) as url:
+        user_id = asyncio.run(_create_admin(url, args.email, args.name, password))
+    print(f"crm: admin {args.email} created (user {user_id}); log in with the `login` mutation", file=sys.stderr)
+
+
+async def _create_admin(url: str, email: str, name: str, password: str) -> int:
+    from crm import identity, users
+    from crm.errors import DomainError
+    from models import Database, UserRole
+
+    database = Database.from_url(url, pool_size=2)
+    try:
+        async with database.session() as session, session.begin():
+            user = await users.create_user(session, email=email, name=name, role=UserRole.ADMIN)
+            await identity.set_password(session, user.id, password)
+            return user.id
+    except DomainError as error:
+        raise LaunchError("; ".join(e.message for e in error.errors)) from None
+    finally:
+        await database.dispose()
+
+
 def cmd_token(args: argparse.Namespace) -> None:
     from crm.auth import Principal, Role, issue_token
 
@@ -302,6 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
     assess.add_argument("--as-of", help="ISO timestamp with UTC offset (default now)")
     assess.add_argument("--batch", type=int, default=5000, help="members per transaction (default 5000)")
     assess.set_defaults(handler=cmd_assess)
+
+    admin = commands.add_parser("create-admin", help="create an admin user with a password",
+                                description="Create an admin user; the password comes from CRM_ADMIN_PASSWORD or a prompt.")
+    admin.add_argument("--email", required=True, help="login email")
+    admin.add_argument("--name", default="Administrator", help="display name (default Administrator)")
+    admin.set_defaults(handler=cmd_create_admin)
 
     token = commands.add_parser("token", help="issue an access token (needs the secret key)", description="Print a signed access token for a principal.")
     token.add_argument("--role", required=True, choices=["admin", "manager", "sales", "partner"], help="role of the principal")

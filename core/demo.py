@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from crm import activities, channels, contacts, opportunities, orders, products, users
+from crm import activities, channels, contacts, identity, opportunities, orders, products, users
 from tiers import membership, programmes
 from tiers.programmes import tier_from_input
 from crm.customers import CustomerData, create_customer
@@ -19,6 +19,7 @@ from models import (
 C, S = CustomerClassification, LifecycleStage
 DEMO_ADMIN_EMAIL = "admin@demo.example"
 DEMO_PARTNER_EMAIL = "nora@northwind.example"
+DEMO_ADMIN_PASSWORD = "demo-admin-password"  # demo mode only, printed at start
 
 DEMO_CUSTOMERS = [
     ("Northwind Traders", C.PARTNER, S.LOYAL, "sales@northwind.example", ["wholesale", "a-level"], {"industry": "distribution", "region": "north"}),
@@ -42,6 +43,7 @@ async def seed_demo_data(database: Database) -> int:
         if (await session.execute(select(func.count()).select_from(Customer))).scalar_one():
             return 0
         admin = await users.create_user(session, email=DEMO_ADMIN_EMAIL, name="Demo Admin", role=UserRole.ADMIN)
+        await identity.set_password(session, admin.id, DEMO_ADMIN_PASSWORD)
         mia = await users.create_user(session, email="mia@demo.example", name="Mia Manager", role=UserRole.MANAGER)
         sam = await users.create_user(session, email="sam@demo.example", name="Sam Sales", role=UserRole.SALES)
         web = await channels.create_channel(session, name="Website", kind=ChannelKind.WEB)

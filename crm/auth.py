@@ -33,6 +33,9 @@ class Principal:
     # The app_user row behind the principal, recorded as actor of what it changes; None
     # for principals that are not a user (a machine token, the CLI).
     user_id: int | None = None
+    # The login session an access token belongs to (revocable); None for API keys and
+    # service tokens issued with the secret key (`crm token`).
+    session_id: int | None = None
 
 
 class InvalidToken(Exception):
@@ -52,6 +55,8 @@ def issue_token(secret_key: str, principal: Principal, *, ttl_seconds: int = 360
         claims["acc"] = principal.account_id
     if principal.user_id is not None:
         claims["uid"] = principal.user_id
+    if principal.session_id is not None:
+        claims["sid"] = principal.session_id
     return jwt.encode(claims, secret_key, algorithm=ALGORITHM)
 
 
@@ -64,10 +69,11 @@ def read_token(secret_key: str, token: str) -> Principal:
             issuer=ISSUER,
             options={"require": ["exp", "iat", "sub", "iss"]},
         )
-        account, user = claims.get("acc"), claims.get("uid")
-        for name, value in (("acc", account), ("uid", user)):
+        account, user, session = claims.get("acc"), claims.get("uid"), claims.get("sid")
+        for name, value in (("acc", account), ("uid", user), ("sid", session)):
             if value is not None and type(value) is not int:
                 raise InvalidToken(f"{name} claim is not an integer")
-        return Principal(subject=str(claims["sub"]), role=Role(claims["role"]), account_id=account, user_id=user)
+        return Principal(subject=str(claims["sub"]), role=Role(claims["role"]), account_id=account, user_id=user,
+                         session_id=session)
     except (jwt.PyJWTError, KeyError, ValueError) as error:
         raise InvalidToken(str(error)) from None

@@ -10,6 +10,7 @@ from models.channel import Channel, ChannelKind, ChannelSpend
 from models.contact import Contact
 from models.customer import Customer, CustomerClassification, CustomerKind, CustomerMerge, LifecycleStage
 from models.database import Database
+from models.identity import ApiKey, AuthSession, LoginAttempt
 from models.opportunity import Opportunity, OpportunityStage, OpportunityStageChange
 from models.programme import (
     BenefitGrant, BenefitUsage, DemotionPolicy, FeePayment, Membership, OverrideKind, Programme, ProgrammeKind,
@@ -26,5 +27,5 @@ __all__ = [
     "OrderLine", "OrderReturn", "OrderReturnLine", "OrderStatus", "Product", "User", "UserRole",
     "BenefitGrant", "BenefitUsage", "DemotionPolicy", "FeePayment", "Membership", "OverrideKind", "Programme",
     "ProgrammeKind", "QualifyingEntry", "RuleVersion", "RuleVersionStatus", "Tier", "TierChange", "TierChangeReason",
-    "TierOverride", "TrainingBooking", "WindowKind",
+    "TierOverride", "TrainingBooking", "WindowKind", "ApiKey", "AuthSession", "LoginAttempt",
 ]

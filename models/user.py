@@ -33,3 +33,5 @@ class User(Timestamped, Base):
     role: Mapped[str] = mapped_column(Text, nullable=False)
     partner_account_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("customer.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
+    # argon2id hash; null until a password is set (such a user cannot log in).
+    password_hash: Mapped[str | None] = mapped_column(Text)

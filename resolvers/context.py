@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TypeVar
 
 from aiodataloader import DataLoader
@@ -40,22 +40,53 @@ class Context:
         principal = self.principal
         return principal.user_id if principal else None
 
-    @cached_property
-    def principal(self) -> Principal | None:
-        """The caller, from `Authorization: Bearer <token>`; None when anonymous.
+    _principal: Principal | None = None
+    _authenticated: bool = False
+    _auth_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-        A token that is present but bad is an error, not anonymity: a client with an
+    async def authenticate(self) -> Principal | None:
+        """The caller, from `Authorization: Bearer <access token or API key>`; None when
+        anonymous. Worked out once per request (fields resolving concurrently share it).
+
+        A credential that is present but bad is an error, not anonymity: a client with an
         expired token must learn that, not see a mysteriously empty API."""
+        async with self._auth_lock:
+            if not self._authenticated:
+                self._principal = await self._read_credentials()
+                self._authenticated = True
+        return self._principal
+
+    async def _read_credentials(self) -> Principal | None:
+        from crm import identity
+
         header = self.request.headers.get("authorization")
         if not header:
             return None
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(ErrorCode.UNAUTHENTICATED, "Use `Authorization: Bearer <token>`.")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(ErrorCode.UNAUTHENTICATED, "Use `Authorization: Bearer <token or API key>`.")
+        if token.startswith(identity.KEY_PREFIX):
+            async with self.database.session() as session:
+                principal = await identity.principal_for_api_key(session, token)
+            if principal is None:
+                raise ApiError(ErrorCode.UNAUTHENTICATED, "The API key is invalid, revoked or expired.")
+            return principal
         try:
-            return read_token(self.secret_key, token.strip())
+            principal = read_token(self.secret_key, token)
         except InvalidToken:
             raise ApiError(ErrorCode.UNAUTHENTICATED, "The access token is invalid or expired.") from None
+        if principal.session_id is not None:
+            async with self.database.session() as session:
+                if not await identity.session_is_live(session, principal.session_id):
+                    raise ApiError(ErrorCode.UNAUTHENTICATED, "This login has ended; log in again.")
+        return principal
+
+    @property
+    def principal(self) -> Principal | None:
+        """The caller, once a permission check has authenticated the request."""
+        assert self._authenticated, "authenticate() runs first (every field declares a permission)"
+        return self._principal
 
 
 class DatabaseLoader(DataLoader):

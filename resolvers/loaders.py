@@ -16,6 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from crm.pagination import Ordering, Page, count_by_parent, fetch_pages_by_parent
 from models import (
+    ApiKey,
     Activity, Channel, ChannelSpend, Contact, Customer, CustomerMerge, Opportunity, OpportunityStageChange,
     FeePayment, Membership, Order, OrderLine, OrderReturn, Product, Programme, RuleVersion, TierOverride, TrainingBooking, User,
 )
@@ -59,6 +60,7 @@ MembershipByIdLoader = _by_id(Membership, "Membership")
 FeePaymentByIdLoader = _by_id(FeePayment, "FeePayment")
 TrainingBookingByIdLoader = _by_id(TrainingBooking, "TrainingBooking")
 TierOverrideByIdLoader = _by_id(TierOverride, "TierOverride")
+ApiKeyByIdLoader = _by_id(ApiKey, "ApiKey")
 
 
 class NestedList:

@@ -16,6 +16,7 @@ from schema.limits import Limits, limit_rules
 from schema.node import NodeQueries
 from schema.opportunities import OpportunityMutations, OpportunityQueries, OpportunityType, StageChangeType
 from schema.orders import OrderLineType, OrderMutations, OrderQueries, OrderReturnType, OrderType
+from schema.identity import ApiKeyType, IdentityMutations, IdentityQueries
 from schema.memberships import (
     FeePaymentType, MembershipMutations, MembershipQueries, MembershipType, TierOverrideType, TrainingBookingType,
 )
@@ -26,13 +27,14 @@ from schema.users import UserMutations, UserQueries, UserType
 
 @strawberry.type(description="Everything that can be read.")
 class Query(NodeQueries, CustomerQueries, ContactQueries, OpportunityQueries, ActivityQueries, OrderQueries,
-            ProductQueries, ChannelQueries, UserQueries, ProgrammeQueries, MembershipQueries):
+            ProductQueries, ChannelQueries, UserQueries, ProgrammeQueries, MembershipQueries, IdentityQueries):
     pass
 
 
 @strawberry.type(description="Everything that can be changed. Each mutation returns a payload with typed errors.")
 class Mutation(CustomerMutations, ContactMutations, OpportunityMutations, ActivityMutations, OrderMutations,
-               ProductMutations, ChannelMutations, UserMutations, ProgrammeMutations, MembershipMutations):
+               ProductMutations, ChannelMutations, UserMutations, ProgrammeMutations, MembershipMutations,
+               IdentityMutations):
     pass
 
 
@@ -40,7 +42,7 @@ class Mutation(CustomerMutations, ContactMutations, OpportunityMutations, Activi
 NODE_TYPES = [
     ActivityType, ChannelSpendType, ChannelType, ContactType, CustomerMergeType, CustomerType, OpportunityType,
     OrderLineType, OrderReturnType, OrderType, ProductType, StageChangeType, UserType, ProgrammeType, RuleVersionType,
-    MembershipType, FeePaymentType, TrainingBookingType, TierOverrideType,
+    MembershipType, FeePaymentType, TrainingBookingType, TierOverrideType, ApiKeyType,
 ]
 
 

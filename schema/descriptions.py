@@ -44,6 +44,12 @@ ARGUMENTS = {
     "expiresAt": "When it lapses; absent: until revoked.",
     "title": "What the session is.",
     "sessionAt": "When the session takes place (future).",
+    "email": "Login email.",
+    "name": "What the key is for.",
+    "password": "The password.",
+    "refreshToken": "A refresh token from login or an earlier refresh.",
+    "role": "The role the key acts with; default the user's.",
+    "userId": "Global ID of the user; default the caller.",
 }
 
 COMMON_CODES = {
@@ -84,6 +90,11 @@ COMMON_CODES = {
     "TOO_LATE": "The session has started.",
     "ALREADY_REFUNDED": "The fee was refunded already.",
     "NOT_A_MEMBER": "The account is not a member of the programme.",
+    "INVALID_CREDENTIALS": "The email or password is not right (which one is not said).",
+    "THROTTLED": "Too many failed logins from this email or address; wait a few minutes.",
+    "INVALID_TOKEN": "The refresh token is invalid, spent or expired.",
+    "WEAK_PASSWORD": "The password is too short, too long or too uniform.",
+    "ROLE_NOT_ALLOWED": "A key cannot act with more than its user's role.",
 }
 
 ENUM_VALUES = {

@@ -18,8 +18,19 @@ class IsAuthenticated(BasePermission):
     message = "Sign in first: send `Authorization: Bearer <token>`."
     error_extensions = {"code": ErrorCode.UNAUTHENTICATED.value}
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        return info.context.principal is not None
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return await info.context.authenticate() is not None
+
+
+class Public(BasePermission):
+    """Anyone, signed in or not (logging in, refreshing a token)."""
+
+    requirement = "nothing: anyone may call it"
+
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        # A bad credential on a public field is ignored rather than refused: logging in
+        # must work with a stale token still configured in the client.
+        return True
 
 
 def _describe(description: str, permissions: list[type[BasePermission]]) -> str:

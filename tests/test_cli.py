@@ -8,7 +8,7 @@ from crm.auth import Role, read_token
 from tests.conftest import TEST_SECRET_KEY
 from tests.process import crm_env, run_crm
 
-COMMANDS = ["serve", "migrate", "seed", "export-schema", "assess", "token"]
+COMMANDS = ["serve", "migrate", "seed", "export-schema", "assess", "create-admin", "token"]
 
 
 def test_top_level_help_lists_every_command():

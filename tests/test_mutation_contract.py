@@ -14,12 +14,13 @@ MUTATIONS = schema._schema.mutation_type.fields
 # Minimal values for required arguments other than `id`.
 ONE_TIER = ('[{rank: 1, code: "B", name: "B", entryFee: "1", discountRate: "0.1", trainingQuota: 1, '
             'promotionThreshold: "10", retentionThreshold: "5"}]')
-REQUIRED_ARGUMENTS = {"input": "{}", "stage": "WON", "tiers": ONE_TIER, "effectiveFrom": '"2030-01-01T00:00:00Z"'}
+REQUIRED_ARGUMENTS = {"input": "{}", "stage": "WON", "tiers": ONE_TIER, "effectiveFrom": '"2030-01-01T00:00:00Z"',
+                      "password": '"a sufficiently long password"'}
 ID_MUTATIONS = sorted(name for name, field in MUTATIONS.items() if "id" in field.args)
 # The node type each mutation's `id` refers to, from its name: customerUpdate -> Customer.
 ID_TYPES = {"orderMarkPaid": "Order", "opportunityMoveStage": "Opportunity", "feeRefund": "FeePayment",
             "trainingCancel": "TrainingBooking", "tierOverrideRevoke": "TierOverride", "ruleVersionUpdate": "RuleVersion",
-            "ruleVersionPublish": "RuleVersion"}
+            "ruleVersionPublish": "RuleVersion", "apiKeyRevoke": "ApiKey", "userSetPassword": "User"}
 
 
 def id_type(mutation: str) -> str:

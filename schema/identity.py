@@ -1,0 +1,158 @@
+"""Logging in, tokens, API keys, passwords."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from sqlalchemy import select
+from strawberry.types import Info
+
+from crm import identity as service
+from crm.auth import Role
+from crm.errors import DomainError
+from models import ApiKey as ApiKeyRow
+from models import User as UserRow
+from models import UserRole
+from resolvers.mutations import mutate
+from resolvers.node import decode_id, decode_optional_id
+from schema.common import gid, payload_errors
+from schema.errors import error_codes, error_type
+from schema.node import NODE_TYPES, Node
+from schema.permissions import IsAuthenticated, Public, guarded_field, guarded_mutation
+from schema.users import UserType
+
+IdentityErrorCode = error_codes(service.IdentityErrorCode, "identity")
+IdentityError = error_type("IdentityError", IdentityErrorCode, "identity")
+
+
+@strawberry.type(description="Tokens of a login: a short-lived access token and a refresh token that rotates.")
+class AuthPayload:
+    access_token: str | None = strawberry.field(description="Send as `Authorization: Bearer <accessToken>`; valid 15 minutes.")
+    access_token_expires_at: datetime | None = strawberry.field(description="When the access token expires.")
+    refresh_token: str | None = strawberry.field(description="Spend it with tokenRefresh for new tokens; valid 30 days, once.")
+    user: UserType | None = strawberry.field(description="Who logged in.")
+    errors: list[IdentityError] = strawberry.field(description="Empty on success.")
+
+    @classmethod
+    def of(cls, tokens, errors) -> AuthPayload:
+        if tokens is None:
+            return cls(access_token=None, access_token_expires_at=None, refresh_token=None, user=None,
+                       errors=payload_errors(errors, IdentityError, IdentityErrorCode))
+        return cls(access_token=tokens.access_token, access_token_expires_at=tokens.access_expires_at,
+                   refresh_token=tokens.refresh_token, user=UserType.from_row(tokens.user), errors=[])
+
+
+@strawberry.type(name="ApiKey", description="A machine credential. The key itself is shown once, at creation.")
+class ApiKeyType(Node):
+    name: str = strawberry.field(description="What it is for.")
+    prefix: str = strawberry.field(description="Public part of the key (crm_<prefix>_...), to recognise it.")
+    role: UserRole = strawberry.field(description="The role it acts with.")
+    created_at: datetime = strawberry.field(description="When created.")
+    expires_at: datetime | None = strawberry.field(description="When it expires; null: never.")
+    revoked_at: datetime | None = strawberry.field(description="When revoked.")
+    last_used_at: datetime | None = strawberry.field(description="When last used (to the minute).")
+
+    @classmethod
+    def from_row(cls, row: ApiKeyRow) -> ApiKeyType:
+        return cls(id=gid("ApiKey", row.id), name=row.name, prefix=row.prefix, role=UserRole(row.role),
+                   created_at=row.created_at, expires_at=row.expires_at, revoked_at=row.revoked_at,
+                   last_used_at=row.last_used_at)
+
+
+NODE_TYPES["ApiKey"] = ApiKeyType.from_row
+
+
+@strawberry.type(description="Result of apiKeyCreate.")
+class ApiKeyCreatePayload:
+    api_key: ApiKeyType | None = strawberry.field(description="The key's record.")
+    key: str | None = strawberry.field(description="The key itself: store it now, it is never shown again.")
+    errors: list[IdentityError] = strawberry.field(description="Empty on success.")
+
+
+@strawberry.type(description="Result of an identity mutation without tokens.")
+class IdentityPayload:
+    ok: bool = strawberry.field(description="True on success.")
+    errors: list[IdentityError] = strawberry.field(description="Empty on success.")
+
+
+def _done(result, errors) -> IdentityPayload:
+    return IdentityPayload(ok=not errors, errors=payload_errors(errors, IdentityError, IdentityErrorCode))
+
+
+def _source(info: Info) -> str:
+    client = info.context.request.client
+    return client.host if client else "unknown"
+
+
+@strawberry.type
+class IdentityQueries:
+    @guarded_field(description="The calling user (null for a service token not tied to a user).", permissions=[IsAuthenticated])
+    async def me(self, info: Info) -> UserType | None:
+        user_id = info.context.principal.user_id
+        if user_id is None:
+            return None
+        async with info.context.database.session() as session:
+            row = await session.get(UserRow, user_id)
+        return UserType.from_row(row) if row else None
+
+    @guarded_field(description="The caller's own API keys, newest first.", permissions=[IsAuthenticated])
+    async def api_keys(self, info: Info) -> list[ApiKeyType]:
+        async with info.context.database.session() as session:
+            rows = (await session.execute(select(ApiKeyRow).where(ApiKeyRow.user_id == info.context.principal.user_id)
+                                          .order_by(ApiKeyRow.id.desc()))).scalars().all()
+        return [ApiKeyType.from_row(r) for r in rows]
+
+
+@strawberry.type
+class IdentityMutations:
+    @guarded_mutation(description="Log in with email and password. Failed attempts are throttled per email and per "
+                      "source (THROTTLED); the answer never says whether the email exists.", permissions=[Public])
+    async def login(self, info: Info, email: str, password: str) -> AuthPayload:
+        context = info.context
+        # The attempt is recorded even when refused, so this transaction commits either way.
+        async with context.database.session() as session, session.begin():
+            try:
+                tokens = await service.login(session, email=email, password=password, source=_source(info),
+                                             secret_key=context.secret_key)
+                errors = []
+            except DomainError as error:
+                tokens, errors = None, error.errors
+        return AuthPayload.of(tokens, errors)
+
+    @guarded_mutation(description="New tokens for a refresh token, which is spent (rotation).", permissions=[Public])
+    async def token_refresh(self, info: Info, refresh_token: str) -> AuthPayload:
+        context = info.context
+        tokens, errors = await mutate(context, lambda s: service.refresh(s, refresh_token=refresh_token,
+                                                                         secret_key=context.secret_key))
+        return AuthPayload.of(tokens, errors)
+
+    @guarded_mutation(description="End the caller's login: its access and refresh tokens stop working at once.",
+                      permissions=[IsAuthenticated])
+    async def logout(self, info: Info) -> IdentityPayload:
+        return _done(*await mutate(info.context, lambda s: service.logout(s, info.context.principal.session_id)))
+
+    @guarded_mutation(description="Set a user's password (12 to 200 characters).", permissions=[IsAuthenticated])
+    async def user_set_password(self, info: Info, id: strawberry.ID, password: str) -> IdentityPayload:
+        return _done(*await mutate(info.context, lambda s: service.set_password(s, decode_id(id, "User", "id"), password)))
+
+    @guarded_mutation(description="Create an API key for the caller (or, with userId, another user), acting with the "
+                      "user's role or a lesser staff role. The key is in the payload once.", permissions=[IsAuthenticated])
+    async def api_key_create(self, info: Info, name: str, role: UserRole | None = None, expires_at: datetime | None = None,
+                             user_id: strawberry.ID | None = None) -> ApiKeyCreatePayload:
+        async def action(session):
+            owner = decode_optional_id(user_id, "User", "user_id") or info.context.principal.user_id
+            if owner is None:
+                raise DomainError.one("user_id", "Say which user the key is for.", "required")
+            return await service.create_api_key(session, user_id=owner, name=name, role=Role(role.value) if role else None,
+                                                expires_at=expires_at)
+        created, errors = await mutate(info.context, action)
+        return ApiKeyCreatePayload(api_key=ApiKeyType.from_row(created.row) if created else None,
+                                   key=created.key if created else None,
+                                   errors=payload_errors(errors, IdentityError, IdentityErrorCode))
+
+    @guarded_mutation(description="Revoke an API key: it stops working at once.", permissions=[IsAuthenticated])
+    async def api_key_revoke(self, info: Info, id: strawberry.ID) -> IdentityPayload:
+        principal = info.context.principal
+        return _done(*await mutate(info.context, lambda s: service.revoke_api_key(
+            s, decode_id(id, "ApiKey", "id"), user_id=principal.user_id, any_user=principal.role == Role.ADMIN)))
