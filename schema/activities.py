@@ -10,6 +10,7 @@ from crm import activities as service
 from models import Activity as ActivityRow
 from models import ActivityKind
 from resolvers.lists import filter_clause
+from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id, from_global_id
 from schema.common import list_connection, gid, payload_errors
@@ -17,7 +18,7 @@ from schema.errors import error_codes, error_type
 from schema.filters import DateTimeFilter, EnumFilter, IDFilter, to_spec
 from schema.node import NODE_TYPES, Node
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
-from schema.permissions import IsAuthenticated, guarded_field, guarded_mutation
+from schema.permissions import Staff, StaffOwning, guarded_field, guarded_mutation
 
 if TYPE_CHECKING:
     from schema.contacts import ContactType
@@ -126,7 +127,7 @@ def _payload(row, errors) -> ActivityPayload:
 
 @strawberry.type
 class ActivityQueries:
-    @guarded_field(description=f"Activities, newest first. {PAGE_ARGUMENTS_HELP}", permissions=[IsAuthenticated])
+    @guarded_field(description=f"Activities, newest first. {PAGE_ARGUMENTS_HELP}", permissions=[Staff])
     async def activities(self, info: Info, filter: ActivityFilter | None = None, first: int | None = None,
                          after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[ActivityType]:
         spec = to_spec(filter, ACTIVITY_ID_FILTERS)
@@ -137,7 +138,7 @@ class ActivityQueries:
 
     @guarded_field(description="The follow-up inbox: open activities with a due date, soonest first (overdue ones "
                    f"first of all), for one user or everyone, optionally due before a time. {PAGE_ARGUMENTS_HELP}",
-                   permissions=[IsAuthenticated])
+                   permissions=[Staff])
     async def follow_ups(self, info: Info, owner_id: strawberry.ID | None = None, due_before: datetime | None = None,
                          first: int | None = None, after: str | None = None, last: int | None = None,
                          before: str | None = None) -> Connection[ActivityType]:
@@ -150,7 +151,7 @@ class ActivityQueries:
 @strawberry.type
 class ActivityMutations:
     @guarded_mutation(description="Log an activity as the caller. Without a due date (and unless a commitment) it is "
-                      "complete when logged; otherwise it is an open follow-up.", permissions=[IsAuthenticated])
+                      "complete when logged; otherwise it is an open follow-up.", permissions=[StaffOwning])
     async def activity_log(self, info: Info, input: ActivityLogInput) -> ActivityPayload:
         async def action(session):
             return await service.log_activity(
@@ -161,8 +162,10 @@ class ActivityMutations:
                 occurred_at=input.occurred_at, due_at=input.due_at, actor_id=info.context.actor_id)
         return _payload(*await mutate(info.context, action))
 
-    @guarded_mutation(description="Complete an open activity (a follow-up done, a commitment kept).", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Complete an open activity (a follow-up done, a commitment kept).", permissions=[StaffOwning])
     async def activity_complete(self, info: Info, id: strawberry.ID, done_at: datetime | None = None) -> ActivityPayload:
         async def action(session):
-            return await service.complete_activity(session, decode_id(id, "Activity", "id"), done_at=done_at)
+            pk = decode_id(id, "Activity", "id")
+            await scoping.require_owner(session, info.context.principal, "activity", pk)
+            return await service.complete_activity(session, pk, done_at=done_at)
         return _payload(*await mutate(info.context, action))

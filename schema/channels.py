@@ -17,7 +17,7 @@ from schema.errors import error_codes, error_type
 from schema.filters import BooleanFilter, EnumFilter, to_spec
 from schema.node import NODE_TYPES, Node
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
-from schema.permissions import IsAuthenticated, guarded_field, guarded_mutation
+from schema.permissions import Managers, Staff, guarded_field, guarded_mutation
 
 strawberry.enum(ChannelKind, description="What sort of channel.")
 ChannelErrorCode = error_codes(service.ChannelErrorCode, "channel")
@@ -124,7 +124,7 @@ def _payload(row, errors) -> ChannelPayload:
 
 @strawberry.type
 class ChannelQueries:
-    @guarded_field(description=f"Channels, by id. {PAGE_ARGUMENTS_HELP}", permissions=[IsAuthenticated])
+    @guarded_field(description=f"Channels, by id. {PAGE_ARGUMENTS_HELP}", permissions=[Staff])
     async def channels(self, info: Info, filter: ChannelFilter | None = None, first: int | None = None,
                        after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[ChannelType]:
         spec = to_spec(filter, {})
@@ -136,27 +136,27 @@ class ChannelQueries:
 
 @strawberry.type
 class ChannelMutations:
-    @guarded_mutation(description="Create a channel.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Create a channel.", permissions=[Managers])
     async def channel_create(self, info: Info, input: ChannelCreateInput) -> ChannelPayload:
         return _payload(*await mutate(info.context, lambda session: service.create_channel(
             session, name=input.name, kind=input.kind, active=input.active)))
 
-    @guarded_mutation(description="Change a channel.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Change a channel.", permissions=[Managers])
     async def channel_update(self, info: Info, id: strawberry.ID, input: ChannelUpdateInput) -> ChannelPayload:
         async def action(session):
             return await service.update_channel(session, decode_id(id, "Channel", "id"), given(input))
         return _payload(*await mutate(info.context, action))
 
-    @guarded_mutation(description="Archive a channel (soft delete; its history stays).", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Archive a channel (soft delete; its history stays).", permissions=[Managers])
     async def channel_archive(self, info: Info, id: strawberry.ID) -> ChannelPayload:
         return _payload(*await mutate(info.context, lambda s: service.archive_channel(s, decode_id(id, "Channel", "id"))))
 
-    @guarded_mutation(description="Restore an archived channel.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Restore an archived channel.", permissions=[Managers])
     async def channel_restore(self, info: Info, id: strawberry.ID) -> ChannelPayload:
         return _payload(*await mutate(info.context, lambda s: service.restore_channel(s, decode_id(id, "Channel", "id"))))
 
     @guarded_mutation(description="Record what a channel cost over a period. Periods of one channel and currency may not overlap.",
-                      permissions=[IsAuthenticated])
+                      permissions=[Managers])
     async def channel_spend_record(self, info: Info, input: ChannelSpendRecordInput) -> ChannelSpendPayload:
         async def action(session):
             return await service.record_spend(

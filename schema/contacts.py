@@ -11,6 +11,7 @@ from crm import contacts as service
 from models import Contact as ContactRow
 from resolvers.lists import filter_clause
 from resolvers.loaders import ContactByIdLoader, CustomerByIdLoader
+from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id
 from schema.common import list_connection, gid, given, payload_errors
@@ -18,7 +19,7 @@ from schema.errors import error_codes, error_type
 from schema.filters import ContactMedium, IDFilter, OrderDirection, StringFilter, order_pairs, to_spec
 from schema.node import NODE_TYPES, Node
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
-from schema.permissions import IsAuthenticated, guarded_field, guarded_mutation
+from schema.permissions import Managers, Staff, StaffOwning, guarded_field, guarded_mutation
 
 if TYPE_CHECKING:
     from schema.customers import CustomerType
@@ -166,7 +167,7 @@ CONTACT_ID_FILTERS = {"customer": "Customer"}
 
 @strawberry.type
 class ContactQueries:
-    @guarded_field(description=f"Contacts. {PAGE_ARGUMENTS_HELP}", permissions=[IsAuthenticated])
+    @guarded_field(description=f"Contacts. {PAGE_ARGUMENTS_HELP}", permissions=[Staff])
     async def contacts(self, info: Info, filter: ContactFilter | None = None, order_by: list[ContactOrder] | None = None,
                        first: int | None = None, after: str | None = None, last: int | None = None,
                        before: str | None = None) -> Connection[ContactType]:
@@ -180,23 +181,26 @@ class ContactQueries:
 
 @strawberry.type
 class ContactMutations:
-    @guarded_mutation(description="Add a contact to an organisation customer.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Add a contact to an organisation customer.", permissions=[StaffOwning])
     async def contact_create(self, info: Info, input: ContactCreateInput) -> ContactPayload:
         async def action(session):
             customer_id = decode_id(input.customer_id, "Customer", "customer_id")
+            await scoping.require_owner(session, info.context.principal, "customer", customer_id)
             return await service.create_contact(session, customer_id, values_with_consent(input, skip=("customer_id",)))
         return _payload(*await mutate(info.context, action))
 
-    @guarded_mutation(description="Change a contact.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Change a contact.", permissions=[StaffOwning])
     async def contact_update(self, info: Info, id: strawberry.ID, input: ContactUpdateInput) -> ContactPayload:
         async def action(session):
-            return await service.update_contact(session, decode_id(id, "Contact", "id"), values_with_consent(input))
+            pk = decode_id(id, "Contact", "id")
+            await scoping.require_owner(session, info.context.principal, "contact", pk)
+            return await service.update_contact(session, pk, values_with_consent(input))
         return _payload(*await mutate(info.context, action))
 
-    @guarded_mutation(description="Archive a contact.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Archive a contact.", permissions=[Managers])
     async def contact_archive(self, info: Info, id: strawberry.ID) -> ContactPayload:
         return _payload(*await mutate(info.context, lambda s: service.archive_contact(s, decode_id(id, "Contact", "id"))))
 
-    @guarded_mutation(description="Restore an archived contact.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Restore an archived contact.", permissions=[Managers])
     async def contact_restore(self, info: Info, id: strawberry.ID) -> ContactPayload:
         return _payload(*await mutate(info.context, lambda s: service.restore_contact(s, decode_id(id, "Contact", "id"))))

@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from sqlalchemy import and_
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -17,6 +18,7 @@ from models import Activity, Contact, Customer as CustomerRow
 from models import CustomerClassification, CustomerKind, LifecycleStage, Opportunity, Order
 from resolvers.lists import filter_clause
 from resolvers.loaders import CustomerByIdLoader
+from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id, from_global_id
 from schema.common import list_connection, gid, nested, nested_connection, payload_errors
@@ -28,7 +30,7 @@ from schema.filters import (
 )
 from schema.node import NODE_TYPES, Node
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
-from schema.permissions import IsAuthenticated, guarded_field, guarded_mutation
+from schema.permissions import Managers, Staff, StaffOrOwnAccount, StaffOwning, guarded_field, guarded_mutation
 
 if TYPE_CHECKING:
     from schema.activities import ActivityFilter, ActivityType
@@ -99,7 +101,8 @@ class CustomerType(Node):
     async def merged_into(self, info: Info) -> CustomerType | None:
         return await load_customer(info, self._row.merged_into_id)
 
-    @strawberry.field(description=f"People at this organisation, by name. {PAGE_ARGUMENTS_HELP}")
+    @strawberry.field(description=f"People at this organisation, by name. {PAGE_ARGUMENTS_HELP}\n\nRequires: role admin, manager, sales.",
+                      permission_classes=[Staff])
     async def contacts(self, info: Info, filter: ContactFilter | None = None, first: int | None = None,
                        after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[ContactType]:
         spec = to_spec(filter, {"customer": "Customer"})
@@ -119,13 +122,15 @@ class CustomerType(Node):
 
         spec = to_spec(filter, OPPORTUNITY_ID_FILTERS)
         condition = filter_clause(spec, opportunity_service.FILTER_FIELDS, opportunity_service.FILTER_SPECIAL)
+        condition = and_(condition, scoping.opportunities_scope(info.context.principal))
         relation = nested("customer.opportunities", spec, opportunity_service.opportunities_statement(condition),
                           Opportunity.customer_id, opportunity_service.opportunity_ordering([("created_at", True)]))
         return await nested_connection(info, relation, self._row.id, OpportunityType.from_row,
                                        first=first, after=after, last=last, before=before)
 
     @strawberry.field(description="Activities with the customer, newest first, across all staff. Open commitments: "
-                      f"`filter: {{kind: {{eq: COMMITMENT}}, open: true}}`. {PAGE_ARGUMENTS_HELP}")
+                      f"`filter: {{kind: {{eq: COMMITMENT}}, open: true}}`. {PAGE_ARGUMENTS_HELP}\n\nRequires: role admin, manager, sales.",
+                      permission_classes=[Staff])
     async def activities(
         self, info: Info,
         filter: Annotated["ActivityFilter", strawberry.lazy("schema.activities")] | None = None,
@@ -150,6 +155,7 @@ class CustomerType(Node):
 
         spec = to_spec(filter, ORDER_ID_FILTERS)
         condition = filter_clause(spec, order_service.FILTER_FIELDS)
+        condition = and_(condition, scoping.orders_scope(info.context.principal))
         relation = nested("customer.orders", spec, order_service.orders_statement(condition),
                           Order.customer_id, order_service.order_ordering([]))
         return await nested_connection(info, relation, self._row.id, OrderType.from_row,
@@ -158,13 +164,16 @@ class CustomerType(Node):
     @strawberry.field(description=f"Customers this partner referred. {PAGE_ARGUMENTS_HELP}")
     async def referred_customers(self, info: Info, first: int | None = None, after: str | None = None,
                                  last: int | None = None, before: str | None = None) -> Connection[CustomerType]:
+        if not scoping.own_account_only(info.context.principal, self._row.id):
+            return Connection.count_only(_zero)
         relation = nested("customer.referred", None, service.customers_statement(), CustomerRow.referring_partner_id,
                           service.CUSTOMER_ORDER_BY_ID)
         return await nested_connection(info, relation, self._row.id, CustomerType.from_row,
                                        first=first, after=after, last=last, before=before)
 
     @strawberry.field(description="Everything that happened to the customer, newest first: activities, deal stage "
-                      f"changes, orders, merges. One customer at a time (a detail page). {PAGE_ARGUMENTS_HELP}")
+                      f"changes, orders, merges. One customer at a time (a detail page). {PAGE_ARGUMENTS_HELP}\n\n"
+                      "Requires: role admin, manager, sales.", permission_classes=[Staff])
     async def timeline(self, info: Info, first: int | None = None, after: str | None = None,
                        last: int | None = None, before: str | None = None) -> Connection[Annotated["TimelineEntry", strawberry.lazy("schema.timeline")]]:
         from schema.timeline import TimelineEntry
@@ -172,6 +181,10 @@ class CustomerType(Node):
         statement, ordering = service.timeline(self._row.id)
         return await list_connection(info, statement, ordering, TimelineEntry.from_row,
                                      first=first, after=after, last=last, before=before)
+
+
+async def _zero() -> int:
+    return 0
 
 
 NODE_TYPES["Customer"] = CustomerType.from_row
@@ -355,23 +368,27 @@ def _payload(row, errors) -> CustomerPayload:
 
 @strawberry.type
 class CustomerQueries:
-    @guarded_field(description=f"Customers. Default order: by id (creation). {PAGE_ARGUMENTS_HELP}", permissions=[IsAuthenticated])
+    @guarded_field(description=f"Customers. Default order: by id (creation). {PAGE_ARGUMENTS_HELP}", permissions=[StaffOrOwnAccount])
     async def customers(self, info: Info, filter: CustomerFilter | None = None, order_by: list[CustomerOrder] | None = None,
                         first: int | None = None, after: str | None = None, last: int | None = None,
                         before: str | None = None) -> Connection[CustomerType]:
         spec, condition = customer_condition(filter)
+        condition = and_(condition, scoping.customers_scope(info.context.principal))
         statement = service.customers_statement(condition, include_archived=bool(spec and spec.get("archived")))
         ordering = service.customer_ordering(order_pairs(order_by))
         # Rows are primed, so node(id:) and referring partners on the page reuse them.
         return await list_connection(info, statement, ordering, CustomerType.from_row, prime=CustomerByIdLoader,
                                      first=first, after=after, last=last, before=before)
 
-    @guarded_field(description="One customer (archived and merged ones too); null when there is none.", permissions=[IsAuthenticated])
+    @guarded_field(description="One customer (archived and merged ones too); null when there is none.", permissions=[StaffOrOwnAccount])
     async def customer(self, info: Info, id: strawberry.ID) -> CustomerType | None:
         _, pk = from_global_id(id, expected_type="Customer")
-        return await load_customer(info, pk)
+        customer = await load_customer(info, pk)
+        if customer is None or not scoping.visible(info.context.principal, "Customer", customer._row):
+            return None
+        return customer
 
-    @guarded_field(description=f"Groups of live customers that look like duplicates. {PAGE_ARGUMENTS_HELP}", permissions=[IsAuthenticated])
+    @guarded_field(description=f"Groups of live customers that look like duplicates. {PAGE_ARGUMENTS_HELP}", permissions=[Managers])
     async def customer_duplicates(self, info: Info, first: int | None = None, after: str | None = None,
                                   last: int | None = None, before: str | None = None) -> Connection[DuplicateGroup]:
         statement = service.duplicate_groups_statement()
@@ -383,33 +400,35 @@ class CustomerQueries:
 class CustomerMutations:
     @guarded_mutation(description="Create a customer. A normalised email, phone or tax ID that a live customer already "
                       "has is refused with DUPLICATE (relatedId: that customer) unless allowDuplicate is true.",
-                      permissions=[IsAuthenticated])
+                      permissions=[Staff])
     async def customer_create(self, info: Info, input: CustomerCreateInput, allow_duplicate: bool = False) -> CustomerPayload:
         async def action(session):
             values = _customer_values(input)
             return await service.create_customer(session, service.CustomerData(**values), allow_duplicate=allow_duplicate)
         return _payload(*await mutate(info.context, action))
 
-    @guarded_mutation(description="Change a customer; duplicates as in customerCreate.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Change a customer; duplicates as in customerCreate.", permissions=[StaffOwning])
     async def customer_update(self, info: Info, id: strawberry.ID, input: CustomerUpdateInput,
                               allow_duplicate: bool = False) -> CustomerPayload:
         async def action(session):
-            return await service.update_customer(session, decode_id(id, "Customer", "id"), _customer_values(input),
+            pk = decode_id(id, "Customer", "id")
+            await scoping.require_owner(session, info.context.principal, "customer", pk)
+            return await service.update_customer(session, pk, _customer_values(input),
                                                  allow_duplicate=allow_duplicate)
         return _payload(*await mutate(info.context, action))
 
-    @guarded_mutation(description="Archive a customer (soft delete): it leaves lists, its history stays.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Archive a customer (soft delete): it leaves lists, its history stays.", permissions=[Managers])
     async def customer_archive(self, info: Info, id: strawberry.ID) -> CustomerPayload:
         return _payload(*await mutate(info.context, lambda s: service.archive_customer(s, decode_id(id, "Customer", "id"))))
 
-    @guarded_mutation(description="Restore an archived customer (not one merged into another).", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Restore an archived customer (not one merged into another).", permissions=[Managers])
     async def customer_restore(self, info: Info, id: strawberry.ID) -> CustomerPayload:
         return _payload(*await mutate(info.context, lambda s: service.restore_customer(s, decode_id(id, "Customer", "id"))))
 
     @guarded_mutation(description="Merge `fromId` into `intoId`: contacts, deals, activities, orders, referrals and partner "
                       "users move to the survivor, which also takes the contact details it lacks; `fromId` is archived "
                       "and points at the survivor; an audit record keeps what moved. All or nothing.",
-                      permissions=[IsAuthenticated])
+                      permissions=[Managers])
     async def customer_merge(self, info: Info, into_id: strawberry.ID, from_id: strawberry.ID) -> CustomerMergePayload:
         async def action(session):
             into = decode_id(into_id, "Customer", "into_id")

@@ -14,12 +14,13 @@ from crm.errors import DomainError
 from models import ApiKey as ApiKeyRow
 from models import User as UserRow
 from models import UserRole
+from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id
 from schema.common import gid, payload_errors
 from schema.errors import error_codes, error_type
 from schema.node import NODE_TYPES, Node
-from schema.permissions import IsAuthenticated, Public, guarded_field, guarded_mutation
+from schema.permissions import Admins, AnyRole, Public, guarded_field, guarded_mutation
 from schema.users import UserType
 
 IdentityErrorCode = error_codes(service.IdentityErrorCode, "identity")
@@ -87,7 +88,7 @@ def _source(info: Info) -> str:
 
 @strawberry.type
 class IdentityQueries:
-    @guarded_field(description="The calling user (null for a service token not tied to a user).", permissions=[IsAuthenticated])
+    @guarded_field(description="The calling user (null for a service token not tied to a user).", permissions=[AnyRole])
     async def me(self, info: Info) -> UserType | None:
         user_id = info.context.principal.user_id
         if user_id is None:
@@ -96,7 +97,7 @@ class IdentityQueries:
             row = await session.get(UserRow, user_id)
         return UserType.from_row(row) if row else None
 
-    @guarded_field(description="The caller's own API keys, newest first.", permissions=[IsAuthenticated])
+    @guarded_field(description="The caller's own API keys, newest first.", permissions=[AnyRole])
     async def api_keys(self, info: Info) -> list[ApiKeyType]:
         async with info.context.database.session() as session:
             rows = (await session.execute(select(ApiKeyRow).where(ApiKeyRow.user_id == info.context.principal.user_id)
@@ -128,20 +129,23 @@ class IdentityMutations:
         return AuthPayload.of(tokens, errors)
 
     @guarded_mutation(description="End the caller's login: its access and refresh tokens stop working at once.",
-                      permissions=[IsAuthenticated])
+                      permissions=[AnyRole])
     async def logout(self, info: Info) -> IdentityPayload:
         return _done(*await mutate(info.context, lambda s: service.logout(s, info.context.principal.session_id)))
 
-    @guarded_mutation(description="Set a user's password (12 to 200 characters).", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Set a user's password (12 to 200 characters).", permissions=[Admins])
     async def user_set_password(self, info: Info, id: strawberry.ID, password: str) -> IdentityPayload:
         return _done(*await mutate(info.context, lambda s: service.set_password(s, decode_id(id, "User", "id"), password)))
 
     @guarded_mutation(description="Create an API key for the caller (or, with userId, another user), acting with the "
-                      "user's role or a lesser staff role. The key is in the payload once.", permissions=[IsAuthenticated])
+                      "user's role or a lesser staff role. The key is in the payload once.", permissions=[AnyRole])
     async def api_key_create(self, info: Info, name: str, role: UserRole | None = None, expires_at: datetime | None = None,
                              user_id: strawberry.ID | None = None) -> ApiKeyCreatePayload:
         async def action(session):
-            owner = decode_optional_id(user_id, "User", "user_id") or info.context.principal.user_id
+            principal = info.context.principal
+            owner = decode_optional_id(user_id, "User", "user_id") or principal.user_id
+            if owner != principal.user_id and principal.role != Role.ADMIN:
+                raise scoping.forbidden("Only admins create keys for other users.")
             if owner is None:
                 raise DomainError.one("user_id", "Say which user the key is for.", "required")
             return await service.create_api_key(session, user_id=owner, name=name, role=Role(role.value) if role else None,
@@ -151,7 +155,7 @@ class IdentityMutations:
                                    key=created.key if created else None,
                                    errors=payload_errors(errors, IdentityError, IdentityErrorCode))
 
-    @guarded_mutation(description="Revoke an API key: it stops working at once.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Revoke an API key: it stops working at once.", permissions=[AnyRole])
     async def api_key_revoke(self, info: Info, id: strawberry.ID) -> IdentityPayload:
         principal = info.context.principal
         return _done(*await mutate(info.context, lambda s: service.revoke_api_key(

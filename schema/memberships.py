@@ -17,12 +17,13 @@ from crm.errors import DomainError
 from models import FeePayment, OverrideKind, Product, TierChange, TierChangeReason, TierOverride, TrainingBooking
 from models import Membership as MembershipRow
 from resolvers.errors import ApiError, ErrorCode
+from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, from_global_id
 from schema.common import Money, MoneyInput, gid, payload_errors
 from schema.errors import error_codes, error_type
 from schema.node import NODE_TYPES, Node
-from schema.permissions import IsAuthenticated, guarded_field, guarded_mutation
+from schema.permissions import Admins, ManagersOrOwnMembership, Partners, StaffOrOwnAccount, guarded_field, guarded_mutation
 from schema.programmes import ProgrammeType, Tier
 from tiers import benefits, ledger, membership as service
 from tiers.errors import MembershipErrorCode as MembershipCodes
@@ -257,15 +258,17 @@ def _query_error(error: DomainError) -> ApiError:
 @strawberry.type
 class MembershipQueries:
     @guarded_field(description="An account's membership (in `programmeId`, needed when it is in several); null when it "
-                   "is not a member. `at` (default now) is the instant the figures are for.", permissions=[IsAuthenticated])
+                   "is not a member. `at` (default now) is the instant the figures are for.", permissions=[StaffOrOwnAccount])
     async def membership(self, info: Info, account_id: strawberry.ID, programme_id: strawberry.ID | None = None,
                          at: datetime | None = None) -> MembershipType | None:
         account = from_global_id(account_id, expected_type="Customer")[1]
         programme = from_global_id(programme_id, expected_type="Programme")[1] if programme_id else None
+        if not scoping.own_account_only(info.context.principal, account):
+            return None  # another account's membership: not even whether it exists
         return await _view_of(info, account, programme, at)
 
     @guarded_field(description="The caller's own membership: the partner account comes from the caller, never from "
-                   "an argument.", permissions=[IsAuthenticated])
+                   "an argument.", permissions=[Partners])
     async def my_membership(self, info: Info, programme_id: strawberry.ID | None = None) -> MembershipType | None:
         principal = info.context.principal
         if principal.account_id is None:
@@ -274,11 +277,13 @@ class MembershipQueries:
         return await _view_of(info, principal.account_id, programme, None)
 
     @guarded_field(description="The tier an account had at an instant, from its history; null before any.",
-                   permissions=[IsAuthenticated])
+                   permissions=[StaffOrOwnAccount])
     async def tier_at(self, info: Info, account_id: strawberry.ID, at: datetime,
                       programme_id: strawberry.ID | None = None) -> TierChangeType | None:
         account = from_global_id(account_id, expected_type="Customer")[1]
         programme = from_global_id(programme_id, expected_type="Programme")[1] if programme_id else None
+        if not scoping.own_account_only(info.context.principal, account):
+            return None
         async with info.context.database.session() as session:
             try:
                 membership = await membership_of(session, account, programme)
@@ -288,10 +293,12 @@ class MembershipQueries:
         return TierChangeType.from_row(row) if row else None
 
     @guarded_field(description="Prices for an account at an instant (default now) from its tier: the function that "
-                   "prices orders, so two quotes at one instant are identical whoever asks.", permissions=[IsAuthenticated])
+                   "prices orders, so two quotes at one instant are identical whoever asks.", permissions=[StaffOrOwnAccount])
     async def price_quote(self, info: Info, account_id: strawberry.ID, lines: list[QuoteLineInput],
                           at: datetime | None = None) -> PriceQuote:
         account = from_global_id(account_id, expected_type="Customer")[1]
+        if not scoping.own_account_only(info.context.principal, account):
+            raise scoping.forbidden("A partner gets quotes for its own account only.")
         if not lines or len(lines) > 100:
             raise ApiError(ErrorCode.BAD_USER_INPUT, "Quote 1 to 100 lines.", argument="lines")
         if any(not 1 <= line.quantity <= 1_000_000 for line in lines):
@@ -332,7 +339,7 @@ async def _view_of(info: Info, account: int, programme: int | None, at: datetime
 class MembershipMutations:
     @guarded_mutation(description="Enrol an account by paying a tier's entry fee (or more): the tier holds for the "
                       "programme's fee term. A lower payment is refused (FEE_TOO_LOW says what is missing). Paying "
-                      "again renews or upgrades.", permissions=[IsAuthenticated])
+                      "again renews or upgrades.", permissions=[Admins])
     async def membership_enroll(self, info: Info, input: MembershipEnrollInput) -> MembershipPayload:
         async def action(session):
             membership, _ = await service.enroll(
@@ -343,7 +350,7 @@ class MembershipMutations:
             return membership
         return await _payload(info, *await mutate(info.context, action))
 
-    @guarded_mutation(description="Refund an entry fee: its term ends now and the tier is recomputed.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Refund an entry fee: its term ends now and the tier is recomputed.", permissions=[Admins])
     async def fee_refund(self, info: Info, id: strawberry.ID, reason: str | None = None) -> MembershipPayload:
         async def action(session):
             membership, _ = await service.refund_fee(session, decode_id(id, "FeePayment", "id"), reason=reason, at=now(),
@@ -352,7 +359,7 @@ class MembershipMutations:
         return await _payload(info, *await mutate(info.context, action))
 
     @guarded_mutation(description="Post a qualifying volume adjustment (signed) with a reason. `key` makes a retry "
-                      "safe: an adjustment with a key already posted changes nothing.", permissions=[IsAuthenticated])
+                      "safe: an adjustment with a key already posted changes nothing.", permissions=[Admins])
     async def qualifying_adjust(self, info: Info, membership_id: strawberry.ID, amount: Decimal, reason: str,
                                 key: str | None = None, occurred_at: datetime | None = None) -> MembershipPayload:
         async def action(session):
@@ -363,7 +370,7 @@ class MembershipMutations:
         return await _payload(info, *await mutate(info.context, action))
 
     @guarded_mutation(description="Re-record every order, return and cancellation of an account in its ledgers; "
-                      "entries already there are left alone (so this never double counts).", permissions=[IsAuthenticated])
+                      "entries already there are left alone (so this never double counts).", permissions=[Admins])
     async def qualifying_replay(self, info: Info, account_id: strawberry.ID) -> MembershipPayload:
         async def action(session):
             account = decode_id(account_id, "Customer", "account_id")
@@ -372,7 +379,7 @@ class MembershipMutations:
         return await _payload(info, *await mutate(info.context, action))
 
     @guarded_mutation(description="Set a manual floor (at least this tier) or lock (exactly this tier), with a reason "
-                      "and optional expiry.", permissions=[IsAuthenticated])
+                      "and optional expiry.", permissions=[Admins])
     async def tier_override_set(self, info: Info, membership_id: strawberry.ID, kind: OverrideKind, tier_code: str,
                                 reason: str, expires_at: datetime | None = None) -> MembershipPayload:
         async def action(session):
@@ -381,7 +388,7 @@ class MembershipMutations:
                                               at=now(), actor_id=info.context.actor_id)
         return await _payload(info, *await mutate(info.context, action))
 
-    @guarded_mutation(description="Revoke a floor or lock before it expires.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Revoke a floor or lock before it expires.", permissions=[Admins])
     async def tier_override_revoke(self, info: Info, id: strawberry.ID) -> MembershipPayload:
         async def action(session):
             return await service.revoke_override(session, decode_id(id, "TierOverride", "id"), at=now(),
@@ -389,19 +396,25 @@ class MembershipMutations:
         return await _payload(info, *await mutate(info.context, action))
 
     @guarded_mutation(description="Book a training session against the current period's quota (QUOTA_EXHAUSTED when "
-                      "none is left, also under concurrent bookings).", permissions=[IsAuthenticated])
+                      "none is left, also under concurrent bookings).", permissions=[ManagersOrOwnMembership])
     async def training_book(self, info: Info, membership_id: strawberry.ID, title: str, session_at: datetime) -> TrainingBookingPayload:
         async def action(session):
-            return await benefits.book_training(session, decode_id(membership_id, "Membership", "membership_id"),
+            pk = decode_id(membership_id, "Membership", "membership_id")
+            if not await scoping.require_own_membership(session, info.context.principal, membership_id=pk):
+                raise DomainError.one("membership_id", "No membership has this ID.", "not_found")
+            return await benefits.book_training(session, pk,
                                                 title=title, session_at=session_at, at=now(), actor_id=info.context.actor_id)
         row, errors = await mutate(info.context, action)
         return TrainingBookingPayload(booking=TrainingBookingType.from_row(row) if row else None,
                                       errors=payload_errors(errors, MembershipError, MembershipErrorCode))
 
-    @guarded_mutation(description="Cancel a booking before its session: the unit returns to the quota.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Cancel a booking before its session: the unit returns to the quota.", permissions=[ManagersOrOwnMembership])
     async def training_cancel(self, info: Info, id: strawberry.ID) -> TrainingBookingPayload:
         async def action(session):
-            return await benefits.cancel_booking(session, decode_id(id, "TrainingBooking", "id"), at=now())
+            pk = decode_id(id, "TrainingBooking", "id")
+            if not await scoping.require_own_membership(session, info.context.principal, booking_id=pk):
+                raise DomainError.one("id", "No booking has this ID.", "not_found")
+            return await benefits.cancel_booking(session, pk, at=now())
         row, errors = await mutate(info.context, action)
         return TrainingBookingPayload(booking=TrainingBookingType.from_row(row) if row else None,
                                       errors=payload_errors(errors, MembershipError, MembershipErrorCode))

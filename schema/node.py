@@ -7,8 +7,9 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from resolvers import scoping
 from resolvers.node import resolve_node
-from schema.permissions import IsAuthenticated, guarded_field
+from schema.permissions import AnyRole, guarded_field
 
 
 @strawberry.interface(description="An object with a global ID, fetchable with `node(id:)`.")
@@ -24,13 +25,15 @@ NODE_TYPES: dict[str, Callable[[Any], Node]] = {}
 class NodeQueries:
     @guarded_field(
         description="Any object by its global ID; null when it does not exist or is not visible to you.",
-        permissions=[IsAuthenticated],
+        permissions=[AnyRole],
     )
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         found = await resolve_node(info.context, id)
         if found is None:
             return None
         type_name, row = found
+        if not scoping.visible(info.context.principal, type_name, row):
+            return None  # not even whether it exists
         node = NODE_TYPES[type_name]
         # Most types wrap the row; some (a membership's view) need the request to build.
         return await node(info, row) if inspect.iscoroutinefunction(node) else node(row)

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from sqlalchemy import and_
 from strawberry.types import Info
 
 from crm import activities as activity_service
@@ -15,6 +16,7 @@ from models import Activity, OpportunityStage, OpportunityStageChange
 from models import Opportunity as OpportunityRow
 from resolvers.lists import filter_clause
 from resolvers.loaders import ListByParentLoader, OpportunityByIdLoader
+from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id
 from schema.common import list_connection, Money, MoneyInput, gid, given, nested, nested_connection, payload_errors
@@ -22,7 +24,7 @@ from schema.errors import error_codes, error_type
 from schema.filters import DateFilter, DateTimeFilter, DecimalFilter, EnumFilter, IDFilter, OrderDirection, StringFilter, order_pairs, to_spec
 from schema.node import NODE_TYPES, Node
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
-from schema.permissions import IsAuthenticated, guarded_field, guarded_mutation
+from schema.permissions import Staff, StaffOrOwnAccount, StaffOwning, guarded_field, guarded_mutation
 
 if TYPE_CHECKING:
     from schema.activities import ActivityType
@@ -115,7 +117,8 @@ class OpportunityType(Node):
         rows = await info.context.loader(ListByParentLoader, STAGE_HISTORY).load(self._row.id)
         return [StageChangeType.from_row(row) for row in rows]
 
-    @strawberry.field(description=f"Activities on this deal, newest first. {PAGE_ARGUMENTS_HELP}")
+    @strawberry.field(description=f"Activities on this deal, newest first. {PAGE_ARGUMENTS_HELP}\n\nRequires: role admin, manager, sales.",
+                      permission_classes=[Staff])
     async def activities(self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None,
                          before: str | None = None) -> Connection[Annotated["ActivityType", strawberry.lazy("schema.activities")]]:
         from schema.activities import ActivityType
@@ -232,19 +235,20 @@ def _payload(row, errors) -> OpportunityPayload:
 
 @strawberry.type
 class OpportunityQueries:
-    @guarded_field(description=f"Deals. Default order: by id. {PAGE_ARGUMENTS_HELP}", permissions=[IsAuthenticated])
+    @guarded_field(description=f"Deals. Default order: by id. {PAGE_ARGUMENTS_HELP}", permissions=[StaffOrOwnAccount])
     async def opportunities(self, info: Info, filter: OpportunityFilter | None = None,
                             order_by: list[OpportunityOrder] | None = None, first: int | None = None,
                             after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[OpportunityType]:
         spec = to_spec(filter, OPPORTUNITY_ID_FILTERS)
-        statement = service.opportunities_statement(filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL))
+        statement = service.opportunities_statement(and_(filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL),
+                                                         scoping.opportunities_scope(info.context.principal)))
         ordering = service.opportunity_ordering(order_pairs(order_by))
         return await list_connection(info, statement, ordering, OpportunityType.from_row,
                                      first=first, after=after, last=last, before=before)
 
     @guarded_field(description="The pipeline board: one column per stage in pipeline order, with counts, totals per "
                    "currency and the deals of each column (batched: one statement for all columns).",
-                   permissions=[IsAuthenticated])
+                   permissions=[Staff])
     async def pipeline(self, info: Info, filter: OpportunityFilter | None = None) -> list[PipelineColumn]:
         spec = to_spec(filter, OPPORTUNITY_ID_FILTERS)
         condition = filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL)
@@ -266,28 +270,37 @@ class OpportunityQueries:
 
 @strawberry.type
 class OpportunityMutations:
-    @guarded_mutation(description="Create a deal in an open stage; its first stage-history entry is recorded.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Create a deal in an open stage; its first stage-history entry is recorded.", permissions=[StaffOwning])
     async def opportunity_create(self, info: Info, input: OpportunityCreateInput) -> OpportunityPayload:
         async def action(session):
             values = _values(input)
             customer_id = decode_id(values.pop("customer_id"), "Customer", "customer_id")
             stage = OpportunityStage(values.pop("stage"))
+            principal = info.context.principal
+            if principal.role == "sales":  # a sales user's new deals are its own
+                if values.get("owner_id") not in (None, principal.user_id):
+                    raise scoping.forbidden("Sales creates deals it owns.")
+                values["owner_id"] = principal.user_id
             return await service.create_opportunity(session, customer_id, values, stage=stage, actor_id=info.context.actor_id)
         return _payload(*await mutate(info.context, action))
 
-    @guarded_mutation(description="Change a deal's terms. A WON or LOST deal only takes a new owner or expected close.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Change a deal's terms. A WON or LOST deal only takes a new owner or expected close.", permissions=[StaffOwning])
     async def opportunity_update(self, info: Info, id: strawberry.ID, input: OpportunityUpdateInput) -> OpportunityPayload:
         async def action(session):
-            return await service.update_opportunity(session, decode_id(id, "Opportunity", "id"), _values(input))
+            pk = decode_id(id, "Opportunity", "id")
+            await scoping.require_owner(session, info.context.principal, "opportunity", pk)
+            return await service.update_opportunity(session, pk, _values(input))
         return _payload(*await mutate(info.context, action))
 
     @guarded_mutation(description="Move a deal to another stage, recording the move. Allowed: between open stages either "
                       "way; from an open stage to WON or LOST (LOST needs lostReason); LOST back to LEAD or QUALIFIED; "
                       "WON is final. The stage's default probability applies unless `probability` is given.",
-                      permissions=[IsAuthenticated])
+                      permissions=[StaffOwning])
     async def opportunity_move_stage(self, info: Info, id: strawberry.ID, stage: OpportunityStage,
                                      lost_reason: str | None = None, probability: int | None = None) -> OpportunityPayload:
         async def action(session):
-            return await service.move_stage(session, decode_id(id, "Opportunity", "id"), stage, lost_reason=lost_reason,
+            pk = decode_id(id, "Opportunity", "id")
+            await scoping.require_owner(session, info.context.principal, "opportunity", pk)
+            return await service.move_stage(session, pk, stage, lost_reason=lost_reason,
                                             probability=probability, actor_id=info.context.actor_id)
         return _payload(*await mutate(info.context, action))

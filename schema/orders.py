@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from sqlalchemy import and_
 from strawberry.types import Info
 
 from crm import orders as service
@@ -12,6 +13,7 @@ from models import Order as OrderRow
 from models import OrderLine, OrderReturn, OrderReturnLine, OrderStatus
 from resolvers.lists import filter_clause
 from resolvers.loaders import ListByParentLoader, OrderByIdLoader, OrderLineByIdLoader
+from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id
 from schema.common import list_connection, Money, gid, nested, payload_errors
@@ -19,7 +21,7 @@ from schema.errors import error_codes, error_type
 from schema.filters import DateTimeFilter, EnumFilter, IDFilter, StringFilter, to_spec
 from schema.node import NODE_TYPES, Node
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
-from schema.permissions import IsAuthenticated, guarded_field, guarded_mutation
+from schema.permissions import Managers, StaffOrOwnAccount, StaffOwning, guarded_field, guarded_mutation
 from schema.products import ProductType, load_product
 
 if TYPE_CHECKING:
@@ -200,11 +202,12 @@ def _payload(row, errors) -> OrderPayload:
 
 @strawberry.type
 class OrderQueries:
-    @guarded_field(description=f"Orders, newest first. {PAGE_ARGUMENTS_HELP}", permissions=[IsAuthenticated])
+    @guarded_field(description=f"Orders, newest first. {PAGE_ARGUMENTS_HELP}", permissions=[StaffOrOwnAccount])
     async def orders(self, info: Info, filter: OrderFilter | None = None, first: int | None = None,
                      after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[OrderType]:
         spec = to_spec(filter, ORDER_ID_FILTERS)
-        statement = service.orders_statement(filter_clause(spec, service.FILTER_FIELDS))
+        statement = service.orders_statement(and_(filter_clause(spec, service.FILTER_FIELDS),
+                                                  scoping.orders_scope(info.context.principal)))
         ordering = service.order_ordering([])
         return await list_connection(info, statement, ordering, OrderType.from_row,
                                      first=first, after=after, last=last, before=before)
@@ -213,10 +216,11 @@ class OrderQueries:
 @strawberry.type
 class OrderMutations:
     @guarded_mutation(description="Place an order. Each line is priced from the product's list price and the customer's "
-                      "discount (crm.pricing), and the prices are kept on the line.", permissions=[IsAuthenticated])
+                      "discount (crm.pricing), and the prices are kept on the line.", permissions=[StaffOwning])
     async def order_place(self, info: Info, input: OrderPlaceInput) -> OrderPayload:
         async def action(session):
             customer_id = decode_id(input.customer_id, "Customer", "customer_id")
+            await scoping.require_owner(session, info.context.principal, "customer", customer_id)
             lines = [service.LineRequest(decode_id(line.product_id, "Product", f"lines.{i}.product_id"), line.quantity)
                      for i, line in enumerate(input.lines[: service.MAX_LINES + 1])]
             return await service.place_order(session, customer_id=customer_id, lines=lines, source=input.source,
@@ -225,17 +229,17 @@ class OrderMutations:
                                              actor_id=info.context.actor_id)
         return _payload(*await mutate(info.context, action))
 
-    @guarded_mutation(description="Record payment of a placed order.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Record payment of a placed order.", permissions=[Managers])
     async def order_mark_paid(self, info: Info, id: strawberry.ID) -> OrderPayload:
         return _payload(*await mutate(info.context, lambda s: service.mark_paid(s, decode_id(id, "Order", "id"))))
 
-    @guarded_mutation(description="Cancel a placed (unpaid) order. A paid order is returned instead.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Cancel a placed (unpaid) order. A paid order is returned instead.", permissions=[Managers])
     async def order_cancel(self, info: Info, id: strawberry.ID) -> OrderPayload:
         return _payload(*await mutate(info.context, lambda s: service.cancel_order(s, decode_id(id, "Order", "id"))))
 
     @guarded_mutation(description="Return goods of a paid order: the given lines and quantities, or everything not yet "
                       "returned when `lines` is absent. The order becomes RETURNED when every unit is back.",
-                      permissions=[IsAuthenticated])
+                      permissions=[Managers])
     async def order_return(self, info: Info, id: strawberry.ID, lines: list[OrderReturnLineInput] | None = None,
                            reason: str | None = None, returned_at: datetime | None = None) -> OrderReturnPayload:
         async def action(session):

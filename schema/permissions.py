@@ -1,4 +1,6 @@
-"""Who may call a field, declared on the field and written into its description."""
+"""Who may call a field: declared on the field, written into its description, checked
+before it resolves. Row scoping (a partner sees only its own account) is applied in the
+queries themselves (resolvers/scoping.py)."""
 
 from __future__ import annotations
 
@@ -8,18 +10,45 @@ import strawberry
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
-from resolvers.errors import ErrorCode
+from crm.auth import Role
+from resolvers.errors import ApiError, ErrorCode
+
+STAFF = (Role.ADMIN, Role.MANAGER, Role.SALES)
 
 
-class IsAuthenticated(BasePermission):
-    """Any signed-in principal. Issue [4/6] adds the per-role classes."""
+class RolePermission(BasePermission):
+    """Base of the role rules: `roles` may call the field."""
 
-    requirement = "an authenticated caller (any role)"
-    message = "Sign in first: send `Authorization: Bearer <token>`."
-    error_extensions = {"code": ErrorCode.UNAUTHENTICATED.value}
+    roles: tuple[Role, ...] = ()
+    requirement = ""
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        return await info.context.authenticate() is not None
+        principal = await info.context.authenticate()
+        if principal is None:
+            raise ApiError(ErrorCode.UNAUTHENTICATED, "Sign in first: send `Authorization: Bearer <token or API key>`.")
+        if principal.role not in self.roles:
+            raise ApiError(ErrorCode.FORBIDDEN, "Your role may not do this.")
+        return True
+
+
+def allow(*roles: Role, note: str = "") -> type[RolePermission]:
+    names = ", ".join(role.value for role in roles)
+    return type(f"Allow{''.join(r.value.title() for r in roles)}", (RolePermission,), {
+        "roles": tuple(roles), "requirement": f"role {names}{note}",
+    })
+
+
+AnyRole = allow(Role.ADMIN, Role.MANAGER, Role.SALES, Role.PARTNER)
+IsAuthenticated = AnyRole  # any signed-in caller
+Staff = allow(*STAFF)
+Managers = allow(Role.ADMIN, Role.MANAGER)
+Admins = allow(Role.ADMIN)
+# Partners reach these for their own account only; the resolver scopes the rows.
+StaffOrOwnAccount = allow(*STAFF, Role.PARTNER, note=" (a partner: its own account's rows only)")
+# Sales may change only what it owns (checked on the row).
+StaffOwning = allow(*STAFF, note=" (sales: only what it owns)")
+Partners = allow(Role.PARTNER, note=" (its own account)")
+ManagersOrOwnMembership = allow(Role.ADMIN, Role.MANAGER, Role.PARTNER, note=" (a partner: its own membership only)")
 
 
 class Public(BasePermission):

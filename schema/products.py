@@ -17,7 +17,7 @@ from schema.errors import error_codes, error_type
 from schema.filters import BooleanFilter, OrderDirection, StringFilter, order_pairs, to_spec
 from schema.node import NODE_TYPES, Node
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
-from schema.permissions import IsAuthenticated, guarded_field, guarded_mutation
+from schema.permissions import AnyRole, Managers, guarded_field, guarded_mutation
 
 ProductErrorCode = error_codes(service.ProductErrorCode, "product")
 ProductError = error_type("ProductError", ProductErrorCode, "product")
@@ -105,7 +105,7 @@ def _values(input_object) -> dict:
 
 @strawberry.type
 class ProductQueries:
-    @guarded_field(description=f"Products. {PAGE_ARGUMENTS_HELP}", permissions=[IsAuthenticated])
+    @guarded_field(description=f"Products. {PAGE_ARGUMENTS_HELP}", permissions=[AnyRole])
     async def products(self, info: Info, filter: ProductFilter | None = None, order_by: list[ProductOrder] | None = None,
                        first: int | None = None, after: str | None = None, last: int | None = None,
                        before: str | None = None) -> Connection[ProductType]:
@@ -119,20 +119,20 @@ class ProductQueries:
 
 @strawberry.type
 class ProductMutations:
-    @guarded_mutation(description="Create a product.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Create a product.", permissions=[Managers])
     async def product_create(self, info: Info, input: ProductCreateInput) -> ProductPayload:
         return _payload(*await mutate(info.context, lambda s: service.create_product(s, _values(input))))
 
-    @guarded_mutation(description="Change a product.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Change a product.", permissions=[Managers])
     async def product_update(self, info: Info, id: strawberry.ID, input: ProductUpdateInput) -> ProductPayload:
         async def action(session):
             return await service.update_product(session, decode_id(id, "Product", "id"), _values(input))
         return _payload(*await mutate(info.context, action))
 
-    @guarded_mutation(description="Archive a product: it can no longer be ordered; past orders keep it.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Archive a product: it can no longer be ordered; past orders keep it.", permissions=[Managers])
     async def product_archive(self, info: Info, id: strawberry.ID) -> ProductPayload:
         return _payload(*await mutate(info.context, lambda s: service.archive_product(s, decode_id(id, "Product", "id"))))
 
-    @guarded_mutation(description="Restore an archived product.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Restore an archived product.", permissions=[Managers])
     async def product_restore(self, info: Info, id: strawberry.ID) -> ProductPayload:
         return _payload(*await mutate(info.context, lambda s: service.restore_product(s, decode_id(id, "Product", "id"))))

@@ -20,7 +20,7 @@ from resolvers.node import decode_id, from_global_id
 from schema.common import Money, camel, gid, payload_errors
 from schema.errors import error_codes, error_type
 from schema.node import NODE_TYPES, Node
-from schema.permissions import IsAuthenticated, guarded_field, guarded_mutation
+from schema.permissions import Admins, AnyRole, Managers, guarded_field, guarded_mutation
 from tiers import assessment, programmes as service
 from tiers.errors import ProgrammeErrorCode as ProgrammeCodes
 from tiers.rules import TierRule
@@ -215,7 +215,7 @@ def _version_payload(row, errors) -> RuleVersionPayload:
 
 @strawberry.type
 class ProgrammeQueries:
-    @guarded_field(description="Every programme, by name.", permissions=[IsAuthenticated])
+    @guarded_field(description="Every programme, by name.", permissions=[AnyRole])
     async def programmes(self, info: Info) -> list[ProgrammeType]:
         async with info.context.database.session() as session:
             rows = (await session.execute(select(ProgrammeRow).order_by(ProgrammeRow.name, ProgrammeRow.id))).scalars().all()
@@ -223,7 +223,7 @@ class ProgrammeQueries:
 
     @guarded_field(description="What a rule version (typically a draft) would do to every member at `asOf` (default "
                    "now): who moves up, down, stays, and the change in discount cost. Writes nothing.",
-                   permissions=[IsAuthenticated])
+                   permissions=[Managers])
     async def programme_preview(self, info: Info, version_id: strawberry.ID, as_of: datetime | None = None) -> ProgrammePreview:
         _, pk = from_global_id(version_id, expected_type="RuleVersion")
         async with info.context.database.session() as session:
@@ -243,7 +243,7 @@ class ProgrammeQueries:
 @strawberry.type
 class ProgrammeMutations:
     @guarded_mutation(description="Create a grade programme (it has no tiers until a rule version is published).",
-                      permissions=[IsAuthenticated])
+                      permissions=[Admins])
     async def programme_create(self, info: Info, input: ProgrammeCreateInput) -> ProgrammePayload:
         values = {k: getattr(v, "value", v) for k, v in vars(input).items()}
         row, errors = await mutate(info.context, lambda s: service.create_programme(s, values))
@@ -252,20 +252,20 @@ class ProgrammeMutations:
 
     @guarded_mutation(description="Create a draft rule version with its tiers. Refused: ranks or codes not unique, "
                       "thresholds not increasing with rank, retention above promotion, a discount outside [0, 1), "
-                      "negative fees or quotas.", permissions=[IsAuthenticated])
+                      "negative fees or quotas.", permissions=[Admins])
     async def rule_version_create(self, info: Info, programme_id: strawberry.ID, tiers: list[TierInput]) -> RuleVersionPayload:
         async def action(session):
             return await service.create_draft(session, decode_id(programme_id, "Programme", "programme_id"), _tiers(tiers))
         return _version_payload(*await mutate(info.context, action))
 
-    @guarded_mutation(description="Replace the tiers of a draft; a published version is never edited.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Replace the tiers of a draft; a published version is never edited.", permissions=[Admins])
     async def rule_version_update(self, info: Info, id: strawberry.ID, tiers: list[TierInput]) -> RuleVersionPayload:
         async def action(session):
             return await service.update_draft(session, decode_id(id, "RuleVersion", "id"), _tiers(tiers))
         return _version_payload(*await mutate(info.context, action))
 
     @guarded_mutation(description="Publish a draft from `effectiveFrom` on, which must be later than every published "
-                      "version's (effective dates never overlap).", permissions=[IsAuthenticated])
+                      "version's (effective dates never overlap).", permissions=[Admins])
     async def rule_version_publish(self, info: Info, id: strawberry.ID, effective_from: datetime) -> RuleVersionPayload:
         async def action(session):
             return await service.publish(session, decode_id(id, "RuleVersion", "id"), effective_from)
@@ -273,7 +273,7 @@ class ProgrammeMutations:
 
     @guarded_mutation(description="Assess every member of a programme at `asOf` (default now) over the last closed "
                       "period: promotions, demotions (soft landing), lapsed fee terms and overrides. Idempotent.",
-                      permissions=[IsAuthenticated])
+                      permissions=[Admins])
     async def tier_assess(self, info: Info, programme_id: strawberry.ID, as_of: datetime | None = None) -> AssessmentResult:
         try:
             pk = decode_id(programme_id, "Programme", "programme_id")

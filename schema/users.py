@@ -18,7 +18,7 @@ from schema.errors import error_codes, error_type
 from schema.filters import BooleanFilter, EnumFilter, IDFilter, StringFilter, to_spec
 from schema.node import NODE_TYPES, Node
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
-from schema.permissions import IsAuthenticated, guarded_field, guarded_mutation
+from schema.permissions import Admins, Managers, guarded_field, guarded_mutation
 
 if TYPE_CHECKING:
     from schema.customers import CustomerType
@@ -99,7 +99,7 @@ def _payload(row, errors) -> UserPayload:
 
 @strawberry.type
 class UserQueries:
-    @guarded_field(description=f"Users, by id. {PAGE_ARGUMENTS_HELP}", permissions=[IsAuthenticated])
+    @guarded_field(description=f"Users, by id. {PAGE_ARGUMENTS_HELP}", permissions=[Managers])
     async def users(self, info: Info, filter: UserFilter | None = None, first: int | None = None,
                     after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[UserType]:
         condition = filter_clause(to_spec(filter, {"partner_account": "Customer"}), service.FILTER_FIELDS)
@@ -110,7 +110,7 @@ class UserQueries:
 
 @strawberry.type
 class UserMutations:
-    @guarded_mutation(description="Create a user (no credentials yet: login arrives with issue [4/6]).", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Create a user (no credentials yet: login arrives with issue [4/6]).", permissions=[Admins])
     async def user_create(self, info: Info, input: UserCreateInput) -> UserPayload:
         async def action(session):
             account = decode_optional_id(input.partner_account_id, "Customer", "partner_account_id")
@@ -118,7 +118,7 @@ class UserMutations:
                                              partner_account_id=account)
         return _payload(*await mutate(info.context, action))
 
-    @guarded_mutation(description="Change a user's name, email or active flag.", permissions=[IsAuthenticated])
+    @guarded_mutation(description="Change a user's name, email or active flag.", permissions=[Admins])
     async def user_update(self, info: Info, id: strawberry.ID, input: UserUpdateInput) -> UserPayload:
         async def action(session):
             return await service.update_user(session, decode_id(id, "User", "id"), given(input))

@@ -69,7 +69,7 @@ async def test_moves_record_history_with_actor_and_default_probabilities(post_gr
     user = await new_user(post_graphql, "mover@example.com")
     _, pk = __import__("base64").b64decode(user).decode().split(":")
     mover = Principal(subject="mover", role=Role.SALES, user_id=int(pk))
-    deal = await new_opportunity(post_graphql, await new_customer(post_graphql))
+    deal = await new_opportunity(post_graphql, await new_customer(post_graphql), ownerId=user)
     await ok(post_graphql, MOVE, {"id": deal, "stage": "QUALIFIED"}, "opportunityMoveStage", as_=mover)
     await ok(post_graphql, MOVE, {"id": deal, "stage": "NEGOTIATION", "p": 60}, "opportunityMoveStage", as_=mover)
     payload = await ok(post_graphql, MOVE, {"id": deal, "stage": "LOST", "reason": "Budget cut"}, "opportunityMoveStage", as_=mover)
