@@ -192,6 +192,10 @@ async def revoke_api_key(session: AsyncSession, key_id: int, *, user_id: int | N
     return row
 
 
+async def api_keys_of(session: AsyncSession, user_id: int | None) -> list[ApiKey]:
+    return list((await session.execute(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id.desc()))).scalars())
+
+
 async def principal_for_api_key(session: AsyncSession, key: str) -> Principal | None:
     """The principal of a valid key; records when it was last used (at most once a minute)."""
     parts = key[len(KEY_PREFIX):].split("_", 1) if key.startswith(KEY_PREFIX) else []

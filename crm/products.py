@@ -87,6 +87,10 @@ def product_ordering(requested: list[tuple[str, bool]]):
     return build_ordering(SORTABLE, requested, Product.id)
 
 
+async def products_by_ids(session: AsyncSession, ids: list[int]) -> dict[int, Product]:
+    return {p.id: p for p in (await session.execute(select(Product).where(Product.id.in_(ids)))).scalars()}
+
+
 def products_statement(condition: Any = None, *, include_archived: bool = False) -> Select:
     statement = select(Product)
     if condition is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from sqlalchemy import select
 from strawberry.types import Info
 
 from crm import identity as service
@@ -100,8 +99,7 @@ class IdentityQueries:
     @guarded_field(description="The caller's own API keys, newest first.", permissions=[AnyRole])
     async def api_keys(self, info: Info) -> list[ApiKeyType]:
         async with info.context.database.session() as session:
-            rows = (await session.execute(select(ApiKeyRow).where(ApiKeyRow.user_id == info.context.principal.user_id)
-                                          .order_by(ApiKeyRow.id.desc()))).scalars().all()
+            rows = await service.api_keys_of(session, info.context.principal.user_id)
         return [ApiKeyType.from_row(r) for r in rows]
 
 

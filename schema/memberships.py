@@ -8,11 +8,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from sqlalchemy import select
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from crm import pricing
+from crm import products as product_service
 from crm.errors import DomainError
 from models import FeePayment, OverrideKind, Product, TierChange, TierChangeReason, TierOverride, TrainingBooking
 from models import Membership as MembershipRow
@@ -307,7 +307,7 @@ class MembershipQueries:
             raise ApiError(ErrorCode.BAD_USER_INPUT, "Give `at` with its UTC offset.", argument="at")
         ids = [from_global_id(line.product_id, expected_type="Product")[1] for line in lines]
         async with info.context.database.session() as session:
-            products = {p.id: p for p in (await session.execute(select(Product).where(Product.id.in_(ids)))).scalars()}
+            products = await product_service.products_by_ids(session, ids)
             if any(pk not in products for pk in ids):
                 raise ApiError(ErrorCode.INVALID_ID, "Unknown product.", argument="lines")
             currencies = {products[pk].currency for pk in ids}

@@ -7,7 +7,6 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import strawberry
-from sqlalchemy import select
 from strawberry.types import Info
 
 from crm.errors import Code, DomainError
@@ -104,8 +103,7 @@ class ProgrammeType(Node):
     @strawberry.field(description="Every rule version, newest first.")
     async def versions(self, info: Info) -> list[RuleVersionType]:
         async with info.context.database.session() as session:
-            rows = (await session.execute(select(RuleVersionRow).where(RuleVersionRow.programme_id == self._row.id)
-                                          .order_by(RuleVersionRow.number.desc()))).scalars().all()
+            rows = await service.versions_of(session, self._row.id)
         return [RuleVersionType.from_row(r) for r in rows]
 
     @strawberry.field(description="The published version in force at `at` (default now); null before the first.")
@@ -218,7 +216,7 @@ class ProgrammeQueries:
     @guarded_field(description="Every programme, by name.", permissions=[AnyRole])
     async def programmes(self, info: Info) -> list[ProgrammeType]:
         async with info.context.database.session() as session:
-            rows = (await session.execute(select(ProgrammeRow).order_by(ProgrammeRow.name, ProgrammeRow.id))).scalars().all()
+            rows = await service.all_programmes(session)
         return [ProgrammeType.from_row(r) for r in rows]
 
     @guarded_field(description="What a rule version (typically a draft) would do to every member at `asOf` (default "

@@ -149,6 +149,16 @@ async def publish(session: AsyncSession, version_id: int, effective_from: dateti
     return version
 
 
+async def all_programmes(session: AsyncSession) -> list[Programme]:
+    return list((await session.execute(select(Programme).order_by(Programme.name, Programme.id))).scalars())
+
+
+async def versions_of(session: AsyncSession, programme_id: int) -> list[RuleVersion]:
+    """Every rule version of a programme, newest first."""
+    return list((await session.execute(select(RuleVersion).where(RuleVersion.programme_id == programme_id)
+                                       .order_by(RuleVersion.number.desc()))).scalars())
+
+
 async def version_rules(session: AsyncSession, version_id: int) -> Rules:
     rows = (await session.execute(select(Tier).where(Tier.rule_version_id == version_id))).scalars().all()
     return Rules(version_id, tier_rules(rows))
