@@ -6,6 +6,7 @@ import strawberry
 from strawberry.extensions import AddValidationRules, DisableIntrospection, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
+from schema.analytics import AnalyticsQueries
 from schema.activities import ActivityMutations, ActivityQueries, ActivityType
 from schema.channels import ChannelMutations, ChannelQueries, ChannelSpendType, ChannelType
 from schema.contacts import ContactMutations, ContactQueries, ContactType
@@ -27,7 +28,8 @@ from schema.users import UserMutations, UserQueries, UserType
 
 @strawberry.type(description="Everything that can be read.")
 class Query(NodeQueries, CustomerQueries, ContactQueries, OpportunityQueries, ActivityQueries, OrderQueries,
-            ProductQueries, ChannelQueries, UserQueries, ProgrammeQueries, MembershipQueries, IdentityQueries):
+            ProductQueries, ChannelQueries, UserQueries, ProgrammeQueries, MembershipQueries, IdentityQueries,
+            AnalyticsQueries):
     pass
 
 

@@ -1,0 +1,171 @@
+"""Analytics in set-based SQL over the live tables (no Python loops over rows).
+
+Net revenue of a customer over a period [from, to): the totals of its orders placed in
+the period (cancelled ones excluded) minus the value of returns made in the period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.errors import Code
+from crm.validation import Checker
+
+NET_REVENUE = """
+    net AS (
+        SELECT customer_id, sum(amount) AS revenue FROM (
+            SELECT o.customer_id, o.total AS amount FROM sales_order o
+            WHERE o.placed_at >= :start AND o.placed_at < :end AND o.status <> 'cancelled' AND o.currency = :currency
+            UNION ALL
+            SELECT o.customer_id, -r.amount FROM order_return r JOIN sales_order o ON o.id = r.order_id
+            WHERE r.returned_at >= :start AND r.returned_at < :end AND o.currency = :currency
+        ) movements GROUP BY customer_id
+    )
+"""
+
+
+def _check_period(start: datetime, end: datetime, currency: str) -> str:
+    check = Checker()
+    check.aware("from", start)
+    check.aware("to", end)
+    currency = check.currency("currency", currency)
+    if start and end and start.tzinfo and end.tzinfo and end <= start:
+        check.fail("to", "The period ends after it starts.", Code.INVALID)
+    check.done()
+    return currency
+
+
+@dataclass(frozen=True)
+class RankedCustomer:
+    customer_id: int
+    rank: int
+    revenue: Decimal
+    share: Decimal  # of the total positive revenue
+    cumulative_share: Decimal
+    abc_class: str
+
+
+@dataclass(frozen=True)
+class Concentration:
+    currency: str
+    total_revenue: Decimal  # sum over customers with positive net revenue
+    customers_with_revenue: int
+    top20_count: int
+    top20_share: Decimal
+    customers_for_80_percent: int
+    customers: list[RankedCustomer]
+
+
+CONCENTRATION = "WITH" + NET_REVENUE + """,
+ranked AS (
+    SELECT customer_id, revenue,
+           row_number() OVER (ORDER BY revenue DESC, customer_id) AS rank,
+           sum(revenue) FILTER (WHERE revenue > 0) OVER () AS total,
+           count(*) FILTER (WHERE revenue > 0) OVER () AS positive,
+           coalesce(sum(greatest(revenue, 0)) OVER (ORDER BY revenue DESC, customer_id
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+    FROM net WHERE revenue <> 0
+)
+SELECT customer_id, revenue, rank, total, positive,
+       CASE WHEN revenue > 0 THEN revenue / total ELSE 0 END AS share,
+       (before + greatest(revenue, 0)) / nullif(total, 0) AS cumulative_share,
+       CASE WHEN revenue <= 0 THEN 'C' WHEN before / total < 0.8 THEN 'A' WHEN before / total < 0.95 THEN 'B' ELSE 'C' END AS abc,
+       rank <= ceil(positive * 0.2) AND revenue > 0 AS top20
+FROM ranked ORDER BY rank
+"""
+
+
+async def revenue_concentration(session: AsyncSession, start: datetime, end: datetime, currency: str) -> Concentration:
+    """Customers ranked by net revenue, Pareto and ABC (all computed in the SQL above).
+
+    - shares are of the total positive net revenue (a refund-heavy customer's negative
+      revenue does not inflate the others' shares);
+    - the top 20% are ceil(20% of the customers with positive revenue), ties broken by id;
+    - a customer is A while the customers ranked above it hold less than 80%, B below
+      95%, C otherwise (so the customer that crosses 80% is A, and the A count is the
+      smallest number of customers making 80%); zero or negative revenue is C.
+    """
+    currency = _check_period(start, end, currency)
+    rows = (await session.execute(text(CONCENTRATION), {"start": start, "end": end, "currency": currency})).mappings().all()
+    total = Decimal(rows[0]["total"] or 0) if rows else Decimal("0")
+    customers = [RankedCustomer(r["customer_id"], r["rank"], Decimal(r["revenue"]), Decimal(r["share"]),
+                                Decimal(r["cumulative_share"] or 0), r["abc"]) for r in rows]
+    top = [r for r in rows if r["top20"]]
+    return Concentration(
+        currency=currency, total_revenue=total, customers_with_revenue=int(rows[0]["positive"]) if rows else 0,
+        top20_count=len(top), top20_share=sum((Decimal(r["share"]) for r in top), Decimal(0)),
+        customers_for_80_percent=sum(1 for c in customers if c.abc_class == "A"), customers=customers,
+    )
+
+
+@dataclass(frozen=True)
+class ChannelFigures:
+    channel_id: int
+    spend: Decimal
+    customers_acquired: int
+    orders: int
+    revenue: Decimal
+    revenue_per_customer: Decimal | None
+    roi: Decimal | None
+    cost_per_customer: Decimal | None
+    note: str | None
+
+
+CHANNELS = "WITH" + NET_REVENUE + """,
+spend AS (
+    -- A spend record counts pro rata to the days it shares with the period.
+    SELECT channel_id, sum(amount * (least(period_end, :end_day) - greatest(period_start, :start_day))
+                           / (period_end - period_start)::numeric) AS spend
+    FROM channel_spend
+    WHERE currency = :currency AND period_start < :end_day AND period_end > :start_day
+    GROUP BY channel_id
+),
+acquired AS (
+    SELECT source_channel_id AS channel_id, count(*) AS customers FROM customer
+    WHERE source_channel_id IS NOT NULL AND created_at >= :start AND created_at < :end GROUP BY source_channel_id
+),
+orders AS (
+    SELECT c.source_channel_id AS channel_id, count(*) AS orders FROM sales_order o JOIN customer c ON c.id = o.customer_id
+    WHERE o.placed_at >= :start AND o.placed_at < :end AND o.status <> 'cancelled' AND o.currency = :currency
+      AND c.source_channel_id IS NOT NULL
+    GROUP BY c.source_channel_id
+),
+revenue AS (
+    SELECT c.source_channel_id AS channel_id, sum(n.revenue) AS revenue FROM net n JOIN customer c ON c.id = n.customer_id
+    WHERE c.source_channel_id IS NOT NULL GROUP BY c.source_channel_id
+),
+figures AS (
+    SELECT ch.id AS channel_id, round(coalesce(s.spend, 0), 2) AS spend, coalesce(a.customers, 0) AS customers,
+           coalesce(o.orders, 0) AS orders, coalesce(r.revenue, 0) AS revenue
+    FROM channel ch
+    LEFT JOIN spend s ON s.channel_id = ch.id LEFT JOIN acquired a ON a.channel_id = ch.id
+    LEFT JOIN orders o ON o.channel_id = ch.id LEFT JOIN revenue r ON r.channel_id = ch.id
+)
+SELECT f.*, round(revenue / nullif(customers, 0), 2) AS per_customer,
+       round((revenue - spend) / nullif(spend, 0), 4) AS roi,
+       CASE WHEN spend = 0 THEN NULL ELSE round(spend / nullif(customers, 0), 2) END AS cost_per_customer,
+       concat_ws('; ',
+           CASE WHEN spend = 0 THEN 'no spend recorded in the period: ROI and cost per customer are undefined' END,
+           CASE WHEN customers = 0 THEN 'no customers acquired in the period: per-customer figures are undefined' END
+       ) AS note
+FROM figures f ORDER BY channel_id
+"""
+
+
+async def channel_performance(session: AsyncSession, start: datetime, end: datetime, currency: str) -> list[ChannelFigures]:
+    """Per channel over [from, to): spend (pro rata by days of overlap, the period's days
+    taken in UTC), customers acquired (created in the period with that source channel),
+    orders and net revenue of the channel's customers, revenue per acquired customer,
+    ROI = (revenue - spend) / spend, cost per acquired customer; null with the reason in
+    `note` where a figure would divide by zero."""
+    currency = _check_period(start, end, currency)
+    params = {"start": start, "end": end, "currency": currency,
+              "start_day": start.astimezone(timezone.utc).date(), "end_day": end.astimezone(timezone.utc).date()}
+    rows = (await session.execute(text(CHANNELS), params)).mappings().all()
+    return [ChannelFigures(r["channel_id"], Decimal(r["spend"]), int(r["customers"]), int(r["orders"]), Decimal(r["revenue"]),
+                           r["per_customer"], r["roi"], r["cost_per_customer"], r["note"] or None) for r in rows]

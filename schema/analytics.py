@@ -1,0 +1,111 @@
+"""Analytics for managers: one query per daily question."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from crm import analytics as service
+from crm.errors import DomainError
+from resolvers.errors import ApiError, ErrorCode
+from schema.common import Money, camel
+from schema.permissions import Managers, guarded_field
+
+
+# Shares are shown to four decimals, rounded half-up like every other figure.
+RATIO = Decimal("0.0001")
+
+
+@strawberry.type(description="A customer's place in the revenue ranking.")
+class RankedCustomer:
+    rank: int = strawberry.field(description="1 = most net revenue (ties by id).")
+    revenue: Money = strawberry.field(description="Net revenue in the period (may be negative after refunds).")
+    share: Decimal = strawberry.field(description="Share of the total positive net revenue (0 for zero or negative).")
+    cumulative_share: Decimal = strawberry.field(description="Share of this and every higher-ranked customer.")
+    abc_class: str = strawberry.field(description="A while higher-ranked customers hold under 80%, B under 95%, else C; C for zero or negative revenue.")
+    _customer_id: strawberry.Private[int]
+
+    @strawberry.field(description="The customer.")
+    async def customer(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")] | None:  # noqa: F821
+        from schema.customers import load_customer
+
+        return await load_customer(info, self._customer_id)
+
+
+@strawberry.type(description="Pareto and ABC analysis of net revenue over a period.")
+class RevenueConcentration:
+    total_revenue: Money = strawberry.field(description="Sum of the positive net revenues.")
+    customers_with_revenue: int = strawberry.field(description="Customers with positive net revenue.")
+    top20_count: int = strawberry.field(description="ceil(20% of customersWithRevenue).")
+    top20_share: Decimal = strawberry.field(description="Share of the total held by those top customers.")
+    customers_for_80_percent: int = strawberry.field(description="The smallest number of customers making 80% (the A class).")
+    customers: list[RankedCustomer] = strawberry.field(description="The ranking, best first (as many as `top` asks).")
+
+
+@strawberry.type(description="What a channel cost and brought over a period.")
+class ChannelPerformance:
+    spend: Money = strawberry.field(description="Spend, pro rata to the days a record shares with the period.")
+    customers_acquired: int = strawberry.field(description="Customers created in the period with this source channel.")
+    orders: int = strawberry.field(description="Orders placed in the period by customers from the channel.")
+    revenue: Money = strawberry.field(description="Their net revenue in the period.")
+    revenue_per_customer: Money | None = strawberry.field(description="revenue / customersAcquired; null when none were acquired.")
+    roi: Decimal | None = strawberry.field(description="(revenue - spend) / spend; null when nothing was spent.")
+    cost_per_customer: Money | None = strawberry.field(description="spend / customersAcquired; null without spend or customers.")
+    note: str | None = strawberry.field(description="Why a figure is null.")
+    _channel_id: strawberry.Private[int]
+
+    @strawberry.field(description="The channel.")
+    async def channel(self, info: Info) -> Annotated["ChannelType", strawberry.lazy("schema.channels")] | None:  # noqa: F821
+        from schema.channels import load_channel
+
+        return await load_channel(info, self._channel_id)
+
+
+def _query_error(error: DomainError) -> ApiError:
+    first = error.errors[0]
+    return ApiError(ErrorCode.BAD_USER_INPUT, first.message, argument=camel(first.field or ""))
+
+
+@strawberry.type
+class AnalyticsQueries:
+    @guarded_field(description="Customers ranked by net revenue over [from, to) in one currency: the share of the top "
+                   "20%, A/B/C classes at 80% / 95% cumulative share, the smallest number making 80%.",
+                   permissions=[Managers])
+    async def revenue_concentration(self, info: Info, from_: Annotated[datetime, strawberry.argument(name="from")],
+                                    to: datetime, currency: str, top: int = 20) -> RevenueConcentration:
+        if not 0 <= top <= 100:
+            raise ApiError(ErrorCode.BAD_USER_INPUT, "`top` is 0 to 100.", argument="top")
+        async with info.context.database.session() as session:
+            try:
+                result = await service.revenue_concentration(session, from_, to, currency)
+            except DomainError as error:
+                raise _query_error(error) from None
+        c = result.currency
+        return RevenueConcentration(
+            total_revenue=Money.of(result.total_revenue, c), customers_with_revenue=result.customers_with_revenue,
+            top20_count=result.top20_count, top20_share=result.top20_share.quantize(RATIO, ROUND_HALF_UP),
+            customers_for_80_percent=result.customers_for_80_percent,
+            customers=[RankedCustomer(rank=r.rank, revenue=Money.of(r.revenue, c), share=r.share.quantize(RATIO, ROUND_HALF_UP),
+                                      cumulative_share=r.cumulative_share.quantize(RATIO, ROUND_HALF_UP), abc_class=r.abc_class,
+                                      _customer_id=r.customer_id) for r in result.customers[:top]],
+        )
+
+    @guarded_field(description="Per channel over [from, to) in one currency: spend, customers acquired, orders, "
+                   "revenue, revenue per customer, ROI and cost per acquired customer (null with a note where a "
+                   "figure would divide by zero).", permissions=[Managers])
+    async def channel_performance(self, info: Info, from_: Annotated[datetime, strawberry.argument(name="from")],
+                                  to: datetime, currency: str) -> list[ChannelPerformance]:
+        async with info.context.database.session() as session:
+            try:
+                rows = await service.channel_performance(session, from_, to, currency)
+            except DomainError as error:
+                raise _query_error(error) from None
+        c = currency.strip().upper()
+        return [ChannelPerformance(
+            spend=Money.of(r.spend, c), customers_acquired=r.customers_acquired, orders=r.orders, revenue=Money.of(r.revenue, c),
+            revenue_per_customer=Money.of(r.revenue_per_customer, c), roi=r.roi, cost_per_customer=Money.of(r.cost_per_customer, c),
+            note=r.note, _channel_id=r.channel_id) for r in rows]

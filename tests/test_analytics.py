@@ -1,0 +1,114 @@
+"""Analytics checked against figures worked out by hand.
+
+Fixture (EUR, period 2026 = [2026-01-01, 2027-01-01) UTC):
+  C1 (Web)    order 5,000                      net  5,000
+  C2 (Web)    order 2,500                      net  2,500
+  C3 (Fair)   order 1,500                      net  1,500
+  C4 (none)   order   600                      net    600
+  C5 (none)   order   300; a December 2025 order of 500 returned in February 2026: net -200
+  C6 (none)   order 1,000 cancelled            not counted
+Spend: Web 3,000 over all of 2026; Fair 1,000 over [2025-12-01, 2026-02-01) = 62 days,
+31 of them in 2026, so 500.00 counts.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import new_channel, new_customer, new_product, ok
+
+PERIOD = {"from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z", "currency": "EUR"}
+PLACE = """mutation($i: OrderPlaceInput!) { orderPlace(input: $i) { order { id } errors { code } } }"""
+
+
+@pytest.fixture
+async def book(post_graphql):
+    web, fair = await new_channel(post_graphql, "Web", "WEB"), await new_channel(post_graphql, "Fair", "EVENT")
+    unit = await new_product(post_graphql, "UNIT", "1.00")
+    customers = {}
+    for name, channel in (("C1", web), ("C2", web), ("C3", fair), ("C4", None), ("C5", None), ("C6", None)):
+        customers[name] = await new_customer(post_graphql, name, **({"sourceChannelId": channel} if channel else {}))
+
+    async def order(name, quantity, at, paid=True):
+        return (await ok(post_graphql, PLACE, {"i": {"customerId": customers[name], "placedAt": at, "paid": paid,
+                                                     "lines": [{"productId": unit, "quantity": quantity}]}}, "orderPlace"))["order"]["id"]
+
+    for name, amount in (("C1", 5000), ("C2", 2500), ("C3", 1500), ("C4", 600), ("C5", 300)):
+        await order(name, amount, "2026-03-01T10:00:00Z")
+    december = await order("C5", 500, "2025-12-15T10:00:00Z")
+    await ok(post_graphql, "mutation($id: ID!) { orderReturn(id: $id, returnedAt: \"2026-02-01T10:00:00Z\") { order { id } errors { code } } }",
+             {"id": december}, "orderReturn")
+    cancelled = await order("C6", 1000, "2026-04-01T10:00:00Z", paid=False)
+    await ok(post_graphql, "mutation($id: ID!) { orderCancel(id: $id) { order { id } errors { code } } }", {"id": cancelled}, "orderCancel")
+    spend = """mutation($c: ID!, $s: Date!, $e: Date!, $a: Decimal!) { channelSpendRecord(input: {channelId: $c, periodStart: $s,
+        periodEnd: $e, amount: {amount: $a, currency: "EUR"}}) { spend { id } errors { code } } }"""
+    await ok(post_graphql, spend, {"c": web, "s": "2026-01-01", "e": "2027-01-01", "a": "3000"}, "channelSpendRecord")
+    await ok(post_graphql, spend, {"c": fair, "s": "2025-12-01", "e": "2026-02-01", "a": "1000"}, "channelSpendRecord")
+    return {**customers, "web": web, "fair": fair}
+
+
+async def test_revenue_concentration(post_graphql, book):
+    result = await post_graphql("""query($from: DateTime!, $to: DateTime!, $currency: String!) {
+      revenueConcentration(from: $from, to: $to, currency: $currency) {
+        totalRevenue { amount } customersWithRevenue top20Count top20Share customersFor80Percent
+        customers { rank revenue { amount } share cumulativeShare abcClass customer { name } } } }""", PERIOD)
+    assert not result.errors, result.body
+    r = result.data["revenueConcentration"]
+    # 5,000 + 2,500 + 1,500 + 600 = 9,600 (C5's -200 is not positive revenue)
+    assert r["totalRevenue"] == {"amount": "9600.00"} and r["customersWithRevenue"] == 4
+    # top 20% of 4 customers = ceil(0.8) = 1 customer: 5,000 / 9,600 = 0.5208
+    assert (r["top20Count"], r["top20Share"]) == (1, "0.5208")
+    # C1 0% before -> A; C2 52.08% before -> A; C3 78.13% before -> A; C4 93.75% before -> B; C5 negative -> C
+    assert [(c["customer"]["name"], c["rank"], c["revenue"]["amount"], c["abcClass"]) for c in r["customers"]] == [
+        ("C1", 1, "5000.00", "A"), ("C2", 2, "2500.00", "A"), ("C3", 3, "1500.00", "A"), ("C4", 4, "600.00", "B"),
+        ("C5", 5, "-200.00", "C")]
+    assert [c["share"] for c in r["customers"]] == ["0.5208", "0.2604", "0.1563", "0.0625", "0.0000"]
+    assert [c["cumulativeShare"] for c in r["customers"]] == ["0.5208", "0.7813", "0.9375", "1.0000", "1.0000"]
+    # 2 customers make 78.1% < 80%, 3 make 93.75%: the smallest number making 80% is 3
+    assert r["customersFor80Percent"] == 3
+
+
+async def test_channel_performance(post_graphql, book):
+    result = await post_graphql("""query($from: DateTime!, $to: DateTime!, $currency: String!) {
+      channelPerformance(from: $from, to: $to, currency: $currency) {
+        channel { name } spend { amount } customersAcquired orders revenue { amount } revenuePerCustomer { amount }
+        roi costPerCustomer { amount } note } }""", PERIOD)
+    assert not result.errors, result.body
+    rows = {r["channel"]["name"]: r for r in result.data["channelPerformance"]}
+    # Web: spend 3,000; C1 + C2 acquired (created in 2026), 2 orders, 7,500;
+    # 7,500 / 2 = 3,750 per customer; ROI (7,500 - 3,000) / 3,000 = 1.5; 3,000 / 2 = 1,500 per customer
+    assert rows["Web"] == {"channel": {"name": "Web"}, "spend": {"amount": "3000.00"}, "customersAcquired": 2, "orders": 2,
+                           "revenue": {"amount": "7500.00"}, "revenuePerCustomer": {"amount": "3750.00"}, "roi": "1.5000",
+                           "costPerCustomer": {"amount": "1500.00"}, "note": None}
+    # Fair: 1,000 x 31 / 62 = 500.00; C3: 1,500; ROI (1,500 - 500) / 500 = 2
+    assert rows["Fair"]["spend"] == {"amount": "500.00"} and rows["Fair"]["roi"] == "2.0000"
+    assert rows["Fair"]["costPerCustomer"] == {"amount": "500.00"}
+
+
+async def test_a_period_without_spend_gives_null_with_the_reason(post_graphql, book):
+    result = await post_graphql("""{ channelPerformance(from: "2027-01-01T00:00:00Z", to: "2027-02-01T00:00:00Z", currency: "EUR") {
+        channel { name } spend { amount } roi costPerCustomer { amount } revenuePerCustomer { amount } note } }""")
+    rows = {r["channel"]["name"]: r for r in result.data["channelPerformance"]}
+    assert rows["Web"]["roi"] is None and rows["Web"]["costPerCustomer"] is None and rows["Web"]["revenuePerCustomer"] is None
+    assert "no spend recorded" in rows["Web"]["note"] and "no customers acquired" in rows["Web"]["note"]
+    assert rows["Web"]["spend"] == {"amount": "0.00"}
+
+
+async def test_no_orders_at_all(post_graphql):
+    result = await post_graphql("""{ revenueConcentration(from: "2026-01-01T00:00:00Z", to: "2027-01-01T00:00:00Z", currency: "EUR") {
+        totalRevenue { amount } customersWithRevenue top20Count top20Share customersFor80Percent customers { rank } } }""")
+    assert result.data["revenueConcentration"] == {"totalRevenue": {"amount": "0.00"}, "customersWithRevenue": 0, "top20Count": 0,
+                                                   "top20Share": "0.0000", "customersFor80Percent": 0, "customers": []}
+
+
+@pytest.mark.parametrize(
+    ("args", "argument"),
+    [({"from": "2026-01-01T00:00:00", "to": "2027-01-01T00:00:00Z", "currency": "EUR"}, "from"),
+     ({"from": "2027-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z", "currency": "EUR"}, "to"),
+     ({"from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z", "currency": "EURO"}, "currency")],
+)
+async def test_bad_periods_are_refused(post_graphql, args, argument):
+    result = await post_graphql("""query($from: DateTime!, $to: DateTime!, $currency: String!) {
+      revenueConcentration(from: $from, to: $to, currency: $currency) { customersWithRevenue } }""", args)
+    assert result.error_codes == ["BAD_USER_INPUT"] and result.errors[0]["extensions"]["argument"] == argument
+
