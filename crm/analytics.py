@@ -169,3 +169,100 @@ async def channel_performance(session: AsyncSession, start: datetime, end: datet
     rows = (await session.execute(text(CHANNELS), params)).mappings().all()
     return [ChannelFigures(r["channel_id"], Decimal(r["spend"]), int(r["customers"]), int(r["orders"]), Decimal(r["revenue"]),
                            r["per_customer"], r["roi"], r["cost_per_customer"], r["note"] or None) for r in rows]
+
+
+@dataclass(frozen=True)
+class TierCount:
+    rank: int
+    members: int
+
+
+@dataclass(frozen=True)
+class NearNextTier:
+    membership_id: int
+    account_id: int
+    rank: int
+    next_rank: int
+    volume: Decimal
+    threshold: Decimal
+    amount_to_go: Decimal
+
+
+@dataclass(frozen=True)
+class TierDistribution:
+    version_id: int | None
+    members_per_tier: list[TierCount]
+    promotions: int
+    demotions: int
+    near_next_tier: list[NearNextTier]
+
+
+# The tier each member had at :as_of, from its history (0 before any change).
+TIER_AT = """
+    tier_at AS (
+        SELECT m.id, m.account_id, m.joined_at, coalesce((
+            SELECT c.to_rank FROM tier_change c WHERE c.membership_id = m.id AND c.at <= :as_of
+            ORDER BY c.at DESC, c.id DESC LIMIT 1), 0) AS rank
+        FROM membership m WHERE m.programme_id = :programme AND m.joined_at <= :as_of
+    )
+"""
+
+DISTRIBUTION = "WITH" + TIER_AT + """
+SELECT rank, count(*) AS members FROM tier_at GROUP BY rank ORDER BY rank
+"""
+
+NEAR = """WITH prog AS (
+    SELECT time_zone AS tz, window_kind, coalesce(window_months, 1) AS months,
+           (CAST(:as_of AS timestamptz) AT TIME ZONE time_zone) AS ref
+    FROM programme WHERE id = :programme
+),""" + TIER_AT + """,
+windows AS (
+    SELECT t.*, CASE p.window_kind
+        WHEN 'calendar_year' THEN date_trunc('year', p.ref)
+        WHEN 'rolling_months' THEN p.ref - make_interval(months => p.months)
+        ELSE a.anchor + make_interval(years => (extract(year FROM p.ref) - extract(year FROM a.anchor))::int
+             - CASE WHEN a.anchor + make_interval(years => (extract(year FROM p.ref) - extract(year FROM a.anchor))::int) > p.ref
+                    THEN 1 ELSE 0 END)
+        END AT TIME ZONE p.tz AS w_start
+    FROM tier_at t CROSS JOIN prog p
+    CROSS JOIN LATERAL (SELECT date_trunc('day', t.joined_at AT TIME ZONE p.tz) AS anchor) a
+),
+progress AS (
+    SELECT w.*, coalesce((SELECT sum(e.amount) FROM qualifying_entry e WHERE e.membership_id = w.id
+                          AND e.occurred_at >= w.w_start AND e.occurred_at <= :as_of), 0) AS volume,
+           (SELECT n.rank FROM tier n WHERE n.rule_version_id = :version AND n.rank > w.rank ORDER BY n.rank LIMIT 1) AS next_rank
+    FROM windows w
+)
+SELECT p.id, p.account_id, p.rank, p.next_rank, p.volume, n.promotion_threshold AS threshold,
+       n.promotion_threshold - p.volume AS amount_to_go
+FROM progress p JOIN tier n ON n.rule_version_id = :version AND n.rank = p.next_rank
+WHERE p.volume >= 0.9 * n.promotion_threshold AND p.volume < n.promotion_threshold
+ORDER BY amount_to_go, p.id
+"""
+
+
+async def tier_distribution(session: AsyncSession, programme_id: int, as_of: datetime, start: datetime) -> TierDistribution:
+    """Members per tier at `as_of` (from history), promotions and demotions in
+    [start, as_of), and the members whose qualifying volume in the current window is
+    within 10% below the next tier's promotion threshold (the sales team's call list)."""
+    check = Checker()
+    check.aware("as_of", as_of)
+    check.aware("from", start)
+    if start and as_of and start.tzinfo and as_of.tzinfo and start >= as_of:
+        check.fail("from", "The period starts before asOf.", Code.INVALID)
+    check.done()
+    from tiers.assessment import version_in_force
+
+    params = {"programme": programme_id, "as_of": as_of}
+    counts = [TierCount(r["rank"], r["members"]) for r in (await session.execute(text(DISTRIBUTION), params)).mappings()]
+    moves = (await session.execute(text("""
+        SELECT count(*) FILTER (WHERE c.reason = 'promoted' AND c.to_rank > c.from_rank) AS promotions,
+               count(*) FILTER (WHERE c.reason = 'demoted') AS demotions
+        FROM tier_change c JOIN membership m ON m.id = c.membership_id
+        WHERE m.programme_id = :programme AND c.at >= :start AND c.at < :as_of"""), {**params, "start": start})).mappings().one()
+    version = await version_in_force(session, programme_id, as_of)
+    near = [] if version is None else [
+        NearNextTier(r["id"], r["account_id"], r["rank"], r["next_rank"], Decimal(r["volume"]), Decimal(r["threshold"]),
+                     Decimal(r["amount_to_go"]))
+        for r in (await session.execute(text(NEAR), {**params, "version": version})).mappings()]
+    return TierDistribution(version, counts, moves["promotions"], moves["demotions"], near)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
@@ -11,7 +11,9 @@ from strawberry.types import Info
 
 from crm import analytics as service
 from crm.errors import DomainError
+from models import Programme
 from resolvers.errors import ApiError, ErrorCode
+from resolvers.node import from_global_id
 from schema.common import Money, camel
 from schema.permissions import Managers, guarded_field
 
@@ -65,6 +67,35 @@ class ChannelPerformance:
         return await load_channel(info, self._channel_id)
 
 
+@strawberry.type(description="How many members hold a tier.")
+class TierCount:
+    rank: int = strawberry.field(description="Tier rank (0: no tier).")
+    members: int = strawberry.field(description="Members holding it.")
+
+
+@strawberry.type(description="A member within 10% below the next tier's promotion threshold.")
+class NearNextTier:
+    rank: int = strawberry.field(description="Tier held now.")
+    next_rank: int = strawberry.field(description="The next tier.")
+    qualifying_volume: Money = strawberry.field(description="Volume in the current window up to asOf.")
+    amount_to_go: Money = strawberry.field(description="What is still to buy for the next tier.")
+    _account_id: strawberry.Private[int]
+
+    @strawberry.field(description="The member account.")
+    async def account(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")] | None:  # noqa: F821
+        from schema.customers import load_customer
+
+        return await load_customer(info, self._account_id)
+
+
+@strawberry.type(description="The grading overview of a programme.")
+class TierDistribution:
+    members_per_tier: list[TierCount] = strawberry.field(description="Members per tier at asOf, from history.")
+    promotions: int = strawberry.field(description="Promotions (the tier in force rose) in [from, asOf).")
+    demotions: int = strawberry.field(description="Demotions in [from, asOf).")
+    near_next_tier: list[NearNextTier] = strawberry.field(description="The sales team's call list: closest to the next tier first.")
+
+
 def _query_error(error: DomainError) -> ApiError:
     first = error.errors[0]
     return ApiError(ErrorCode.BAD_USER_INPUT, first.message, argument=camel(first.field or ""))
@@ -93,6 +124,25 @@ class AnalyticsQueries:
                                       cumulative_share=r.cumulative_share.quantize(RATIO, ROUND_HALF_UP), abc_class=r.abc_class,
                                       _customer_id=r.customer_id) for r in result.customers[:top]],
         )
+
+    @guarded_field(description="Members per tier at `asOf` (default now), promotions and demotions since `from`, and the "
+                   "members within 10% of the next tier.", permissions=[Managers])
+    async def tier_distribution(self, info: Info, programme_id: strawberry.ID,
+                                from_: Annotated[datetime, strawberry.argument(name="from")],
+                                as_of: datetime | None = None) -> TierDistribution:
+        programme = from_global_id(programme_id, expected_type="Programme")[1]
+        async with info.context.database.session() as session:
+            try:
+                result = await service.tier_distribution(session, programme, as_of or datetime.now(timezone.utc), from_)
+            except DomainError as error:
+                raise _query_error(error) from None
+            currency = (await session.get(Programme, programme)).currency
+        return TierDistribution(
+            members_per_tier=[TierCount(rank=c.rank, members=c.members) for c in result.members_per_tier],
+            promotions=result.promotions, demotions=result.demotions,
+            near_next_tier=[NearNextTier(rank=n.rank, next_rank=n.next_rank, qualifying_volume=Money.of(n.volume, currency),
+                                         amount_to_go=Money.of(n.amount_to_go, currency), _account_id=n.account_id)
+                            for n in result.near_next_tier])
 
     @guarded_field(description="Per channel over [from, to) in one currency: spend, customers acquired, orders, "
                    "revenue, revenue per customer, ROI and cost per acquired customer (null with a note where a "

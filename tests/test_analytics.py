@@ -112,3 +112,29 @@ async def test_bad_periods_are_refused(post_graphql, args, argument):
       revenueConcentration(from: $from, to: $to, currency: $currency) { customersWithRevenue } }""", args)
     assert result.error_codes == ["BAD_USER_INPUT"] and result.errors[0]["extensions"]["argument"] == argument
 
+
+
+async def test_tier_distribution(post_graphql):
+    """Agents (B: promotion 500,000; A: promotion 1,000,000), all three paid B's fee on
+    5 January 2026. Qualifying volume by June: P1 950,000 (earns B by volume, within 10%
+    of A: 50,000 to go), P2 1,200,000 (promoted to A on 1 February), P3 100,000."""
+    from tests.programme_helpers import agents_programme, enroll
+
+    setup = await agents_programme(post_graphql, effective_from="2020-01-01T00:00:00+08:00")
+    adjust = """mutation($m: ID!, $a: Decimal!) { qualifyingAdjust(membershipId: $m, amount: $a, reason: "Imported volume",
+        occurredAt: "2026-02-01T00:00:00Z") { membership { tier { code } } errors { code } } }"""
+    for name, volume in (("P1", "950000"), ("P2", "1200000"), ("P3", "100000")):
+        account = await new_customer(post_graphql, name, classification="PARTNER")
+        membership = (await enroll(post_graphql, account, setup["programme"], "B", "300000", "2026-01-05T00:00:00+08:00"))["membership"]["id"]
+        await ok(post_graphql, adjust, {"m": membership, "a": volume}, "qualifyingAdjust")
+    result = await post_graphql("""query($p: ID!) { tierDistribution(programmeId: $p, from: "2026-01-01T00:00:00Z", asOf: "2026-06-01T00:00:00Z") {
+        membersPerTier { rank members } promotions demotions
+        nearNextTier { account { name } rank nextRank qualifyingVolume { amount currency } amountToGo { amount } } } }""",
+                                {"p": setup["programme"]})
+    assert not result.errors, result.body
+    overview = result.data["tierDistribution"]
+    assert overview["membersPerTier"] == [{"rank": 1, "members": 2}, {"rank": 2, "members": 1}]
+    assert (overview["promotions"], overview["demotions"]) == (1, 0)  # P2 B -> A; P1 earning B it already held is no promotion
+    assert overview["nearNextTier"] == [{"account": {"name": "P1"}, "rank": 1, "nextRank": 2,
+                                         "qualifyingVolume": {"amount": "950000.00", "currency": "CNY"},
+                                         "amountToGo": {"amount": "50000.00"}}]

@@ -25,6 +25,8 @@ async def test_readme_examples_answer_on_demo_data(database, post_graphql):
     await seed_demo_data(database)
     first = await post_graphql("{ customers(first: 1, orderBy: [{field: NAME}]) { edges { node { id } } } }")
     values = {"id": first.data["customers"]["edges"][0]["node"]["id"]}
+    programmes = await post_graphql("{ programmes { id } }")
+    values["programmeId"] = programmes.data["programmes"][0]["id"]  # the demo's Agents programme
     user_id, account_id = await demo_partner(database)
     nora = Principal(subject="nora", role=Role.PARTNER, account_id=account_id, user_id=user_id)
     for example in EXAMPLES:
