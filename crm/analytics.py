@@ -266,3 +266,87 @@ async def tier_distribution(session: AsyncSession, programme_id: int, as_of: dat
                      Decimal(r["amount_to_go"]))
         for r in (await session.execute(text(NEAR), {**params, "version": version})).mappings()]
     return TierDistribution(version, counts, moves["promotions"], moves["demotions"], near)
+
+
+STAGE_ORDER = ("lead", "qualified", "proposal", "negotiation", "won")
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    stage: str
+    entered: int
+    advanced: int
+    conversion_rate: Decimal | None
+    median_days_in_stage: Decimal | None
+
+
+@dataclass(frozen=True)
+class WeightedMonth:
+    month: str | None  # YYYY-MM of the expected close; None for deals without a date
+    currency: str
+    weighted: Decimal
+    deals: int
+
+
+@dataclass(frozen=True)
+class Funnel:
+    steps: list[FunnelStep]
+    won: int
+    lost: int
+    pipeline: list[WeightedMonth]
+
+
+FUNNEL = """
+WITH deals AS (
+    SELECT id FROM opportunity
+    WHERE (CAST(:owner AS bigint) IS NULL OR owner_id = :owner) AND (CAST(:channel AS bigint) IS NULL OR channel_id = :channel)
+),
+stays AS (
+    SELECT c.to_stage AS stage, c.changed_at,
+           lead(c.changed_at) OVER w AS left_at, lead(c.to_stage) OVER w AS next_stage
+    FROM opportunity_stage_change c JOIN deals d ON d.id = c.opportunity_id
+    WINDOW w AS (PARTITION BY c.opportunity_id ORDER BY c.changed_at, c.id)
+),
+ranked AS (
+    SELECT s.*, array_position(CAST(:order AS text[]), s.stage) AS rank,
+           coalesce(array_position(CAST(:order AS text[]), s.next_stage), 0) AS next_rank
+    FROM stays s WHERE s.changed_at >= :start AND s.changed_at < :end
+)
+SELECT stage, count(*) AS entered,
+       count(*) FILTER (WHERE next_rank > rank) AS advanced,
+       round(count(*) FILTER (WHERE next_rank > rank)::numeric / nullif(count(*), 0), 4) AS conversion,
+       round(CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM left_at - changed_at) / 86400)
+             FILTER (WHERE left_at IS NOT NULL) AS numeric), 2) AS median_days
+FROM ranked GROUP BY stage
+"""
+
+PIPELINE_BY_MONTH = """
+SELECT to_char(date_trunc('month', expected_close), 'YYYY-MM') AS month, currency,
+       round(sum(amount * probability / 100), 2) AS weighted, count(*) AS deals
+FROM opportunity
+WHERE stage IN ('lead', 'qualified', 'proposal', 'negotiation')
+  AND (CAST(:owner AS bigint) IS NULL OR owner_id = :owner) AND (CAST(:channel AS bigint) IS NULL OR channel_id = :channel)
+GROUP BY 1, 2 ORDER BY 1 NULLS LAST, 2
+"""
+
+
+async def funnel(session: AsyncSession, start: datetime, end: datetime, *, owner_id: int | None = None,
+                 channel_id: int | None = None) -> Funnel:
+    """Per stage over [start, end): deals entering it; of those, how many moved on to a
+    later stage (skipping counts; LOST does not); the conversion rate; the median days
+    spent in the stage by the stays that have ended. Deals won and lost in the period.
+    Weighted open pipeline (amount x probability) by month of expected close."""
+    check = Checker()
+    check.aware("from", start)
+    check.aware("to", end)
+    if start and end and start.tzinfo and end.tzinfo and end <= start:
+        check.fail("to", "The period ends after it starts.", Code.INVALID)
+    check.done()
+    params = {"start": start, "end": end, "owner": owner_id, "channel": channel_id, "order": list(STAGE_ORDER)}
+    rows = {r["stage"]: r for r in (await session.execute(text(FUNNEL), params)).mappings()}
+    steps = [FunnelStep(stage, rows[stage]["entered"] if stage in rows else 0, rows[stage]["advanced"] if stage in rows else 0,
+                        rows[stage]["conversion"] if stage in rows else None, rows[stage]["median_days"] if stage in rows else None)
+             for stage in STAGE_ORDER[:-1]]
+    pipeline = [WeightedMonth(r["month"], r["currency"], Decimal(r["weighted"]), r["deals"])
+                for r in (await session.execute(text(PIPELINE_BY_MONTH), params)).mappings()]
+    return Funnel(steps, rows["won"]["entered"] if "won" in rows else 0, rows["lost"]["entered"] if "lost" in rows else 0, pipeline)

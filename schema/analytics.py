@@ -11,7 +11,8 @@ from strawberry.types import Info
 
 from crm import analytics as service
 from crm.errors import DomainError
-from models import Programme
+from models import OpportunityStage, Programme
+from schema import opportunities as _registers_the_stage_enum  # noqa: F401
 from resolvers.errors import ApiError, ErrorCode
 from resolvers.node import from_global_id
 from schema.common import Money, camel
@@ -96,6 +97,30 @@ class TierDistribution:
     near_next_tier: list[NearNextTier] = strawberry.field(description="The sales team's call list: closest to the next tier first.")
 
 
+@strawberry.type(description="One step of the sales funnel over a period.")
+class FunnelStep:
+    stage: OpportunityStage = strawberry.field(description="The stage.")
+    entered: int = strawberry.field(description="Deals entering the stage in the period.")
+    advanced: int = strawberry.field(description="Of those, deals that moved on to a later stage (skipping counts; LOST does not).")
+    conversion_rate: Decimal | None = strawberry.field(description="advanced / entered; null when none entered.")
+    median_days_in_stage: Decimal | None = strawberry.field(description="Median days in the stage of the stays that ended.")
+
+
+@strawberry.type(description="Weighted open pipeline for one month of expected close and currency.")
+class WeightedPipelineMonth:
+    month: str | None = strawberry.field(description="YYYY-MM of the expected close; null for deals without a date.")
+    weighted_amount: Money = strawberry.field(description="Sum of amount x probability of the open deals.")
+    deals: int = strawberry.field(description="How many open deals.")
+
+
+@strawberry.type(description="The sales funnel over a period.")
+class Funnel:
+    steps: list[FunnelStep] = strawberry.field(description="LEAD, QUALIFIED, PROPOSAL, NEGOTIATION, in order.")
+    won: int = strawberry.field(description="Deals won in the period.")
+    lost: int = strawberry.field(description="Deals lost in the period.")
+    weighted_pipeline: list[WeightedPipelineMonth] = strawberry.field(description="Open deals by expected close month.")
+
+
 def _query_error(error: DomainError) -> ApiError:
     first = error.errors[0]
     return ApiError(ErrorCode.BAD_USER_INPUT, first.message, argument=camel(first.field or ""))
@@ -143,6 +168,23 @@ class AnalyticsQueries:
             near_next_tier=[NearNextTier(rank=n.rank, next_rank=n.next_rank, qualifying_volume=Money.of(n.volume, currency),
                                          amount_to_go=Money.of(n.amount_to_go, currency), _account_id=n.account_id)
                             for n in result.near_next_tier])
+
+    @guarded_field(description="The sales funnel over [from, to), for one owner or channel when given.", permissions=[Managers])
+    async def funnel(self, info: Info, from_: Annotated[datetime, strawberry.argument(name="from")], to: datetime,
+                     owner_id: strawberry.ID | None = None, channel_id: strawberry.ID | None = None) -> Funnel:
+        owner = from_global_id(owner_id, expected_type="User")[1] if owner_id else None
+        channel = from_global_id(channel_id, expected_type="Channel")[1] if channel_id else None
+        async with info.context.database.session() as session:
+            try:
+                result = await service.funnel(session, from_, to, owner_id=owner, channel_id=channel)
+            except DomainError as error:
+                raise _query_error(error) from None
+        return Funnel(
+            steps=[FunnelStep(stage=OpportunityStage(s.stage), entered=s.entered, advanced=s.advanced,
+                              conversion_rate=s.conversion_rate, median_days_in_stage=s.median_days_in_stage) for s in result.steps],
+            won=result.won, lost=result.lost,
+            weighted_pipeline=[WeightedPipelineMonth(month=m.month, weighted_amount=Money.of(m.weighted, m.currency), deals=m.deals)
+                               for m in result.pipeline])
 
     @guarded_field(description="Per channel over [from, to) in one currency: spend, customers acquired, orders, "
                    "revenue, revenue per customer, ROI and cost per acquired customer (null with a note where a "

@@ -138,3 +138,62 @@ async def test_tier_distribution(post_graphql):
     assert overview["nearNextTier"] == [{"account": {"name": "P1"}, "rank": 1, "nextRank": 2,
                                          "qualifyingVolume": {"amount": "950000.00", "currency": "CNY"},
                                          "amountToGo": {"amount": "50000.00"}}]
+
+
+async def test_funnel(post_graphql, database):
+    """Stage changes (UTC), period [2026-01-01, 2026-07-01):
+    O1 lead 01-01, qualified 01-11, proposal 01-31, won 02-10
+    O2 lead 01-05, qualified 01-25, lost 02-04
+    O3 lead 02-01, lost 02-03
+    O4 lead 03-01 (open; 1,000 x 10%, expected close 2026-08-15)
+    O5 lead 2025-12-20 (before the period), qualified 01-02 (open; 2,000 x 25%, close 2026-07-10)
+    LEAD: entered O1-O4 = 4; moved on O1, O2 = 2 -> 0.5; days 10, 20, 2 -> median 10
+    QUALIFIED: entered O1, O2, O5 = 3; moved on O1 = 1 -> 0.3333; ended stays 20, 10 -> 15
+    PROPOSAL: O1 -> won: 1 of 1; 10 days. NEGOTIATION: none. Won 1, lost 2.
+    Weighted open pipeline: 2026-07: 500.00 (O5), 2026-08: 100.00 (O4)."""
+    from datetime import date, datetime
+
+    from sqlalchemy import text
+
+    customer = await new_customer(post_graphql, "Buyer")
+    import base64
+
+    customer_pk = int(base64.b64decode(customer).decode().split(":")[1])
+    deals = {
+        "O1": ("won", 100, None, [("lead", "2026-01-01"), ("qualified", "2026-01-11"), ("proposal", "2026-01-31"), ("won", "2026-02-10")]),
+        "O2": ("lost", 0, None, [("lead", "2026-01-05"), ("qualified", "2026-01-25"), ("lost", "2026-02-04")]),
+        "O3": ("lost", 0, None, [("lead", "2026-02-01"), ("lost", "2026-02-03")]),
+        "O4": ("lead", 10, "2026-08-15", [("lead", "2026-03-01")]),
+        "O5": ("qualified", 25, "2026-07-10", [("lead", "2025-12-20"), ("qualified", "2026-01-02")]),
+    }
+    amounts = {"O4": 1000, "O5": 2000}
+    async with database.session() as session, session.begin():
+        for name, (stage, probability, close, changes) in deals.items():
+            pk = (await session.execute(text(
+                "INSERT INTO opportunity (customer_id, name, amount, currency, stage, probability, expected_close, lost_reason) "
+                "VALUES (:c, :n, :a, 'EUR', :s, :p, :close, :reason) RETURNING id"),
+                {"c": customer_pk, "n": name, "a": amounts.get(name, 500), "s": stage, "p": probability,
+                 "close": date.fromisoformat(close) if close else None, "reason": "x" if stage == "lost" else None})).scalar_one()
+            previous = None
+            for to_stage, day in changes:
+                await session.execute(text(
+                    "INSERT INTO opportunity_stage_change (opportunity_id, from_stage, to_stage, probability, changed_at) "
+                    "VALUES (:o, :f, :t, 0, :at)"), {"o": pk, "f": previous, "t": to_stage,
+                                                     "at": datetime.fromisoformat(f"{day}T00:00:00+00:00")})
+                previous = to_stage
+    result = await post_graphql("""{ funnel(from: "2026-01-01T00:00:00Z", to: "2026-07-01T00:00:00Z") {
+        steps { stage entered advanced conversionRate medianDaysInStage } won lost
+        weightedPipeline { month weightedAmount { amount currency } deals } } }""")
+    assert not result.errors, result.body
+    funnel = result.data["funnel"]
+    assert funnel["steps"] == [
+        {"stage": "LEAD", "entered": 4, "advanced": 2, "conversionRate": "0.5000", "medianDaysInStage": "10.00"},
+        {"stage": "QUALIFIED", "entered": 3, "advanced": 1, "conversionRate": "0.3333", "medianDaysInStage": "15.00"},
+        {"stage": "PROPOSAL", "entered": 1, "advanced": 1, "conversionRate": "1.0000", "medianDaysInStage": "10.00"},
+        {"stage": "NEGOTIATION", "entered": 0, "advanced": 0, "conversionRate": None, "medianDaysInStage": None},
+    ]
+    assert (funnel["won"], funnel["lost"]) == (1, 2)
+    assert funnel["weightedPipeline"] == [
+        {"month": "2026-07", "weightedAmount": {"amount": "500.00", "currency": "EUR"}, "deals": 1},
+        {"month": "2026-08", "weightedAmount": {"amount": "100.00", "currency": "EUR"}, "deals": 1},
+    ]
