@@ -18,6 +18,7 @@ from models.programme import (
     WindowKind,
 )
 from models.order import Order, OrderLine, OrderReturn, OrderReturnLine, OrderStatus, Product
+from models.segment import Segment
 from models.user import User, UserRole
 
 __all__ = [
@@ -27,5 +28,5 @@ __all__ = [
     "OrderLine", "OrderReturn", "OrderReturnLine", "OrderStatus", "Product", "User", "UserRole",
     "BenefitGrant", "BenefitUsage", "DemotionPolicy", "FeePayment", "Membership", "OverrideKind", "Programme",
     "ProgrammeKind", "QualifyingEntry", "RuleVersion", "RuleVersionStatus", "Tier", "TierChange", "TierChangeReason",
-    "TierOverride", "TrainingBooking", "WindowKind", "ApiKey", "AuthSession", "LoginAttempt",
+    "TierOverride", "TrainingBooking", "WindowKind", "ApiKey", "AuthSession", "LoginAttempt", "Segment",
 ]

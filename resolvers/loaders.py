@@ -17,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from crm.pagination import Ordering, Page, count_by_parent, fetch_pages_by_parent
 from models import (
     ApiKey,
+    Segment,
     Activity, Channel, ChannelSpend, Contact, Customer, CustomerMerge, Opportunity, OpportunityStageChange,
     FeePayment, Membership, Order, OrderLine, OrderReturn, Product, Programme, RuleVersion, TierOverride, TrainingBooking, User,
 )
@@ -61,6 +62,7 @@ FeePaymentByIdLoader = _by_id(FeePayment, "FeePayment")
 TrainingBookingByIdLoader = _by_id(TrainingBooking, "TrainingBooking")
 TierOverrideByIdLoader = _by_id(TierOverride, "TierOverride")
 ApiKeyByIdLoader = _by_id(ApiKey, "ApiKey")
+SegmentByIdLoader = _by_id(Segment, "Segment")
 
 
 class NestedList:

@@ -22,6 +22,7 @@ from schema.memberships import (
     FeePaymentType, MembershipMutations, MembershipQueries, MembershipType, TierOverrideType, TrainingBookingType,
 )
 from schema.products import ProductMutations, ProductQueries, ProductType
+from schema.segments import SegmentMutations, SegmentQueries, SegmentType
 from schema.programmes import ProgrammeMutations, ProgrammeQueries, ProgrammeType, RuleVersionType
 from schema.users import UserMutations, UserQueries, UserType
 
@@ -29,14 +30,14 @@ from schema.users import UserMutations, UserQueries, UserType
 @strawberry.type(description="Everything that can be read.")
 class Query(NodeQueries, CustomerQueries, ContactQueries, OpportunityQueries, ActivityQueries, OrderQueries,
             ProductQueries, ChannelQueries, UserQueries, ProgrammeQueries, MembershipQueries, IdentityQueries,
-            AnalyticsQueries):
+            AnalyticsQueries, SegmentQueries):
     pass
 
 
 @strawberry.type(description="Everything that can be changed. Each mutation returns a payload with typed errors.")
 class Mutation(CustomerMutations, ContactMutations, OpportunityMutations, ActivityMutations, OrderMutations,
                ProductMutations, ChannelMutations, UserMutations, ProgrammeMutations, MembershipMutations,
-               IdentityMutations):
+               IdentityMutations, SegmentMutations):
     pass
 
 
@@ -44,7 +45,7 @@ class Mutation(CustomerMutations, ContactMutations, OpportunityMutations, Activi
 NODE_TYPES = [
     ActivityType, ChannelSpendType, ChannelType, ContactType, CustomerMergeType, CustomerType, OpportunityType,
     OrderLineType, OrderReturnType, OrderType, ProductType, StageChangeType, UserType, ProgrammeType, RuleVersionType,
-    MembershipType, FeePaymentType, TrainingBookingType, TierOverrideType, ApiKeyType,
+    MembershipType, FeePaymentType, TrainingBookingType, TierOverrideType, ApiKeyType, SegmentType,
 ]
 
 

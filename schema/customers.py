@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from schema.channels import ChannelType
     from schema.opportunities import OpportunityFilter, OpportunityType
     from schema.orders import OrderFilter, OrderType
+    from schema.segments import SegmentType
     from schema.timeline import TimelineEntry
     from schema.users import UserType
 
@@ -80,6 +81,17 @@ class CustomerType(Node):
     @strawberry.field(description="Whether the customer may be contacted (by the medium, when given).")
     def contactable(self, by: ContactMedium | None = None) -> bool:
         return can_contact(self._row, by)
+
+    @strawberry.field(description="The matching segment with the lowest priority number (batched for a page).\n\n"
+                      "Requires: role admin, manager, sales.", permission_classes=[Staff])
+    async def primary_segment(self, info: Info) -> Annotated["SegmentType", strawberry.lazy("schema.segments")] | None:
+        from resolvers.loaders import SegmentByIdLoader
+        from schema.segments import PrimarySegmentByCustomerLoader, SegmentType
+
+        segment_id = await info.context.loader(PrimarySegmentByCustomerLoader).load(self._row.id)
+        if segment_id is None:
+            return None
+        return SegmentType.from_row(await info.context.loader(SegmentByIdLoader).load(segment_id))
 
     @strawberry.field(description="The user who owns the customer.")
     async def owner(self, info: Info) -> Annotated["UserType", strawberry.lazy("schema.users")] | None:

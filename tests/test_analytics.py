@@ -197,3 +197,38 @@ async def test_funnel(post_graphql, database):
         {"month": "2026-07", "weightedAmount": {"amount": "500.00", "currency": "EUR"}, "deals": 1},
         {"month": "2026-08", "weightedAmount": {"amount": "100.00", "currency": "EUR"}, "deals": 1},
     ]
+
+
+async def test_segments_overlap_and_primary_by_priority(post_graphql, count_statements):
+    """Customers: Alpha (retail, vip), Beta (retail), Gamma (food). Segments: "VIP"
+    (tags contain vip, priority 1), "Retail" (tags contain retail, priority 2).
+    Alpha is in both, primary VIP; Beta in Retail only; Gamma in none."""
+    for name, tags in (("Alpha", ["retail", "vip"]), ("Beta", ["retail"]), ("Gamma", ["food"])):
+        await new_customer(post_graphql, name, tags=tags)
+    create = "mutation($i: SegmentCreateInput!) { segmentCreate(input: $i) { segment { id name memberCount primaryCount } errors { field code } } }"
+    vip = (await ok(post_graphql, create, {"i": {"name": "VIP", "priority": 1, "filter": {"tags": {"containsAny": ["vip"]}}}}, "segmentCreate"))["segment"]
+    retail = (await ok(post_graphql, create, {"i": {"name": "Retail", "priority": 2, "filter": {"tags": {"containsAny": ["retail"]}}}},
+                       "segmentCreate"))["segment"]
+    listing = (await post_graphql("{ segments { name memberCount primaryCount } }")).data["segments"]
+    assert listing == [{"name": "VIP", "memberCount": 1, "primaryCount": 1}, {"name": "Retail", "memberCount": 2, "primaryCount": 1}]
+    members = await post_graphql("query($s: ID!) { segmentMembers(segmentId: $s) { totalCount edges { node { name } } } }", {"s": retail["id"]})
+    assert [e["node"]["name"] for e in members.data["segmentMembers"]["edges"]] == ["Alpha", "Beta"]
+    with count_statements() as log:
+        primaries = await post_graphql("{ customers { edges { node { name primarySegment { name } } } } }")
+    assert {e["node"]["name"]: (e["node"]["primarySegment"] or {}).get("name") for e in primaries.data["customers"]["edges"]} == {
+        "Alpha": "VIP", "Beta": "Retail", "Gamma": None}
+    # page, segments, primary segment of every customer on the page, segments by id: not one per customer
+    assert len(log) == 4, log.statements
+    # refusals
+    assert (await post_graphql(create, {"i": {"name": "vip", "priority": 3, "filter": {}}})).data["segmentCreate"]["errors"] == [
+        {"field": "name", "code": "DUPLICATE"}]
+    deep = {"not": {"not": {"not": {"not": {"not": {"name": {"eq": "x"}}}}}}}
+    assert (await post_graphql(create, {"i": {"name": "Deep", "priority": 3, "filter": deep}})).data["segmentCreate"]["errors"] == [
+        {"field": "filter", "code": "INVALID_FILTER"}]
+    # changing priority changes the primary
+    await ok(post_graphql, "mutation($id: ID!) { segmentUpdate(id: $id, input: {priority: 0}) { segment { id } errors { code } } }",
+             {"id": retail["id"]}, "segmentUpdate")
+    alpha = await post_graphql('{ customers(filter: {name: {eq: "Alpha"}}) { edges { node { primarySegment { name } } } } }')
+    assert alpha.data["customers"]["edges"][0]["node"]["primarySegment"] == {"name": "Retail"}
+    await ok(post_graphql, "mutation($id: ID!) { segmentDelete(id: $id) { segment { id } errors { code } } }", {"id": vip["id"]}, "segmentDelete")
+    assert [s["name"] for s in (await post_graphql("{ segments { name } }")).data["segments"]] == ["Retail"]

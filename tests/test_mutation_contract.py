@@ -26,7 +26,7 @@ ID_TYPES = {"orderMarkPaid": "Order", "opportunityMoveStage": "Opportunity", "fe
 def id_type(mutation: str) -> str:
     if mutation in ID_TYPES:
         return ID_TYPES[mutation]
-    for prefix in ("customer", "contact", "channel", "product", "user", "opportunity", "activity", "order"):
+    for prefix in ("customer", "contact", "channel", "product", "user", "opportunity", "activity", "order", "segment"):
         if mutation.startswith(prefix):
             return prefix.title()
     raise AssertionError(mutation)
