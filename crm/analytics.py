@@ -350,3 +350,92 @@ async def funnel(session: AsyncSession, start: datetime, end: datetime, *, owner
     pipeline = [WeightedMonth(r["month"], r["currency"], Decimal(r["weighted"]), r["deals"])
                 for r in (await session.execute(text(PIPELINE_BY_MONTH), params)).mappings()]
     return Funnel(steps, rows["won"]["entered"] if "won" in rows else 0, rows["lost"]["entered"] if "lost" in rows else 0, pipeline)
+
+
+RFM_SEGMENTS = {
+    # (recency high, frequency high, monetary high) -> segment
+    (True, True, True): "important_value",
+    (True, False, True): "important_develop",
+    (False, True, True): "important_retain",
+    (False, False, True): "important_recall",
+    (True, True, False): "general_value",
+    (True, False, False): "general_develop",
+    (False, True, False): "general_retain",
+    (False, False, False): "general_recall",
+}
+
+RFM = """
+WITH paid AS (
+    SELECT customer_id, max(paid_at) AS last_paid FROM sales_order
+    WHERE paid_at IS NOT NULL AND paid_at <= :as_of AND currency = :currency GROUP BY customer_id
+),
+movements AS (
+    SELECT o.customer_id, 1 AS orders, o.total AS amount FROM sales_order o
+    WHERE o.paid_at IS NOT NULL AND o.placed_at >= :start AND o.placed_at < :as_of AND o.currency = :currency
+    UNION ALL
+    SELECT o.customer_id, 0, -r.amount FROM order_return r JOIN sales_order o ON o.id = r.order_id
+    WHERE r.returned_at >= :start AND r.returned_at < :as_of AND o.currency = :currency
+),
+windowed AS (SELECT customer_id, sum(orders) AS frequency, sum(amount) AS monetary FROM movements GROUP BY customer_id),
+base AS (
+    SELECT p.customer_id, floor(extract(epoch FROM CAST(:as_of AS timestamptz) - p.last_paid) / 86400)::int AS recency_days,
+           coalesce(w.frequency, 0)::int AS frequency, coalesce(w.monetary, 0)::numeric(14, 2) AS monetary
+    FROM paid p LEFT JOIN windowed w ON w.customer_id = p.customer_id
+),
+scored AS (
+    SELECT b.*,
+           ceil(5 * cume_dist() OVER (ORDER BY recency_days DESC))::int AS r_score,
+           ceil(5 * cume_dist() OVER (ORDER BY frequency))::int AS f_score,
+           ceil(5 * cume_dist() OVER (ORDER BY monetary))::int AS m_score
+    FROM base b
+),
+means AS (SELECT avg(r_score) AS r_mean, avg(f_score) AS f_mean, avg(m_score) AS m_mean FROM scored)
+SELECT s.customer_id, s.recency_days, s.frequency, s.monetary, s.r_score, s.f_score, s.m_score,
+       CASE WHEN s.m_score > m.m_mean THEN 'important_' ELSE 'general_' END
+       || CASE WHEN s.r_score > m.r_mean AND s.f_score > m.f_mean THEN 'value'
+               WHEN s.r_score > m.r_mean THEN 'develop'
+               WHEN s.f_score > m.f_mean THEN 'retain'
+               ELSE 'recall' END AS segment
+FROM scored s CROSS JOIN means m
+"""
+
+
+def rfm_statement(as_of: datetime, window_months: int, currency: str):
+    """The RFM rows as a selectable (so lists page over it with keyset cursors).
+
+    Recency: whole days from the last paid order to `as_of`; frequency: paid orders
+    placed in the window [as_of - N months, as_of); monetary: their totals minus returns
+    made in the window. Only customers with a paid order by `as_of` are scored.
+    Scores 1-5 by quintile: ceil(5 x cume_dist) over the customers, best last (fewest
+    days, most orders, most money), so customers with equal values share the score of
+    the last of them. A score is "high" when strictly above the mean of that score.
+    """
+    from sqlalchemy import BigInteger, Integer, Numeric, Text
+
+    start = _months_before(as_of, window_months)
+    return text(RFM).bindparams(as_of=as_of, start=start, currency=currency).columns(
+        customer_id=BigInteger, recency_days=Integer, frequency=Integer, monetary=Numeric(14, 2), r_score=Integer,
+        f_score=Integer, m_score=Integer, segment=Text,
+    ).subquery("rfm")
+
+
+def _months_before(instant: datetime, months: int) -> datetime:
+    from tiers.windows import add_months
+
+    return add_months(instant, -months)
+
+
+def check_rfm(as_of: datetime, window_months: int, currency: str) -> str:
+    check = Checker()
+    check.aware("as_of", as_of)
+    check.integer("window_months", window_months, 1, 120)
+    currency = check.currency("currency", currency)
+    check.done()
+    return currency
+
+
+async def rfm_segment_totals(session: AsyncSession, rfm) -> dict[str, tuple[int, Decimal]]:
+    from sqlalchemy import func, select
+
+    rows = await session.execute(select(rfm.c.segment, func.count(), func.sum(rfm.c.monetary)).group_by(rfm.c.segment))
+    return {segment: (count, Decimal(total or 0)) for segment, count, total in rows}

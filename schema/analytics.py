@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
 import strawberry
+from sqlalchemy import select
 from strawberry.types import Info
 
 from crm import analytics as service
@@ -15,7 +17,10 @@ from models import OpportunityStage, Programme
 from schema import opportunities as _registers_the_stage_enum  # noqa: F401
 from resolvers.errors import ApiError, ErrorCode
 from resolvers.node import from_global_id
+from crm.pagination import BIGINT_KEY, Ordering, SortKey
+from resolvers.lists import count, page, page_arguments
 from schema.common import Money, camel
+from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
 from schema.permissions import Managers, guarded_field
 
 
@@ -121,6 +126,50 @@ class Funnel:
     weighted_pipeline: list[WeightedPipelineMonth] = strawberry.field(description="Open deals by expected close month.")
 
 
+@strawberry.enum(description="The eight classic RFM segments: important (monetary above its mean) or general, then "
+                 "value (recency and frequency above their means), develop (recency only), retain (frequency only), recall (neither).")
+class RfmSegment(enum.Enum):
+    IMPORTANT_VALUE = "important_value"
+    IMPORTANT_DEVELOP = "important_develop"
+    IMPORTANT_RETAIN = "important_retain"
+    IMPORTANT_RECALL = "important_recall"
+    GENERAL_VALUE = "general_value"
+    GENERAL_DEVELOP = "general_develop"
+    GENERAL_RETAIN = "general_retain"
+    GENERAL_RECALL = "general_recall"
+
+
+@strawberry.type(description="A customer's RFM figures and scores.")
+class RfmRow:
+    recency_days: int = strawberry.field(description="Whole days since the last paid order.")
+    frequency: int = strawberry.field(description="Paid orders placed in the window.")
+    monetary: Money = strawberry.field(description="Their net amount (minus returns in the window).")
+    recency_score: int = strawberry.field(description="1-5; 5 = most recent quintile.")
+    frequency_score: int = strawberry.field(description="1-5; 5 = most frequent quintile.")
+    monetary_score: int = strawberry.field(description="1-5; 5 = highest-spending quintile.")
+    segment: RfmSegment = strawberry.field(description="The classic segment.")
+    _customer_id: strawberry.Private[int]
+
+    @strawberry.field(description="The customer.")
+    async def customer(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")] | None:  # noqa: F821
+        from schema.customers import load_customer
+
+        return await load_customer(info, self._customer_id)
+
+
+@strawberry.type(description="Customers and revenue in one RFM segment.")
+class RfmSegmentTotal:
+    segment: RfmSegment = strawberry.field(description="The segment.")
+    customers: int = strawberry.field(description="Customers in it.")
+    revenue: Money = strawberry.field(description="Their monetary total in the window.")
+
+
+@strawberry.type(description="RFM analysis at an instant.")
+class RfmReport:
+    segments: list[RfmSegmentTotal] = strawberry.field(description="All eight segments, with counts and revenue.")
+    customers: Connection[RfmRow] = strawberry.field(description="The scored customers, by customer id (filtered by segment when asked).")
+
+
 def _query_error(error: DomainError) -> ApiError:
     first = error.errors[0]
     return ApiError(ErrorCode.BAD_USER_INPUT, first.message, argument=camel(first.field or ""))
@@ -185,6 +234,36 @@ class AnalyticsQueries:
             won=result.won, lost=result.lost,
             weighted_pipeline=[WeightedPipelineMonth(month=m.month, weighted_amount=Money.of(m.weighted, m.currency), deals=m.deals)
                                for m in result.pipeline])
+
+    @guarded_field(description="RFM at `asOf` (default now) over a window of `windowMonths` (default 12) in one "
+                   "currency: recency, frequency, monetary, their 1-5 quintile scores and the eight classic segments, with "
+                   f"counts and revenue per segment. {PAGE_ARGUMENTS_HELP}", permissions=[Managers])
+    async def rfm(self, info: Info, currency: str, as_of: datetime | None = None, window_months: int = 12,
+                  segment: RfmSegment | None = None, first: int | None = None, after: str | None = None,
+                  last: int | None = None, before: str | None = None) -> RfmReport:
+        instant = as_of or datetime.now(timezone.utc)
+        try:
+            code = service.check_rfm(instant, window_months, currency)
+        except DomainError as error:
+            raise _query_error(error) from None
+        table = service.rfm_statement(instant, window_months, code)
+        async with info.context.database.session() as session:
+            totals = await service.rfm_segment_totals(session, table)
+        statement = select(table)
+        if segment is not None:
+            statement = statement.where(table.c.segment == segment.value)
+        ordering = Ordering(name="rfm", keys=[SortKey(table.c.customer_id, **BIGINT_KEY)], values_of=lambda r: (r.customer_id,))
+        # The connection is a field of the report, not the field resolved here: fetch its page directly.
+        request = page_arguments(ordering, first=first, after=after, last=last, before=before)
+        fetched = await page(info.context, statement, ordering, request)
+        rows = Connection.from_page(fetched, lambda r: RfmRow(
+            recency_days=r.recency_days, frequency=r.frequency, monetary=Money.of(r.monetary, code), recency_score=r.r_score,
+            frequency_score=r.f_score, monetary_score=r.m_score, segment=RfmSegment(r.segment), _customer_id=r.customer_id),
+            lambda: count(info.context, statement))
+        return RfmReport(
+            segments=[RfmSegmentTotal(segment=s, customers=totals.get(s.value, (0, 0))[0],
+                                      revenue=Money.of(totals.get(s.value, (0, Decimal(0)))[1], code)) for s in RfmSegment],
+            customers=rows)
 
     @guarded_field(description="Per channel over [from, to) in one currency: spend, customers acquired, orders, "
                    "revenue, revenue per customer, ROI and cost per acquired customer (null with a note where a "

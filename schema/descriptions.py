@@ -51,6 +51,8 @@ ARGUMENTS = {
     "top": "How many ranked customers to return, 0 to 100.",
     "channelId": "Only deals of this channel.",
     "segmentId": "Global ID of the segment.",
+    "windowMonths": "How many months back the window reaches, 1 to 120.",
+    "segment": "Only customers in this segment.",
     "name": "What the key is for.",
     "password": "The password.",
     "refreshToken": "A refresh token from login or an earlier refresh.",
@@ -160,6 +162,16 @@ ENUM_VALUES = {
                          "DEMOTED": "A closed window missed the retention threshold.", "OVERRIDE": "A manual floor or lock.",
                          "EXPIRED": "A fee term or override lapsed.", "REFUND": "An entry fee was refunded."},
     "OverrideKind": {"FLOOR": "At least this tier.", "LOCK": "Exactly this tier."},
+    "RfmSegment": {
+        "IMPORTANT_VALUE": "High recency, frequency and monetary: the best customers.",
+        "IMPORTANT_DEVELOP": "Recent and big-spending, not frequent: develop frequency.",
+        "IMPORTANT_RETAIN": "Frequent and big-spending, not recent: win back before they go.",
+        "IMPORTANT_RECALL": "Big-spending only: recall them.",
+        "GENERAL_VALUE": "Recent and frequent, small spend.",
+        "GENERAL_DEVELOP": "Recent only.",
+        "GENERAL_RETAIN": "Frequent only.",
+        "GENERAL_RECALL": "Low on all three.",
+    },
 }
 
 

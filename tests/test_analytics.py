@@ -232,3 +232,47 @@ async def test_segments_overlap_and_primary_by_priority(post_graphql, count_stat
     assert alpha.data["customers"]["edges"][0]["node"]["primarySegment"] == {"name": "Retail"}
     await ok(post_graphql, "mutation($id: ID!) { segmentDelete(id: $id) { segment { id } errors { code } } }", {"id": vip["id"]}, "segmentDelete")
     assert [s["name"] for s in (await post_graphql("{ segments { name } }")).data["segments"]] == ["Retail"]
+
+
+async def test_rfm(post_graphql):
+    """As of 2026-07-01, 12-month window [2025-07-01, 2026-07-01), paid orders (EUR):
+      A: 06-21 1,000; 05-01 1,000; 03-01 1,000  -> recency 10 d, F 3, M 3,000
+      B: 06-01 500                              -> 30 d, F 1, M 500
+      C: 2026-01-01 5,000; 2025-12-01 2,000     -> 181 d, F 2, M 7,000
+      D: 2025-06-01 800 (before the window)     -> 395 d, F 0, M 0
+      E: 06-21 200                              -> 10 d, F 1, M 200
+    Scores = ceil(5 x cume_dist), ties share the last peer's:
+      R (days desc): D 1, C 2, B 3, A/E 5        mean 3.2
+      F (asc): D 1, B/E 3, C 4, A 5              mean 3.2
+      M (asc): D 1, E 2, B 3, A 4, C 5           mean 3.0
+    High = strictly above the mean: A HHH important value; B LLL general recall;
+    C L H H important retain; D LLL general recall; E H L L general develop."""
+    unit = await new_product(post_graphql, "UNIT", "1.00")
+    orders = {"A": [("2026-06-21", 1000), ("2026-05-01", 1000), ("2026-03-01", 1000)], "B": [("2026-06-01", 500)],
+              "C": [("2026-01-01", 5000), ("2025-12-01", 2000)], "D": [("2025-06-01", 800)], "E": [("2026-06-21", 200)]}
+    for name, placed in orders.items():
+        customer = await new_customer(post_graphql, name)
+        for day, amount in placed:
+            await ok(post_graphql, PLACE, {"i": {"customerId": customer, "placedAt": f"{day}T00:00:00Z", "paid": True,
+                                                 "lines": [{"productId": unit, "quantity": amount}]}}, "orderPlace")
+    query = """query($s: RfmSegment) { rfm(currency: "EUR", asOf: "2026-07-01T00:00:00Z", segment: $s) {
+        segments { segment customers revenue { amount } }
+        customers { totalCount edges { node { customer { name } recencyDays frequency monetary { amount }
+                                              recencyScore frequencyScore monetaryScore segment } } } } }"""
+    result = await post_graphql(query)
+    assert not result.errors, result.body
+    rows = {e["node"]["customer"]["name"]: e["node"] for e in result.data["rfm"]["customers"]["edges"]}
+    expected = {
+        "A": (10, 3, "3000.00", 5, 5, 4, "IMPORTANT_VALUE"), "B": (30, 1, "500.00", 3, 3, 3, "GENERAL_RECALL"),
+        "C": (181, 2, "7000.00", 2, 4, 5, "IMPORTANT_RETAIN"), "D": (395, 0, "0.00", 1, 1, 1, "GENERAL_RECALL"),
+        "E": (10, 1, "200.00", 5, 3, 2, "GENERAL_DEVELOP"),
+    }
+    assert {name: (r["recencyDays"], r["frequency"], r["monetary"]["amount"], r["recencyScore"], r["frequencyScore"],
+                   r["monetaryScore"], r["segment"]) for name, r in rows.items()} == expected
+    totals = {s["segment"]: (s["customers"], s["revenue"]["amount"]) for s in result.data["rfm"]["segments"]}
+    assert totals["IMPORTANT_VALUE"] == (1, "3000.00") and totals["IMPORTANT_RETAIN"] == (1, "7000.00")
+    assert totals["GENERAL_RECALL"] == (2, "500.00") and totals["GENERAL_DEVELOP"] == (1, "200.00")
+    assert totals["GENERAL_VALUE"] == (0, "0.00") and len(totals) == 8
+    recall = await post_graphql(query, {"s": "GENERAL_RECALL"})
+    assert sorted(e["node"]["customer"]["name"] for e in recall.data["rfm"]["customers"]["edges"]) == ["B", "D"]
+    assert recall.data["rfm"]["customers"]["totalCount"] == 2
