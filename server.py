@@ -66,9 +66,11 @@ def _longest_list(value: object) -> int:
 class GraphQLView(GraphQL):
     """Strawberry's ASGI view with GraphQL-shaped HTTP errors and our context."""
 
-    def __init__(self, *, schema: Any, database: Database, secret_key: str, graphiql: bool, max_list: int) -> None:
+    def __init__(self, *, schema: Any, database: Database, secret_key: str, graphiql: bool, max_list: int,
+                 deal_exclusivity_days: int = 90) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
         self.max_list = max_list
+        self.deal_exclusivity_days = deal_exclusivity_days
         self.database = database
         self.secret_key = secret_key
 
@@ -90,7 +92,8 @@ class GraphQLView(GraphQL):
         return await super().process_result(request, result)
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
-        return Context(request=request, response=response, database=self.database, secret_key=self.secret_key)
+        return Context(request=request, response=response, database=self.database, secret_key=self.secret_key,
+                       deal_exclusivity_days=self.deal_exclusivity_days)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -270,7 +273,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                     max_tokens=settings.max_tokens)
     app_schema = build_schema(limits, introspection=settings.introspection)
     graphql = GraphQLView(schema=app_schema, database=database, secret_key=settings.secret_key,
-                          graphiql=settings.graphiql and settings.introspection, max_list=limits.max_list)
+                          graphiql=settings.graphiql and settings.introspection, max_list=limits.max_list,
+                          deal_exclusivity_days=settings.deal_exclusivity_days)
     app = Starlette(
         routes=[
             Route("/graphql", graphql),

@@ -66,6 +66,7 @@ class Settings:
     max_aliases: int = 50
     max_cost: int = 25_000
     max_tokens: int = 10_000
+    deal_exclusivity_days: int = 90
 
     @classmethod
     def from_env(cls, *, demo: bool | None = None) -> Settings:
@@ -93,4 +94,5 @@ class Settings:
             max_aliases=_int("CRM_MAX_ALIASES", 50, 0, 10_000),
             max_cost=_int("CRM_MAX_COST", 25_000, 10, 10_000_000),
             max_tokens=_int("CRM_MAX_TOKENS", 10_000, 100, 1_000_000),
+            deal_exclusivity_days=_int("CRM_DEAL_EXCLUSIVITY_DAYS", 90, 1, 3650),
         )

@@ -18,6 +18,7 @@ from models.programme import (
     WindowKind,
 )
 from models.order import Order, OrderLine, OrderReturn, OrderReturnLine, OrderStatus, Product
+from models.registration import DealRegistration
 from models.segment import Segment
 from models.user import User, UserRole
 
@@ -28,5 +29,5 @@ __all__ = [
     "OrderLine", "OrderReturn", "OrderReturnLine", "OrderStatus", "Product", "User", "UserRole",
     "BenefitGrant", "BenefitUsage", "DemotionPolicy", "FeePayment", "Membership", "OverrideKind", "Programme",
     "ProgrammeKind", "QualifyingEntry", "RuleVersion", "RuleVersionStatus", "Tier", "TierChange", "TierChangeReason",
-    "TierOverride", "TrainingBooking", "WindowKind", "ApiKey", "AuthSession", "LoginAttempt", "Segment",
+    "TierOverride", "TrainingBooking", "WindowKind", "ApiKey", "AuthSession", "LoginAttempt", "Segment", "DealRegistration",
 ]

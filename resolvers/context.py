@@ -23,6 +23,7 @@ class Context:
     response: Response
     database: Database
     secret_key: str
+    deal_exclusivity_days: int = 90
     _loaders: dict[tuple, DataLoader] = field(default_factory=dict)
 
     def loader(self, loader_class: type[L], *args: object) -> L:

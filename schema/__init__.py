@@ -7,6 +7,7 @@ from strawberry.extensions import AddValidationRules, DisableIntrospection, MaxT
 from strawberry.schema.config import StrawberryConfig
 
 from schema.analytics import AnalyticsQueries
+from schema.conflicts import ConflictMutations, ConflictQueries
 from schema.activities import ActivityMutations, ActivityQueries, ActivityType
 from schema.channels import ChannelMutations, ChannelQueries, ChannelSpendType, ChannelType
 from schema.contacts import ContactMutations, ContactQueries, ContactType
@@ -30,14 +31,14 @@ from schema.users import UserMutations, UserQueries, UserType
 @strawberry.type(description="Everything that can be read.")
 class Query(NodeQueries, CustomerQueries, ContactQueries, OpportunityQueries, ActivityQueries, OrderQueries,
             ProductQueries, ChannelQueries, UserQueries, ProgrammeQueries, MembershipQueries, IdentityQueries,
-            AnalyticsQueries, SegmentQueries):
+            AnalyticsQueries, SegmentQueries, ConflictQueries):
     pass
 
 
 @strawberry.type(description="Everything that can be changed. Each mutation returns a payload with typed errors.")
 class Mutation(CustomerMutations, ContactMutations, OpportunityMutations, ActivityMutations, OrderMutations,
                ProductMutations, ChannelMutations, UserMutations, ProgrammeMutations, MembershipMutations,
-               IdentityMutations, SegmentMutations):
+               IdentityMutations, SegmentMutations, ConflictMutations):
     pass
 
 

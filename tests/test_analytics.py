@@ -276,3 +276,46 @@ async def test_rfm(post_graphql):
     recall = await post_graphql(query, {"s": "GENERAL_RECALL"})
     assert sorted(e["node"]["customer"]["name"] for e in recall.data["rfm"]["customers"]["edges"]) == ["B", "D"]
     assert recall.data["rfm"]["customers"]["totalCount"] == 2
+
+
+async def test_deal_registration_and_channel_conflicts(post_graphql):
+    """Partners P and Q, salesperson S. X: referred by P, then Q registers it -> conflict
+    (two partners). Y: S owns an open deal; P's registration of Y is refused
+    (OWNED_BY_DIRECT_SALES); a deal by S plus P's referral of Y -> conflict (partner +
+    direct). Z: only P registers it -> no conflict."""
+    import base64
+
+    from crm.auth import Principal, Role
+    from tests.helpers import new_opportunity, new_user
+
+    def principal(account):
+        return Principal("p", Role.PARTNER, account_id=int(base64.b64decode(account).decode().split(":")[1]))
+
+    p = await new_customer(post_graphql, "P", classification="PARTNER")
+    q = await new_customer(post_graphql, "Q", classification="PARTNER")
+    s = await new_user(post_graphql, "s@example.com")
+    x = await new_customer(post_graphql, "X", referringPartnerId=p)
+    y = await new_customer(post_graphql, "Y")
+    z = await new_customer(post_graphql, "Z")
+    direct = await new_opportunity(post_graphql, y, ownerId=s)
+    register = "mutation($c: ID!, $o: ID) { dealRegister(customerId: $c, opportunityId: $o) { registration { expiresAt } errors { field code relatedId } } }"
+    assert (await post_graphql(register, {"c": x}, as_=principal(q))).data["dealRegister"]["errors"] == []
+    refused = (await post_graphql(register, {"c": y}, as_=principal(p))).data["dealRegister"]
+    assert refused == {"registration": None, "errors": [{"field": "customerId", "code": "OWNED_BY_DIRECT_SALES", "relatedId": direct}]}
+    assert (await post_graphql(register, {"c": z}, as_=principal(p))).data["dealRegister"]["errors"] == []
+    # a second partner cannot register Z while P's registration runs
+    again = (await post_graphql(register, {"c": z}, as_=principal(q))).data["dealRegister"]["errors"]
+    assert [(e["field"], e["code"]) for e in again] == [("customerId", "REGISTERED_BY_ANOTHER_PARTNER")]
+    await post_graphql("mutation($id: ID!, $p: ID!) { customerUpdate(id: $id, input: {referringPartnerId: $p}) { errors { code } } }",
+                       {"id": y, "p": p})
+    result = await post_graphql("{ channelConflicts { customer { name } claims { kind partner { name } user { email } } } }")
+    assert not result.errors, result.body
+    conflicts = {c["customer"]["name"]: sorted((k["kind"], (k["partner"] or {}).get("name"), (k["user"] or {}).get("email"))
+                                              for k in c["claims"]) for c in result.data["channelConflicts"]}
+    assert conflicts == {
+        "X": [("referral", "P", None), ("registration", "Q", None)],
+        "Y": [("direct_deal", None, "s@example.com"), ("referral", "P", None)],
+    }
+    # staff cannot register for a partner; partners cannot read conflicts
+    assert (await post_graphql(register, {"c": z})).error_codes == ["FORBIDDEN"]
+    assert (await post_graphql("{ channelConflicts { claims { kind } } }", as_=principal(p))).error_codes == ["FORBIDDEN"]

@@ -1,0 +1,108 @@
+"""Channel conflicts and deal registration.
+
+A claim on a customer is one of: a partner referred it; a partner holds an unexpired
+deal registration on it; a partner registered one of its open deals; a salesperson owns
+one of its open deals without a registering partner (direct sales). A customer claimed
+by two or more partners, or by a partner and direct sales, is a conflict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.errors import Code, DomainError, FieldError, domain_codes
+from crm.references import get_row, live, live_partner, lock_key
+from models import Customer, DealRegistration, Opportunity
+
+ConflictErrorCode = domain_codes("ConflictErrorCode", "registered_by_another_partner", "owned_by_direct_sales",
+                                 "not_a_partner", "mismatched_customer")
+
+OPEN = "('lead', 'qualified', 'proposal', 'negotiation')"
+
+CLAIMS = f"""
+WITH claims AS (
+    SELECT id AS customer_id, referring_partner_id AS partner_id, NULL::bigint AS user_id, 'referral' AS kind,
+           created_at AS since, NULL::bigint AS opportunity_id
+    FROM customer WHERE referring_partner_id IS NOT NULL AND archived_at IS NULL
+    UNION ALL
+    SELECT customer_id, partner_id, NULL, 'registration', registered_at, opportunity_id FROM deal_registration
+    WHERE expires_at > :now
+    UNION ALL
+    SELECT customer_id, registering_partner_id, NULL, 'registered_deal', created_at, id FROM opportunity
+    WHERE stage IN {OPEN} AND registering_partner_id IS NOT NULL
+    UNION ALL
+    SELECT customer_id, NULL, owner_id, 'direct_deal', created_at, id FROM opportunity
+    WHERE stage IN {OPEN} AND registering_partner_id IS NULL AND owner_id IS NOT NULL
+),
+conflicted AS (
+    SELECT customer_id FROM claims GROUP BY customer_id
+    HAVING count(DISTINCT partner_id) >= 2 OR (count(DISTINCT partner_id) >= 1 AND count(user_id) >= 1)
+)
+SELECT c.customer_id, c.partner_id, c.user_id, c.kind, c.since, c.opportunity_id
+FROM claims c JOIN conflicted USING (customer_id)
+ORDER BY c.customer_id, c.since, c.kind
+"""
+
+
+@dataclass(frozen=True)
+class Claim:
+    customer_id: int
+    partner_id: int | None
+    user_id: int | None
+    kind: str
+    since: datetime
+    opportunity_id: int | None
+
+
+async def conflicts(session: AsyncSession, now: datetime | None = None) -> dict[int, list[Claim]]:
+    """Every conflicted customer with all its claims, oldest first (one statement)."""
+    rows = await session.execute(text(CLAIMS), {"now": now or datetime.now(timezone.utc)})
+    grouped: dict[int, list[Claim]] = {}
+    for row in rows.mappings():
+        grouped.setdefault(row["customer_id"], []).append(Claim(**row))
+    return grouped
+
+
+async def register_deal(session: AsyncSession, *, partner_id: int, customer_id: int, opportunity_id: int | None,
+                        exclusivity_days: int) -> DealRegistration:
+    """A partner's exclusive claim for `exclusivity_days`, refused (naming the claim in
+    the way) when another partner holds an unexpired registration on the customer, or
+    when direct sales owns an open deal of it."""
+    now = datetime.now(timezone.utc)
+    await live_partner(session, partner_id, "partner")
+    customer = await live(session, Customer, customer_id, "customer_id", "customer")
+    if opportunity_id is not None:
+        deal = await get_row(session, Opportunity, opportunity_id, lock=True)
+        if deal is None:
+            raise DomainError.one("opportunity_id", "No opportunity has this ID.", Code.NOT_FOUND)
+        if deal.customer_id != customer.id:
+            raise DomainError.one("opportunity_id", "This deal belongs to another customer.", ConflictErrorCode.MISMATCHED_CUSTOMER)
+    # Registrations of one customer are decided one at a time.
+    await lock_key(session, "deal_registration.customer", str(customer.id))
+    errors: list[FieldError] = []
+    other = (await session.execute(text(
+        "SELECT id FROM deal_registration WHERE customer_id = :c AND partner_id <> :p AND expires_at > :now "
+        "ORDER BY registered_at LIMIT 1"), {"c": customer.id, "p": partner_id, "now": now})).scalar_one_or_none()
+    if other is not None:
+        errors.append(FieldError("customer_id", "Another partner registered this customer first.",
+                                 ConflictErrorCode.REGISTERED_BY_ANOTHER_PARTNER))
+    direct = (await session.execute(text(
+        f"SELECT id FROM opportunity WHERE customer_id = :c AND stage IN {OPEN} AND owner_id IS NOT NULL "
+        "AND (registering_partner_id IS NULL OR registering_partner_id <> :p) ORDER BY id LIMIT 1"),
+        {"c": customer.id, "p": partner_id})).scalar_one_or_none()
+    if direct is not None:
+        errors.append(FieldError("customer_id", "Direct sales already works an open deal with this customer.",
+                                 ConflictErrorCode.OWNED_BY_DIRECT_SALES, ("Opportunity", direct)))
+    if errors:
+        raise DomainError(errors)
+    registration = DealRegistration(partner_id=partner_id, customer_id=customer.id, opportunity_id=opportunity_id,
+                                    expires_at=now + timedelta(days=exclusivity_days))
+    session.add(registration)
+    if opportunity_id is not None:
+        deal.registering_partner_id = partner_id
+    await session.flush()
+    return registration

@@ -1,0 +1,107 @@
+"""Channel conflicts and partners' deal registration."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from crm import conflicts as service
+from resolvers.mutations import mutate
+from resolvers.node import decode_id, decode_optional_id
+from schema.common import gid, payload_errors
+from schema.errors import error_codes, error_type
+from schema.permissions import Managers, Partners, guarded_field, guarded_mutation
+
+if TYPE_CHECKING:
+    from schema.customers import CustomerType
+    from schema.opportunities import OpportunityType
+    from schema.users import UserType
+
+ConflictErrorCode = error_codes(service.ConflictErrorCode, "deal registration")
+ConflictError = error_type("ConflictError", ConflictErrorCode, "deal registration")
+
+
+@strawberry.type(description="One claim on a customer.")
+class ChannelClaim:
+    kind: str = strawberry.field(description="referral, registration, registered_deal or direct_deal.")
+    since: datetime = strawberry.field(description="When the claim was made.")
+    _claim: strawberry.Private[service.Claim]
+
+    @strawberry.field(description="The partner claiming (null for direct sales).")
+    async def partner(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")] | None:
+        from schema.customers import load_customer
+
+        return await load_customer(info, self._claim.partner_id)
+
+    @strawberry.field(description="The salesperson claiming (direct sales only).")
+    async def user(self, info: Info) -> Annotated["UserType", strawberry.lazy("schema.users")] | None:
+        from schema.users import load_user
+
+        return await load_user(info, self._claim.user_id)
+
+    @strawberry.field(description="The deal the claim is about, when it is about one.")
+    async def opportunity(self, info: Info) -> Annotated["OpportunityType", strawberry.lazy("schema.opportunities")] | None:
+        from schema.opportunities import load_opportunity
+
+        return await load_opportunity(info, self._claim.opportunity_id)
+
+
+@strawberry.type(description="A customer claimed by two or more partners, or by a partner and direct sales.")
+class ChannelConflict:
+    claims: list[ChannelClaim] = strawberry.field(description="Every claim on the customer, oldest first.")
+    _customer_id: strawberry.Private[int]
+
+    @strawberry.field(description="The customer.")
+    async def customer(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")] | None:
+        from schema.customers import load_customer
+
+        return await load_customer(info, self._customer_id)
+
+
+@strawberry.type(description="A partner's exclusive claim on a customer.")
+class DealRegistration:
+    id: strawberry.ID = strawberry.field(description="Global ID.")
+    registered_at: datetime = strawberry.field(description="When.")
+    expires_at: datetime = strawberry.field(description="Exclusive until then.")
+
+
+@strawberry.type(description="Result of dealRegister.")
+class DealRegistrationPayload:
+    registration: DealRegistration | None = strawberry.field(description="The registration; null when refused.")
+    errors: list[ConflictError] = strawberry.field(description="Why it was refused (relatedId: the deal in the way).")
+
+
+@strawberry.type
+class ConflictQueries:
+    @guarded_field(description="Customers claimed by two or more partners, or by a partner and direct sales, with who "
+                   "claimed what and when.", permissions=[Managers])
+    async def channel_conflicts(self, info: Info) -> list[ChannelConflict]:
+        async with info.context.database.session() as session:
+            grouped = await service.conflicts(session)
+        return [ChannelConflict(claims=[ChannelClaim(kind=c.kind, since=c.since, _claim=c) for c in claims], _customer_id=customer)
+                for customer, claims in grouped.items()]
+
+
+@strawberry.type
+class ConflictMutations:
+    @guarded_mutation(description="Register a deal for the calling partner: exclusivity on the customer (and the deal, "
+                      "when given) for the configured number of days (CRM_DEAL_EXCLUSIVITY_DAYS), refused when another "
+                      "partner registered the customer first or direct sales works an open deal with it.",
+                      permissions=[Partners])
+    async def deal_register(self, info: Info, customer_id: strawberry.ID,
+                            opportunity_id: strawberry.ID | None = None) -> DealRegistrationPayload:
+        context = info.context
+
+        async def action(session):
+            return await service.register_deal(
+                session, partner_id=context.principal.account_id, customer_id=decode_id(customer_id, "Customer", "customer_id"),
+                opportunity_id=decode_optional_id(opportunity_id, "Opportunity", "opportunity_id"),
+                exclusivity_days=context.deal_exclusivity_days)
+        row, errors = await mutate(context, action)
+        return DealRegistrationPayload(
+            registration=DealRegistration(id=gid("DealRegistration", row.id), registered_at=row.registered_at,
+                                          expires_at=row.expires_at) if row else None,
+            errors=payload_errors(errors, ConflictError, ConflictErrorCode))
