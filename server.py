@@ -55,12 +55,28 @@ class RequestRejected(HTTPException):
         self.code = code
 
 
-def _longest_list(value: object) -> int:
-    if isinstance(value, list):
-        return max([len(value), *(_longest_list(v) for v in value)])
-    if isinstance(value, dict):
-        return max((_longest_list(v) for v in value.values()), default=0)
-    return 0
+MAX_VARIABLE_DEPTH = 32
+
+
+def _measure_variables(value: object) -> tuple[int, int]:
+    """(longest list, deepest nesting) of decoded JSON, walked without recursion so a
+    hostile document cannot exhaust the stack."""
+    longest, deepest = 0, 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, list):
+            longest = max(longest, len(item))
+            children = item
+        elif isinstance(item, dict):
+            children = list(item.values())
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_VARIABLE_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in children)
+    return longest, deepest
 
 
 class GraphQLView(GraphQL):
@@ -76,13 +92,20 @@ class GraphQLView(GraphQL):
 
     def decode_json(self, data: str | bytes) -> object:
         # Python's parser takes NaN and Infinity, which are not JSON (and not jsonb).
-        document = json.loads(data, parse_constant=_refuse_constant)
+        try:
+            document = json.loads(data, parse_constant=_refuse_constant)
+        except RecursionError:
+            raise HTTPException(400, "The request body is nested too deeply.") from None
         if not isinstance(document, (dict, list)):
             raise HTTPException(400, "The request body must be a JSON object with a `query`.")
         if isinstance(document, dict) and not isinstance(document.get("operationName"), (str, type(None))):
             raise HTTPException(400, "`operationName` must be a string or null.")
-        if isinstance(document, dict) and _longest_list(document.get("variables")) > self.max_list:
-            raise RequestRejected(400, f"A list in the variables has more than {self.max_list} items.", "LIST_TOO_LONG")
+        if isinstance(document, dict):
+            longest, deepest = _measure_variables(document.get("variables"))
+            if deepest > MAX_VARIABLE_DEPTH:
+                raise HTTPException(400, f"The variables are nested more than {MAX_VARIABLE_DEPTH} levels deep.")
+            if longest > self.max_list:
+                raise RequestRejected(400, f"A list in the variables has more than {self.max_list} items.", "LIST_TOO_LONG")
         return document
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:

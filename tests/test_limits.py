@@ -132,3 +132,12 @@ async def test_cors_for_configured_origins_only(database):
         assert preflight.headers["access-control-allow-origin"] == "https://app.example.com"
         other = await client.options("/graphql", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
         assert "access-control-allow-origin" not in other.headers
+
+
+@pytest.mark.parametrize("depth", [40, 900, 5000, 100_000])
+async def test_deeply_nested_json_is_a_bad_request(client, depth):
+    body = '{"query": "{ __typename }", "variables": {"x": ' + "[" * depth + "]" * depth + "}}"
+    response = await client.post("/graphql", content=body, headers={**auth(), "Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    await assert_still_serving(client)
