@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, cast, false, not_, or_, true
@@ -97,6 +98,9 @@ def _field(field: FilterField, ops: Mapping[str, Any], path: str) -> ColumnEleme
             raise FilterError(f"{path}.{op}", f"`{op}` does not apply here.")
         if isinstance(value, (list, tuple)) and len(value) > MAX_VALUES:
             raise FilterError(f"{path}.{op}", f"At most {MAX_VALUES} values.")
+        if field.kind == "number" and op != "is_null":
+            for number in value if isinstance(value, (list, tuple)) else [value]:
+                _check_number(number, f"{path}.{op}")
         if op == "eq":
             parts.append(column == value)
         elif op == "in":
@@ -118,6 +122,20 @@ def _field(field: FilterField, ops: Mapping[str, Any], path: str) -> ColumnEleme
         elif op == "key":
             parts += [_attribute(column, item, f"{path}.key[{i}]") for i, item in enumerate(value)]
     return and_(true(), *parts)
+
+
+MAX_NUMBER = Decimal("1e15")
+
+
+def _check_number(value: Any, path: str) -> None:
+    """Amounts compared in SQL must be finite and of a size the NUMERIC columns hold."""
+    try:
+        number = Decimal(value)
+    except (ArithmeticError, TypeError, ValueError):
+        raise FilterError(path, "Not a number.") from None
+    size = number.copy_abs()  # abs() would round in the context and overflow on 1e1000000000
+    if not number.is_finite() or size >= MAX_NUMBER or (size and size < Decimal("1e-6")):
+        raise FilterError(path, "A number to compare is finite and below 10^15 in size.")
 
 
 def _attribute(column, item: Mapping[str, Any], path: str) -> ColumnElement[bool]:

@@ -160,3 +160,10 @@ async def test_opportunity_filters_and_ordering(post_graphql):
     assert [e["node"]["name"] for e in result.data["opportunities"]["edges"]] == ["large", "medium"]
     result = await post_graphql(query, {"f": {"open": False}})
     assert result.data["opportunities"]["edges"] == []
+
+
+@pytest.mark.parametrize("value", ["1e1000000000", "1e100000", "-1e-1000000000", "NaN", "Infinity", "-Infinity"])
+async def test_unusable_numbers_in_filters_are_bad_input(post_graphql, value):
+    result = await post_graphql("query($v: Decimal!) { opportunities(filter: {amount: {gte: $v}}) { totalCount } }", {"v": value})
+    assert result.error_codes == ["BAD_USER_INPUT"]
+    assert result.errors[0]["extensions"]["argument"] == "filter.amount.gte"

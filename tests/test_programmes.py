@@ -166,7 +166,8 @@ async def test_adjustments_are_idempotent_by_key_and_can_promote(post_graphql):
     assert first["membership"]["tier"]["code"] == "A"
     again = await ok(post_graphql, adjust, {"m": membership, "a": "1000000", "k": "migration-1"}, "qualifyingAdjust")
     assert again["membership"]["qualifyingVolume"] == first["membership"]["qualifyingVolume"]
-    for amount, code in (("0", "INVALID"), ("1.001", "INVALID"), ("NaN", "INVALID")):
+    for amount, code in (("0", "INVALID"), ("1.001", "INVALID"), ("NaN", "INVALID"), ("1e1000000000", "INVALID"),
+                         ("-1e1000000000", "INVALID")):
         assert await refused(post_graphql, adjust, {"m": membership, "a": amount}, "qualifyingAdjust") == [("amount", code)]
 
 

@@ -133,7 +133,9 @@ async def adjust(session: AsyncSession, membership_id: int, *, amount: Decimal, 
     reason = check.text("reason", reason, max_len=500, required=True)
     key = check.text("key", key, max_len=100) or uuid4().hex
     check.aware("occurred_at", occurred_at)
-    if amount is None or not amount.is_finite() or abs(amount) > MAX_ADJUSTMENT or amount != amount.quantize(Decimal("0.01")):
+    # copy_abs(), not abs(): abs() rounds in the decimal context and overflows on 1e1000000000.
+    if amount is None or not amount.is_finite() or amount.copy_abs() > MAX_ADJUSTMENT \
+            or amount != amount.quantize(Decimal("0.01")):
         check.fail("amount", "An adjustment is a non-zero amount with at most two decimals.", Code.INVALID)
     elif amount == 0:
         check.fail("amount", "An adjustment of zero changes nothing.", Code.INVALID)
