@@ -419,6 +419,19 @@ def rfm_statement(as_of: datetime, window_months: int, currency: str):
     ).subquery("rfm")
 
 
+def rfm_rows(rfm, segment: str | None):
+    """The scored customers (of one segment when given) and their keyset ordering (by id)."""
+    from sqlalchemy import select
+
+    from crm.pagination import BIGINT_KEY, Ordering, SortKey
+
+    statement = select(rfm)
+    if segment is not None:
+        statement = statement.where(rfm.c.segment == segment)
+    ordering = Ordering(name="rfm", keys=[SortKey(rfm.c.customer_id, **BIGINT_KEY)], values_of=lambda r: (r.customer_id,))
+    return statement, ordering
+
+
 def _months_before(instant: datetime, months: int) -> datetime:
     from tiers.windows import add_months
 

@@ -8,7 +8,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
 import strawberry
-from sqlalchemy import select
 from strawberry.types import Info
 
 from crm import analytics as service
@@ -17,7 +16,6 @@ from models import OpportunityStage, Programme
 from schema import opportunities as _registers_the_stage_enum  # noqa: F401
 from resolvers.errors import ApiError, ErrorCode
 from resolvers.node import from_global_id
-from crm.pagination import BIGINT_KEY, Ordering, SortKey
 from resolvers.lists import count, page, page_arguments
 from schema.common import Money, camel
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
@@ -249,10 +247,7 @@ class AnalyticsQueries:
         table = service.rfm_statement(instant, window_months, code)
         async with info.context.database.session() as session:
             totals = await service.rfm_segment_totals(session, table)
-        statement = select(table)
-        if segment is not None:
-            statement = statement.where(table.c.segment == segment.value)
-        ordering = Ordering(name="rfm", keys=[SortKey(table.c.customer_id, **BIGINT_KEY)], values_of=lambda r: (r.customer_id,))
+        statement, ordering = service.rfm_rows(table, segment.value if segment else None)
         # The connection is a field of the report, not the field resolved here: fetch its page directly.
         request = page_arguments(ordering, first=first, after=after, last=last, before=before)
         fetched = await page(info.context, statement, ordering, request)
