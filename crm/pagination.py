@@ -151,9 +151,13 @@ class PageRequest:
 @dataclass(frozen=True)
 class Page(Generic[T]):
     rows: list[T]
-    cursors: list[str]
+    ordering: Ordering
     has_next_page: bool
     has_previous_page: bool
+
+    def cursor(self, index: int) -> str:
+        """The cursor of one row; encoded only when a client asks for it."""
+        return encode_cursor(self.ordering, self.rows[index])
 
 
 def encode_cursor(ordering: Ordering, row: Any) -> str:
@@ -241,7 +245,7 @@ def _page(rows: list[Any], ordering: Ordering, request: PageRequest) -> Page[Any
         rows.reverse()
     return Page(
         rows=rows,
-        cursors=[encode_cursor(ordering, row) for row in rows],
+        ordering=ordering,
         has_next_page=more if request.forward else request.before is not None,
         has_previous_page=request.after is not None if request.forward else more,
     )

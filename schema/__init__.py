@@ -61,10 +61,13 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True) ->
     """The schema with the request limits (schema/limits.py) and, when `introspection` is
     False, introspection refused."""
     limits = limits or Limits()
+    # Built once: the validation cache is keyed by the rule classes, so a class made per
+    # request would miss it every time.
+    rules = limit_rules(limits)
     extensions = [
         OperationName,
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: AddValidationRules(limit_rules(limits)),
+        lambda: AddValidationRules(rules),
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
     ]

@@ -23,7 +23,12 @@ class PageInfo:
 @strawberry.type(description="One item of a list and its cursor.")
 class Edge(Generic[NodeType]):
     node: NodeType = strawberry.field(description="The item.")
-    cursor: str = strawberry.field(description="Opaque position of this item; pass as `after` or `before`.")
+    _page: strawberry.Private[Page[Any]]
+    _index: strawberry.Private[int]
+
+    @strawberry.field(description="Opaque position of this item; pass as `after` or `before`.")
+    def cursor(self) -> str:
+        return self._page.cursor(self._index)
 
 
 @strawberry.type(description="A page of a list. At most 100 items per page.")
@@ -46,29 +51,35 @@ class Connection(Generic[NodeType]):
     def from_page(
         cls, page: Page[Any], to_node: Callable[[Any], NodeType], count: Callable[[], Awaitable[int]]
     ) -> Connection[NodeType]:
-        edges = [Edge(node=to_node(row), cursor=cursor) for row, cursor in zip(page.rows, page.cursors, strict=True)]
+        edges = [Edge(node=to_node(row), _page=page, _index=index) for index, row in enumerate(page.rows)]
         return cls(
             edges=edges,
             page_info=PageInfo(
                 has_next_page=page.has_next_page,
                 has_previous_page=page.has_previous_page,
-                start_cursor=page.cursors[0] if page.cursors else None,
-                end_cursor=page.cursors[-1] if page.cursors else None,
+                start_cursor=page.cursor(0) if page.rows else None,
+                end_cursor=page.cursor(len(page.rows) - 1) if page.rows else None,
             ),
             _count=count,
         )
 
 
-def page_selected(info: Any) -> bool:
-    """Whether the query asks for edges or pageInfo (not just totalCount). Fragments count
-    as asking, since what they select is not inspected here."""
-    from strawberry.types.nodes import SelectedField
+def selects(info: Any, *names: str) -> bool:
+    """Whether the field's selection names any of `names`. Fragments count as naming
+    them, since what they select is not inspected here. Read off the field's AST
+    (strawberry's `selected_fields` converts the whole sub-selection on every call)."""
+    from graphql import FieldNode
 
-    for field in info.selected_fields:
-        for selection in field.selections:
-            if not isinstance(selection, SelectedField) or selection.name in ("edges", "pageInfo"):
+    for node in info._raw_info.field_nodes:
+        for selection in node.selection_set.selections if node.selection_set else ():
+            if not isinstance(selection, FieldNode) or selection.name.value in names:
                 return True
     return False
+
+
+def page_selected(info: Any) -> bool:
+    """Whether the query asks for edges or pageInfo (not just totalCount)."""
+    return selects(info, "edges", "pageInfo")
 
 
 PAGE_ARGUMENTS_HELP = (

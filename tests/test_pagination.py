@@ -45,7 +45,7 @@ async def _walk(database, ordering, *, forward, size):
         more = page.has_next_page if forward else page.has_previous_page
         if not more:
             return seen
-        cursor = page.cursors[-1] if forward else page.cursors[0]
+        cursor = page.cursor(len(page.rows) - 1) if forward else page.cursor(0)
 
 
 @pytest.mark.parametrize("ordering", [NAME_DESC_ID_ASC, STAGE_ASC_ID_DESC], ids=lambda o: o.name)
