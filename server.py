@@ -271,7 +271,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     if database is None:
         if not settings.database_url:
             raise RuntimeError("DATABASE_URL is not set; start the server with `crm serve`.")
-        database = Database.from_url(settings.database_url, pool_size=settings.db_pool_size)
+        database = Database.from_url(settings.database_url, pool_size=settings.db_pool_size,
+                                     work_mem=settings.db_work_mem)
     if not settings.secret_key:
         raise RuntimeError("CRM_SECRET_KEY is not set; `crm serve --demo` makes one, production must set it.")
 

@@ -6,6 +6,7 @@ Every variable, its default and its meaning is listed in README.md ("Configurati
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,15 @@ def _int(name: str, default: int, minimum: int, maximum: int) -> int:
     return value
 
 
+def _memory(name: str, default: str) -> str:
+    """A PostgreSQL memory size such as 64MB, checked here so a typo fails at start-up
+    with the variable's name rather than on the first database connection."""
+    raw = (os.environ.get(name) or default).strip()
+    if not re.fullmatch(r"[1-9][0-9]*(kB|MB|GB)", raw):
+        raise SettingsError(f"{name}={raw!r} is not a PostgreSQL memory size (e.g. 32MB, 1GB)")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -59,6 +69,7 @@ class Settings:
     migrate_on_start: bool = False
     secret_key: str | None = field(default=None, repr=False)
     db_pool_size: int = 10
+    db_work_mem: str = "32MB"
     introspection: bool = True
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1_048_576
@@ -87,6 +98,7 @@ class Settings:
             migrate_on_start=_bool("CRM_MIGRATE_ON_START", demo),
             secret_key=os.environ.get("CRM_SECRET_KEY") or None,
             db_pool_size=_int("CRM_DB_POOL_SIZE", 10, 1, 200),
+            db_work_mem=_memory("CRM_DB_WORK_MEM", "32MB"),
             introspection=_bool("CRM_INTROSPECTION", demo),
             cors_origins=tuple(o.strip() for o in os.environ.get("CRM_CORS_ORIGINS", "").split(",") if o.strip()),
             max_body_bytes=_int("CRM_MAX_BODY_BYTES", 1_048_576, 1024, 100 * 1_048_576),

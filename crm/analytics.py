@@ -70,18 +70,32 @@ ranked AS (
            coalesce(sum(greatest(revenue, 0)) OVER (ORDER BY revenue DESC, customer_id
                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
     FROM net WHERE revenue <> 0
+),
+classified AS (
+    SELECT customer_id, revenue, rank, total, positive,
+           CASE WHEN revenue > 0 THEN revenue / total ELSE 0 END AS share,
+           (before + greatest(revenue, 0)) / nullif(total, 0) AS cumulative_share,
+           CASE WHEN revenue <= 0 THEN 'C' WHEN before / total < 0.8 THEN 'A' WHEN before / total < 0.95 THEN 'B' ELSE 'C' END AS abc,
+           rank <= ceil(positive * 0.2) AND revenue > 0 AS top20
+    FROM ranked
+),
+summary AS (
+    SELECT coalesce(max(total), 0) AS total, coalesce(max(positive), 0) AS positive,
+           count(*) FILTER (WHERE top20) AS top20_count, coalesce(sum(share) FILTER (WHERE top20), 0) AS top20_share,
+           count(*) FILTER (WHERE abc = 'A') AS a_count
+    FROM classified
 )
-SELECT customer_id, revenue, rank, total, positive,
-       CASE WHEN revenue > 0 THEN revenue / total ELSE 0 END AS share,
-       (before + greatest(revenue, 0)) / nullif(total, 0) AS cumulative_share,
-       CASE WHEN revenue <= 0 THEN 'C' WHEN before / total < 0.8 THEN 'A' WHEN before / total < 0.95 THEN 'B' ELSE 'C' END AS abc,
-       rank <= ceil(positive * 0.2) AND revenue > 0 AS top20
-FROM ranked ORDER BY rank
+-- The summary over every customer, and only the first :limit ranked rows leave the server.
+SELECT s.*, c.customer_id, c.revenue, c.rank, c.share, c.cumulative_share, c.abc
+FROM summary s LEFT JOIN LATERAL (SELECT * FROM classified ORDER BY rank LIMIT :limit) c ON true
+ORDER BY c.rank
 """
 
 
-async def revenue_concentration(session: AsyncSession, start: datetime, end: datetime, currency: str) -> Concentration:
-    """Customers ranked by net revenue, Pareto and ABC (all computed in the SQL above).
+async def revenue_concentration(session: AsyncSession, start: datetime, end: datetime, currency: str, *,
+                                limit: int = 100) -> Concentration:
+    """Customers ranked by net revenue, Pareto and ABC (all computed in the SQL above);
+    the `limit` first ranked customers are returned, the figures are over all of them.
 
     - shares are of the total positive net revenue (a refund-heavy customer's negative
       revenue does not inflate the others' shares);
@@ -91,15 +105,15 @@ async def revenue_concentration(session: AsyncSession, start: datetime, end: dat
       smallest number of customers making 80%); zero or negative revenue is C.
     """
     currency = _check_period(start, end, currency)
-    rows = (await session.execute(text(CONCENTRATION), {"start": start, "end": end, "currency": currency})).mappings().all()
-    total = Decimal(rows[0]["total"] or 0) if rows else Decimal("0")
+    rows = (await session.execute(text(CONCENTRATION), {"start": start, "end": end, "currency": currency,
+                                                        "limit": limit})).mappings().all()
+    summary = rows[0]
     customers = [RankedCustomer(r["customer_id"], r["rank"], Decimal(r["revenue"]), Decimal(r["share"]),
-                                Decimal(r["cumulative_share"] or 0), r["abc"]) for r in rows]
-    top = [r for r in rows if r["top20"]]
+                                Decimal(r["cumulative_share"] or 0), r["abc"]) for r in rows if r["customer_id"] is not None]
     return Concentration(
-        currency=currency, total_revenue=total, customers_with_revenue=int(rows[0]["positive"]) if rows else 0,
-        top20_count=len(top), top20_share=sum((Decimal(r["share"]) for r in top), Decimal(0)),
-        customers_for_80_percent=sum(1 for c in customers if c.abc_class == "A"), customers=customers,
+        currency=currency, total_revenue=Decimal(summary["total"]), customers_with_revenue=int(summary["positive"]),
+        top20_count=int(summary["top20_count"]), top20_share=Decimal(summary["top20_share"]),
+        customers_for_80_percent=int(summary["a_count"]), customers=customers,
     )
 
 
@@ -365,13 +379,19 @@ RFM_SEGMENTS = {
 }
 
 RFM = """
-WITH paid AS (
-    SELECT customer_id, max(paid_at) AS last_paid FROM sales_order
-    WHERE paid_at IS NOT NULL AND paid_at <= :as_of AND currency = :currency GROUP BY customer_id
+WITH orders AS (
+    -- One pass over the orders for both the last payment and the window's paid orders.
+    SELECT customer_id,
+           max(paid_at) FILTER (WHERE paid_at <= :as_of) AS last_paid,
+           count(*) FILTER (WHERE placed_at >= :start AND placed_at < :as_of) AS orders,
+           sum(total) FILTER (WHERE placed_at >= :start AND placed_at < :as_of) AS amount
+    FROM sales_order
+    WHERE paid_at IS NOT NULL AND currency = :currency AND (paid_at <= :as_of OR (placed_at >= :start AND placed_at < :as_of))
+    GROUP BY customer_id
 ),
+paid AS (SELECT customer_id, last_paid FROM orders WHERE last_paid IS NOT NULL),
 movements AS (
-    SELECT o.customer_id, 1 AS orders, o.total AS amount FROM sales_order o
-    WHERE o.paid_at IS NOT NULL AND o.placed_at >= :start AND o.placed_at < :as_of AND o.currency = :currency
+    SELECT customer_id, orders, amount FROM orders WHERE orders > 0
     UNION ALL
     SELECT o.customer_id, 0, -r.amount FROM order_return r JOIN sales_order o ON o.id = r.order_id
     WHERE r.returned_at >= :start AND r.returned_at < :as_of AND o.currency = :currency

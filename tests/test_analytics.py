@@ -68,6 +68,32 @@ async def test_revenue_concentration(post_graphql, book):
     assert r["customersFor80Percent"] == 3
 
 
+async def test_a_customer_merged_during_the_period_counts_once_in_the_survivor(post_graphql, book):
+    """C4 (600) merged into C2 (2,500) after their orders: the merge moves C4's order to
+    C2, so C2 has 3,100 and C4 is gone from the ranking; the total stays 9,600.
+    C1 5,000 (0% before -> A), C2 3,100 (52.08% before -> A), C3 1,500 (84.38% before
+    -> B), C5 -200 -> C. Top 20% of 3 positive customers = ceil(0.6) = 1: C1, 0.5208.
+    Two customers make 84.4% >= 80%: customersFor80Percent = 2."""
+    await ok(post_graphql, "mutation($into: ID!, $from: ID!) { customerMerge(intoId: $into, fromId: $from) { customer { id } "
+             "errors { code } } }", {"into": book["C2"], "from": book["C4"]}, "customerMerge")
+    result = await post_graphql("""query($from: DateTime!, $to: DateTime!, $currency: String!) {
+      revenueConcentration(from: $from, to: $to, currency: $currency) {
+        totalRevenue { amount } customersWithRevenue top20Count top20Share customersFor80Percent
+        customers { revenue { amount } share cumulativeShare abcClass customer { name } } }
+      channelPerformance(from: $from, to: $to, currency: $currency) { channel { name } revenue { amount } } }""", PERIOD)
+    assert not result.errors, result.body
+    r = result.data["revenueConcentration"]
+    assert r["totalRevenue"] == {"amount": "9600.00"} and r["customersWithRevenue"] == 3
+    assert (r["top20Count"], r["top20Share"], r["customersFor80Percent"]) == (1, "0.5208", 2)
+    assert [(c["customer"]["name"], c["revenue"]["amount"], c["share"], c["cumulativeShare"], c["abcClass"])
+            for c in r["customers"]] == [
+        ("C1", "5000.00", "0.5208", "0.5208", "A"), ("C2", "3100.00", "0.3229", "0.8438", "A"),
+        ("C3", "1500.00", "0.1563", "1.0000", "B"), ("C5", "-200.00", "0.0000", "1.0000", "C")]
+    # C2 came from Web: Web's revenue is C1's 5,000 and the survivor's 3,100.
+    revenue = {c["channel"]["name"]: c["revenue"]["amount"] for c in result.data["channelPerformance"]}
+    assert revenue["Web"] == "8100.00"
+
+
 async def test_channel_performance(post_graphql, book):
     result = await post_graphql("""query($from: DateTime!, $to: DateTime!, $currency: String!) {
       channelPerformance(from: $from, to: $to, currency: $currency) {
