@@ -9,12 +9,13 @@ BIN    := $(VENV)/bin
 # The venv's own pip when it has one, else the system pip aimed at the venv.
 PIP     = $(shell $(BIN)/python -c 'import pip' 2>/dev/null && echo $(BIN)/python -m pip || echo $(PYTHON) -m pip --python $(BIN)/python)
 
-.PHONY: run test serve migrate schema lock clean help
+.PHONY: run test bench serve migrate schema lock clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make run     serve the API on an embedded PostgreSQL with demo data"
 	@echo "make test    run the whole test suite"
+	@echo "make bench   run the benchmarks (bench/) and write docs/benchmarks.md (about 15 minutes)"
 	@echo "make migrate apply database migrations (DATABASE_URL or the embedded database)"
 	@echo "make schema  export schema.graphql from the code"
 	@echo "make lock    re-pin requirements*.lock from pyproject.toml"
@@ -41,6 +42,9 @@ run: $(VENV)/.runtime
 
 test: $(VENV)/.test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.test
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 migrate: $(VENV)/.runtime
 	$(BIN)/crm migrate

@@ -9,6 +9,7 @@ the requests per second a server would reach if GraphQL, Python and HTTP cost no
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from datetime import date, datetime
@@ -79,10 +80,11 @@ def pgbench_script(statements: list[str]) -> str:
     return "".join(" ".join(s.split()).rstrip(";") + ";\n" for s in statements)
 
 
-def run_pgbench(pgbench: Path, libpq_args: list[str], script: Path, *, clients: int, seconds: float) -> dict:
+def run_pgbench(pgbench: Path, libpq_args: list[str], script: Path, *, clients: int, seconds: float,
+                env: dict[str, str] | None = None) -> dict:
     command = [str(pgbench), *libpq_args, "-n", "-M", "prepared", "-f", str(script), "-c", str(clients),
                "-j", str(min(clients, 2)), "-T", str(max(1, round(seconds)))]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120, env={**os.environ, **(env or {})})
     if result.returncode != 0:
         raise RuntimeError(f"pgbench failed: {result.stderr[-600:]}")
     tps = re.search(r"tps = ([\d.]+)", result.stdout)

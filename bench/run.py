@@ -250,7 +250,8 @@ def drive(url: str, requests: list[dict], *, duration: float, concurrency: int, 
     figures = json.loads(result.stdout)
     # CPU over the whole load run (warm-up included), as % of one core.
     for name, probe in cpu_probes.items():
-        figures[f"cpu_{name}_pct"] = round(100 * (probe() - before[name]) / elapsed, 0)
+        # Backends that exit during the run take their CPU time with them: never below 0.
+        figures[f"cpu_{name}_pct"] = max(0.0, round(100 * (probe() - before[name]) / elapsed, 0))
     figures["concurrency"] = concurrency
     return figures
 
@@ -296,6 +297,41 @@ async def bare_aggregate(target: Target) -> tuple[float, int]:
         return time.monotonic() - started, len(rows)
     finally:
         await connection.close()
+
+
+def time_analytics(url: str, admin: str, repeat: int = 3) -> list[dict]:
+    """Each analytics query of [5/6]: one warm-up request, then `repeat` timed ones in a row."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {admin}"}
+    with httpx.Client(timeout=120, headers=headers) as client:
+        def ask(body: str) -> dict:
+            response = client.post(url, content=body)
+            answer = response.json()
+            if response.status_code != 200 or answer.get("errors"):
+                raise RuntimeError(f"analytics request failed: {response.status_code} {response.text[:400]}")
+            return answer["data"]
+
+        existing = ask(json.dumps({"query": "{ segments { id name } programmes { id name } }"}))
+        segment = next((s["id"] for s in existing["segments"] if s["name"] == "Bench wholesale"), None)
+        if segment is None:
+            segment = ask(json.dumps({"query": scenarios.SEGMENT_CREATE}))["segmentCreate"]["segment"]["id"]
+        programme = next(p["id"] for p in existing["programmes"] if p["name"] == PROGRAMME_NAME)
+        rows = []
+        for name, body in scenarios.analytics(segment, programme).items():
+            ask(body)
+            timings = []
+            size = 0
+            for _ in range(repeat):
+                started = time.perf_counter()
+                response = client.post(url, content=body)
+                timings.append((time.perf_counter() - started) * 1000)
+                size = len(response.content)
+                if response.status_code != 200 or "errors" in response.json():
+                    raise RuntimeError(f"{name}: {response.text[:400]}")
+            timings.sort()
+            rows.append({"query": name, "median_ms": round(timings[len(timings) // 2], 1), "max_ms": round(timings[-1], 1),
+                         "bytes": size})
+            log(f"(f) {name}: {rows[-1]['median_ms']} ms")
+        return rows
 
 
 def run_assessment(target: Target) -> dict:
@@ -396,7 +432,7 @@ def render(report: dict) -> str:
         lines.append(
             f"| {row['scenario']} | {row['server']} | {row['concurrency']} | {row['rps']:,.0f} | {row['p50_ms']} | "
             f"{row['p95_ms']} | {row['p99_ms']} | {row['errors']} | {row.get('cpu_server_pct', '–'):.0f}% | "
-            f"{row.get('cpu_db_pct', 0):.0f}% | {ratio(row['rps'], peer) if not row.get('is_peer') else '1.00x'} | "
+            f"{max(0, row.get('cpu_db_pct', 0)):.0f}% | {ratio(row['rps'], peer) if not row.get('is_peer') else '1.00x'} | "
             f"{ratio(row['rps'], floor_rps)} |"
             if "rps" in row else f"| {row['scenario']} | {row['server']} | – | – | – | – | – | – | – | – | – | – |")
     floor_rows = report.get("floor", {})
@@ -413,6 +449,16 @@ def render(report: dict) -> str:
                   "|---:|---:|---:|---:|---:|---:|---|",
                   f"| {shape['members']:,} | {shape['ledger']:,} | {assessment['seconds']} | {assessment['aggregate_seconds']} | "
                   f"{assessment['ratio']}x | {assessment['peak_rss_mb']} MB | {assessment['summary'].removeprefix('crm: ')} |"]
+    analytics = report.get("analytics")
+    if analytics:
+        lines += ["", "Analytics (f), issue [5/6]'s target under 2 s each: one request at a time through our server (1 worker), "
+                  "after one warm-up request; median and slowest of 3.", "",
+                  "| query | median ms | slowest ms | answer bytes | under 2 s |", "|---|---:|---:|---:|---|"]
+        for row in analytics:
+            lines.append(f"| {row['query']} | {row['median_ms']:,} | {row['max_ms']:,} | {row['bytes']:,} | "
+                         f"{'yes' if row['max_ms'] < 2000 else '**no**'} |")
+    lines += ["", "Where the time goes, what was tried and what is next: [performance.md](performance.md) "
+              "(hand-written, from `python -m bench.profile`)."]
     if report.get("notes"):
         lines += ["", *report["notes"]]
     return "\n".join(lines) + "\n"
@@ -449,7 +495,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=3, help="seconds of load before measuring (default %(default)s)")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients (default %(default)s)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="our worker counts to run (default 1 2)")
-    parser.add_argument("--scenarios", default="abcde", help="which of a b c d e (default all)")
+    parser.add_argument("--scenarios", default="abcdef", help="which of a b c d e f (default all)")
     parser.add_argument("--no-peer", action="store_true", help="do not install or run PostGraphile")
     parser.add_argument("--database-url", help="a PostgreSQL (SQLAlchemy URL) instead of the embedded one")
     parser.add_argument("--data-dir", default=str(BENCH_DIR / ".data"), help="embedded PostgreSQL's directory")
@@ -505,7 +551,8 @@ def main(argv: list[str] | None = None) -> None:
             script = log_dir / f"floor-{scenario.key}.sql"
             script.write_text(floor.pgbench_script(statements))
             log(f"({scenario.key}) SQL floor: {len(statements)} statements ...")
-            figures = floor.run_pgbench(pgbench, target.libpq_args(), script, clients=args.concurrency, seconds=args.duration)
+            figures = floor.run_pgbench(pgbench, target.libpq_args(), script, clients=args.concurrency, seconds=args.duration,
+                                      env=target.libpq_env())
             floor_rps[scenario.key] = figures["rps"]
             report["floor"][f"({scenario.key})"] = {"statements": len(statements), **figures}
 
@@ -532,6 +579,8 @@ def main(argv: list[str] | None = None) -> None:
                     figures = drive(server.url, requests[:-1], duration=args.duration, concurrency=args.concurrency,
                                     warmup=args.warmup, cpu_probes={"server": server.cpu_seconds, "db": db_probe})
                     report["rows"].append({"scenario": f"(d) {scenario.title}", "server": server.name, **figures})
+                if "f" in wanted and workers == args.workers[0]:
+                    report["analytics"] = time_analytics(server.url, admin)
             finally:
                 stop(server.process)
         if "d" in wanted:

@@ -130,3 +130,49 @@ def order_place(shape: Shape, run_id: str, count: int = 40_000) -> Scenario:
                                "source": "bench", "externalReference": f"{run_id}-{i}"}}
         bodies.append({"body": _body(ORDER_PLACE, variables)})
     return Scenario("d", "orderPlace: 2 lines, paid, priced by tier, ledger for members", ours=bodies, floor=False)
+
+
+# Issue [5/6]'s analytics, over the data set's last year (orders run to 2026-07-01).
+PERIOD = {"from": "2025-07-01T00:00:00Z", "to": "2026-07-01T00:00:00Z"}
+SEGMENT_CREATE = """mutation { segmentCreate(input: {name: "Bench wholesale", priority: 1,
+  filter: {tags: {containsAny: ["wholesale"]}}}) { segment { id } errors { code } } }"""
+ANALYTICS = {
+    "rfm": ("""query($asOf: DateTime!) { rfm(currency: "EUR", asOf: $asOf, windowMonths: 12, first: 20) {
+        segments { segment customers revenue { amount } }
+        customers { edges { node { customer { name } recencyDays frequency monetary { amount }
+                                   recencyScore frequencyScore monetaryScore segment } } } } }""",
+            {"asOf": PERIOD["to"]}),
+    "rfm (one segment)": ("""query($asOf: DateTime!) { rfm(currency: "EUR", asOf: $asOf, segment: IMPORTANT_VALUE, first: 20) {
+        customers { edges { node { customer { name } monetary { amount } segment } } } } }""", {"asOf": PERIOD["to"]}),
+    "revenueConcentration": ("""query($from: DateTime!, $to: DateTime!) {
+        revenueConcentration(from: $from, to: $to, currency: "EUR", top: 20) {
+          totalRevenue { amount currency } top20Count top20Share customersFor80Percent
+          customers { rank customer { name } revenue { amount } share cumulativeShare abcClass } } }""", PERIOD),
+    "funnel": ("""query($from: DateTime!, $to: DateTime!) { funnel(from: $from, to: $to) {
+        steps { stage entered advanced conversionRate medianDaysInStage } won lost
+        weightedPipeline { month weightedAmount { amount currency } deals } } }""", PERIOD),
+    "channelPerformance": ("""query($from: DateTime!, $to: DateTime!) { channelPerformance(from: $from, to: $to, currency: "EUR") {
+        channel { name } spend { amount } customersAcquired orders revenue { amount }
+        revenuePerCustomer { amount } roi costPerCustomer { amount } note } }""", PERIOD),
+    "channelConflicts": ("""{ channelConflicts { customer { name } claims { kind since partner { name } user { name } } } }""", {}),
+    "segments (counts)": ("""{ segments { name memberCount primaryCount } }""", {}),
+    "segmentMembers": ("""query($segment: ID!) { segmentMembers(segmentId: $segment, first: 50) {
+        edges { node { name primarySegment { name } } } } }""", {"segment": None}),
+    "tierDistribution": ("""query($programme: ID!, $from: DateTime!) { tierDistribution(programmeId: $programme, from: $from) {
+        membersPerTier { rank members } promotions demotions
+        nearNextTier { account { name } rank nextRank qualifyingVolume { amount } amountToGo { amount } } } }""",
+                         {"programme": None, "from": PERIOD["from"]}),
+}
+
+
+def analytics(segment_id: str, programme_id: str) -> dict[str, str]:
+    """Each analytics query's request body, by name."""
+    bodies = {}
+    for name, (query, variables) in ANALYTICS.items():
+        filled = dict(variables)
+        if "segment" in filled:
+            filled["segment"] = segment_id
+        if "programme" in filled:
+            filled["programme"] = programme_id
+        bodies[name] = _body(query, filled)
+    return bodies
