@@ -30,6 +30,7 @@ from core.settings import Settings
 from models import Database
 from models.database import redact_url
 from models.migrations import schema_status
+from resolvers.compiled import Compiler, GiveUp
 from resolvers.context import Context
 from resolvers.errors import ErrorCode
 from schema import build_schema
@@ -83,8 +84,10 @@ class GraphQLView(GraphQL):
     """Strawberry's ASGI view with GraphQL-shaped HTTP errors and our context."""
 
     def __init__(self, *, schema: Any, database: Database, secret_key: str, graphiql: bool, max_list: int,
-                 deal_exclusivity_days: int = 90) -> None:
+                 deal_exclusivity_days: int = 90, compiled: bool = True) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
+        # The compiled read path (resolvers/compiled.py); off only to compare with it.
+        self.compiler = Compiler(schema._schema) if compiled else None
         self.max_list = max_list
         self.deal_exclusivity_days = deal_exclusivity_days
         self.database = database
@@ -113,6 +116,27 @@ class GraphQLView(GraphQL):
             result.errors = shape_errors(result.errors, request.state.request_id)
             request.state.graphql_error_codes = sorted({e.extensions["code"] for e in result.errors})
         return await super().process_result(request, result)
+
+    async def execute_single(self, request: Request, request_adapter: Any, sub_response: Any, context: Context,  # type: ignore[override]
+                             root_value: Any, request_data: Any) -> ExecutionResult:
+        """A query answered before runs on its compiled plan; anything the plan cannot
+        answer (or the first time) runs on Strawberry's normal path."""
+        query, name = request_data.query, request_data.operation_name
+        compiler = self.compiler
+        if compiler is not None and isinstance(query, str):
+            plan = compiler.lookup(query, name)
+            if plan is not None:
+                try:
+                    data = await compiler.execute(plan, context, request_data.variables)
+                except GiveUp as reason:
+                    log.debug("compiled plan gave up: %s", reason)
+                else:
+                    request.state.operation_name = plan.operation_name
+                    return ExecutionResult(data=data, errors=None)
+        result = await super().execute_single(request, request_adapter, sub_response, context, root_value, request_data)
+        if compiler is not None and isinstance(query, str) and not result.errors and not compiler.known(query, name):
+            compiler.learn(query, name)
+        return result
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         return Context(request=request, response=response, database=self.database, secret_key=self.secret_key,
@@ -298,7 +322,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app_schema = build_schema(limits, introspection=settings.introspection)
     graphql = GraphQLView(schema=app_schema, database=database, secret_key=settings.secret_key,
                           graphiql=settings.graphiql and settings.introspection, max_list=limits.max_list,
-                          deal_exclusivity_days=settings.deal_exclusivity_days)
+                          deal_exclusivity_days=settings.deal_exclusivity_days, compiled=settings.compiled_queries)
     app = Starlette(
         routes=[
             Route("/graphql", graphql),

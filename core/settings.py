@@ -78,6 +78,7 @@ class Settings:
     max_cost: int = 25_000
     max_tokens: int = 10_000
     deal_exclusivity_days: int = 90
+    compiled_queries: bool = True
 
     @classmethod
     def from_env(cls, *, demo: bool | None = None) -> Settings:
@@ -107,4 +108,5 @@ class Settings:
             max_cost=_int("CRM_MAX_COST", 25_000, 10, 10_000_000),
             max_tokens=_int("CRM_MAX_TOKENS", 10_000, 100, 1_000_000),
             deal_exclusivity_days=_int("CRM_DEAL_EXCLUSIVITY_DAYS", 90, 1, 3650),
+            compiled_queries=_bool("CRM_COMPILED_QUERIES", True),
         )

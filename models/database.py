@@ -30,9 +30,12 @@ def create_engine(url: str, *, pool_size: int = 10, work_mem: str = "32MB") -> A
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        # A connection dropped while PostgreSQL was away is replaced on checkout, so
-        # the service recovers by itself when the database returns.
-        pool_pre_ping=True,
+        # No pre-ping: with asyncpg it costs three round trips (BEGIN, ping, ROLLBACK) on
+        # every checkout, several per request. A connection found dead instead fails its
+        # statement as a disconnect, which marks every connection older than it for
+        # replacement, so the service still recovers by itself when the database returns
+        # (tests/test_service_process.py takes PostgreSQL away under a running server).
+        pool_pre_ping=False,
         pool_recycle=1800,
         # work_mem: the analytics sort and aggregate every customer; at PostgreSQL's 4 MB
         # default their sorts spill to disk on 100,000 customers (issue [5/6]'s figures).
