@@ -21,7 +21,7 @@ from bench.generate import loaded_shape
 from bench.run import BENCH_DIR, Target, authorised, tokens
 
 
-async def measure(url: str, key: str, repeat: int, sort: str, limit: int) -> None:
+async def measure(url: str, key: str, repeat: int, sort: str, limit: int, plain: bool = False) -> None:
     from core.settings import Settings
     from models import Database
     from server import create_app
@@ -35,7 +35,8 @@ async def measure(url: str, key: str, repeat: int, sort: str, limit: int) -> Non
     chosen = {"a": scenarios.customer_list(), "b": scenarios.customer_detail(shape), "c": scenarios.my_membership(shape)}[key]
     requests = authorised(chosen, admin, partners)
     database = Database.from_url(url, pool_size=4)
-    app = create_app(Settings(database_url=url, secret_key=secret_key, introspection=False), database=database)
+    app = create_app(Settings(database_url=url, secret_key=secret_key, introspection=False, compiled_queries=not plain),
+                     database=database)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
         async def once(i: int) -> None:
             request = requests[i % len(requests)]
@@ -45,6 +46,10 @@ async def measure(url: str, key: str, repeat: int, sort: str, limit: int) -> Non
 
         for i in range(5):
             await once(i)
+        started = time.perf_counter()
+        for i in range(repeat):
+            await once(i)
+        plain = time.perf_counter() - started
         profiler = cProfile.Profile()
         started = time.perf_counter()
         profiler.enable()
@@ -53,7 +58,8 @@ async def measure(url: str, key: str, repeat: int, sort: str, limit: int) -> Non
         profiler.disable()
         elapsed = time.perf_counter() - started
     await database.dispose()
-    print(f"({key}) {repeat} requests in {elapsed:.2f} s: {1000 * elapsed / repeat:.1f} ms per request (profiled)")
+    print(f"({key}) one at a time: {1000 * plain / repeat:.1f} ms per request; "
+          f"{1000 * elapsed / repeat:.1f} ms under the profiler")
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats(sort).print_stats(limit)
     print(out.getvalue())
@@ -65,17 +71,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--sort", default="tottime", help="cProfile sort key (tottime, cumulative)")
     parser.add_argument("--limit", type=int, default=40)
+    parser.add_argument("--plain", action="store_true", help="without the compiled read path")
     parser.add_argument("--database-url")
     args = parser.parse_args()
     if args.database_url:
-        asyncio.run(measure(args.database_url, args.scenario, args.repeat, args.sort, args.limit))
+        asyncio.run(measure(args.database_url, args.scenario, args.repeat, args.sort, args.limit, args.plain))
         return
     from core.embedded_postgres import EmbeddedPostgres
 
     embedded = EmbeddedPostgres(Path(BENCH_DIR / ".data"))
     url = embedded.start()
     try:
-        asyncio.run(measure(url, args.scenario, args.repeat, args.sort, args.limit))
+        asyncio.run(measure(url, args.scenario, args.repeat, args.sort, args.limit, args.plain))
     finally:
         embedded.stop()
 

@@ -154,7 +154,8 @@ ANALYTICS = {
     "channelPerformance": ("""query($from: DateTime!, $to: DateTime!) { channelPerformance(from: $from, to: $to, currency: "EUR") {
         channel { name } spend { amount } customersAcquired orders revenue { amount }
         revenuePerCustomer { amount } roi costPerCustomer { amount } note } }""", PERIOD),
-    "channelConflicts": ("""{ channelConflicts { customer { name } claims { kind since partner { name } user { name } } } }""", {}),
+    "channelConflicts": ("""{ channelConflicts(first: 50) { totalCount edges { node {
+        customer { name } claims { kind since partner { name } user { name } } } } } }""", {}),
     "segments (counts)": ("""{ segments { name memberCount primaryCount } }""", {}),
     "segmentMembers": ("""query($segment: ID!) { segmentMembers(segmentId: $segment, first: 50) {
         edges { node { name primarySegment { name } } } } }""", {"segment": None}),

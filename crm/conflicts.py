@@ -37,14 +37,19 @@ WITH claims AS (
     UNION ALL
     SELECT customer_id, NULL, owner_id, 'direct_deal', created_at, id FROM opportunity
     WHERE stage IN {OPEN} AND registering_partner_id IS NULL AND owner_id IS NOT NULL
-),
-conflicted AS (
-    SELECT customer_id FROM claims GROUP BY customer_id
-    HAVING count(DISTINCT partner_id) >= 2 OR (count(DISTINCT partner_id) >= 1 AND count(user_id) >= 1)
 )
-SELECT c.customer_id, c.partner_id, c.user_id, c.kind, c.since, c.opportunity_id
-FROM claims c JOIN conflicted USING (customer_id)
-ORDER BY c.customer_id, c.since, c.kind
+"""
+
+CONFLICTED = CLAIMS + """
+SELECT customer_id FROM claims GROUP BY customer_id
+HAVING count(DISTINCT partner_id) >= 2 OR (count(DISTINCT partner_id) >= 1 AND count(user_id) >= 1)
+"""
+
+# The claim CTE is inlined (referenced once), so the customer filter reaches each branch.
+CLAIMS_OF = CLAIMS + """
+SELECT customer_id, partner_id, user_id, kind, since, opportunity_id FROM claims
+WHERE customer_id = ANY(:customers)
+ORDER BY customer_id, since, kind
 """
 
 
@@ -58,12 +63,26 @@ class Claim:
     opportunity_id: int | None
 
 
-async def conflicts(session: AsyncSession, now: datetime | None = None) -> dict[int, list[Claim]]:
-    """Every conflicted customer with all its claims, oldest first (one statement)."""
-    rows = await session.execute(text(CLAIMS), {"now": now or datetime.now(timezone.utc)})
-    grouped: dict[int, list[Claim]] = {}
+def conflicted_customers(now: datetime):
+    """The conflicted customers as a selectable (`customer_id`) and its keyset ordering,
+    so the list pages like every other: a customer is conflicted when two or more
+    partners claim it, or a partner and direct sales do."""
+    from sqlalchemy import BigInteger, select
+
+    from crm.pagination import BIGINT_KEY, Ordering, SortKey
+
+    conflicted = text(CONFLICTED).bindparams(now=now).columns(customer_id=BigInteger).subquery("conflicted")
+    ordering = Ordering(name="conflicts", keys=[SortKey(conflicted.c.customer_id, **BIGINT_KEY)],
+                        values_of=lambda r: (r.customer_id,))
+    return select(conflicted), ordering
+
+
+async def claims_of(session: AsyncSession, customer_ids: list[int], now: datetime) -> dict[int, list[Claim]]:
+    """Every claim on each of the customers, oldest first (one statement)."""
+    rows = await session.execute(text(CLAIMS_OF), {"now": now, "customers": list(customer_ids)})
+    grouped: dict[int, list[Claim]] = {customer: [] for customer in customer_ids}
     for row in rows.mappings():
-        grouped.setdefault(row["customer_id"], []).append(Claim(**row))
+        grouped[row["customer_id"]].append(Claim(**row))
     return grouped
 
 

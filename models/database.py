@@ -50,6 +50,10 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # Reads in autocommit: under READ COMMITTED every statement takes its own snapshot
+        # anyway, and BEGIN and ROLLBACK are two round trips per loader batch saved.
+        self._read_sessions = async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"),
+                                                 expire_on_commit=False)
         self._serialise: contextlib.AbstractAsyncContextManager = contextlib.nullcontext()
 
     @classmethod
@@ -68,12 +72,20 @@ class Database:
         database._sessions = async_sessionmaker(
             bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
+        database._read_sessions = database._sessions
         database._serialise = asyncio.Lock()
         return database
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self._serialise, self._sessions() as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for reading only (loaders, list pages, counts): no transaction.
+        Never write in it: each statement would commit on its own."""
+        async with self._serialise, self._read_sessions() as session:
             yield session
 
     async def ping(self) -> bool:

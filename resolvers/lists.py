@@ -25,12 +25,12 @@ def filter_clause(spec: Mapping[str, Any] | None, fields: Mapping[str, FilterFie
 
 
 async def page(context: Context, statement: Select, ordering: Ordering, request: PageRequest) -> Page[Any]:
-    async with context.database.session() as session:
+    async with context.database.read_session() as session:
         return await fetch_page(session, statement, ordering, request)
 
 
 async def count(context: Context, statement: Select) -> int:
-    async with context.database.session() as session:
+    async with context.database.read_session() as session:
         return await count_rows(session, statement)
 
 

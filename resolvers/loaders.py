@@ -29,7 +29,7 @@ class ByIdLoader(DatabaseLoader):
     model: Any
 
     async def batch_load_fn(self, ids: list[int]) -> list[Any]:
-        async with self.database.session() as session:
+        async with self.database.read_session() as session:
             rows = (await session.execute(select(self.model).where(self.model.id.in_(list(ids))))).scalars()
             found = {row.id: row for row in rows}
         return [found.get(pk) for pk in ids]
@@ -84,7 +84,7 @@ class PagesByParentLoader(DatabaseLoader):
 
     async def batch_load_fn(self, parent_ids: list[Any]) -> list[Page[Any]]:
         nested, request = self.args
-        async with self.database.session() as session:
+        async with self.database.read_session() as session:
             pages = await fetch_pages_by_parent(session, nested.statement, nested.parent, list(parent_ids),
                                                 nested.ordering, request)
         return [pages[pid] for pid in parent_ids]
@@ -95,7 +95,7 @@ class CountByParentLoader(DatabaseLoader):
 
     async def batch_load_fn(self, parent_ids: list[Any]) -> list[int]:
         (nested,) = self.args
-        async with self.database.session() as session:
+        async with self.database.read_session() as session:
             counts = await count_by_parent(session, nested.statement, nested.parent, list(parent_ids))
         return [counts[pid] for pid in parent_ids]
 
@@ -107,7 +107,7 @@ class ListByParentLoader(DatabaseLoader):
         (nested,) = self.args
         order_by = [k.column.desc() if k.descending else k.column.asc() for k in nested.ordering.keys]
         grouped: dict[Any, list[Any]] = {pid: [] for pid in parent_ids}
-        async with self.database.session() as session:
+        async with self.database.read_session() as session:
             rows = (await session.execute(
                 nested.statement.where(nested.parent.in_(list(parent_ids))).order_by(*order_by)
             )).scalars()

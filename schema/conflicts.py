@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
 
 from crm import conflicts as service
+from resolvers.context import DatabaseLoader
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id
-from schema.common import gid, payload_errors
+from schema.common import gid, list_connection, payload_errors
+from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
 from schema.errors import error_codes, error_type
 from schema.permissions import Managers, Partners, guarded_field, guarded_mutation
 
@@ -49,10 +51,25 @@ class ChannelClaim:
         return await load_opportunity(info, self._claim.opportunity_id)
 
 
+class ClaimsByCustomerLoader(DatabaseLoader):
+    """Loader args: (now,). Keys: customer ids. Values: their claims, oldest first."""
+
+    async def batch_load_fn(self, customer_ids: list[int]) -> list[list[service.Claim]]:
+        (now,) = self.args
+        async with self.database.read_session() as session:
+            found = await service.claims_of(session, list(customer_ids), now)
+        return [found[pk] for pk in customer_ids]
+
+
 @strawberry.type(description="A customer claimed by two or more partners, or by a partner and direct sales.")
 class ChannelConflict:
-    claims: list[ChannelClaim] = strawberry.field(description="Every claim on the customer, oldest first.")
     _customer_id: strawberry.Private[int]
+    _now: strawberry.Private[datetime]
+
+    @strawberry.field(description="Every claim on the customer, oldest first (batched for a page).")
+    async def claims(self, info: Info) -> list[ChannelClaim]:
+        claims = await info.context.loader(ClaimsByCustomerLoader, self._now).load(self._customer_id)
+        return [ChannelClaim(kind=c.kind, since=c.since, _claim=c) for c in claims]
 
     @strawberry.field(description="The customer.")
     async def customer(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")] | None:
@@ -77,12 +94,13 @@ class DealRegistrationPayload:
 @strawberry.type
 class ConflictQueries:
     @guarded_field(description="Customers claimed by two or more partners, or by a partner and direct sales, with who "
-                   "claimed what and when.", permissions=[Managers])
-    async def channel_conflicts(self, info: Info) -> list[ChannelConflict]:
-        async with info.context.database.session() as session:
-            grouped = await service.conflicts(session)
-        return [ChannelConflict(claims=[ChannelClaim(kind=c.kind, since=c.since, _claim=c) for c in claims], _customer_id=customer)
-                for customer, claims in grouped.items()]
+                   f"claimed what and when, by customer. {PAGE_ARGUMENTS_HELP}", permissions=[Managers])
+    async def channel_conflicts(self, info: Info, first: int | None = None, after: str | None = None,
+                                last: int | None = None, before: str | None = None) -> Connection[ChannelConflict]:
+        now = datetime.now(timezone.utc)  # one instant for the page and its claims
+        statement, ordering = service.conflicted_customers(now)
+        return await list_connection(info, statement, ordering, lambda r: ChannelConflict(_customer_id=r.customer_id, _now=now),
+                                     first=first, after=after, last=last, before=before)
 
 
 @strawberry.type

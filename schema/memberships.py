@@ -325,7 +325,7 @@ class MembershipQueries:
 
 
 async def _view_of(info: Info, account: int, programme: int | None, at: datetime | None) -> MembershipType | None:
-    async with info.context.database.session() as session:
+    async with info.context.database.read_session() as session:  # the view only reads
         try:
             membership = await membership_of(session, account, programme)
         except DomainError as error:

@@ -334,14 +334,24 @@ async def test_deal_registration_and_channel_conflicts(post_graphql):
     assert [(e["field"], e["code"]) for e in again] == [("customerId", "REGISTERED_BY_ANOTHER_PARTNER")]
     await post_graphql("mutation($id: ID!, $p: ID!) { customerUpdate(id: $id, input: {referringPartnerId: $p}) { errors { code } } }",
                        {"id": y, "p": p})
-    result = await post_graphql("{ channelConflicts { customer { name } claims { kind partner { name } user { email } } } }")
+    result = await post_graphql("""{ channelConflicts(first: 10) { totalCount edges { node {
+        customer { name } claims { kind partner { name } user { email } } } } } }""")
     assert not result.errors, result.body
-    conflicts = {c["customer"]["name"]: sorted((k["kind"], (k["partner"] or {}).get("name"), (k["user"] or {}).get("email"))
-                                              for k in c["claims"]) for c in result.data["channelConflicts"]}
+    assert result.data["channelConflicts"]["totalCount"] == 2
+    conflicts = {e["node"]["customer"]["name"]: sorted((k["kind"], (k["partner"] or {}).get("name"), (k["user"] or {}).get("email"))
+                                                       for k in e["node"]["claims"]) for e in result.data["channelConflicts"]["edges"]}
     assert conflicts == {
         "X": [("referral", "P", None), ("registration", "Q", None)],
         "Y": [("direct_deal", None, "s@example.com"), ("referral", "P", None)],
     }
     # staff cannot register for a partner; partners cannot read conflicts
     assert (await post_graphql(register, {"c": z})).error_codes == ["FORBIDDEN"]
-    assert (await post_graphql("{ channelConflicts { claims { kind } } }", as_=principal(p))).error_codes == ["FORBIDDEN"]
+    assert (await post_graphql("{ channelConflicts { totalCount } }", as_=principal(p))).error_codes == ["FORBIDDEN"]
+    # one conflict per page: the pages walk both, by customer, each with its claims
+    page = await post_graphql("{ channelConflicts(first: 1) { pageInfo { endCursor } edges { node { customer { name } } } } }")
+    cursor = page.data["channelConflicts"]["pageInfo"]["endCursor"]
+    following = await post_graphql("query($a: String) { channelConflicts(first: 1, after: $a) { pageInfo { hasNextPage } "
+                                   "edges { node { customer { name } claims { kind } } } } }", {"a": cursor})
+    names = [page.data["channelConflicts"]["edges"][0]["node"]["customer"]["name"],
+             following.data["channelConflicts"]["edges"][0]["node"]["customer"]["name"]]
+    assert sorted(names) == ["X", "Y"] and following.data["channelConflicts"]["pageInfo"]["hasNextPage"] is False
