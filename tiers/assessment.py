@@ -77,14 +77,16 @@ periods AS (
            l.next_end AT TIME ZONE l.tz AS next_end
     FROM local_period l
 ),
-volumes AS (
+-- MATERIALIZED: inlined, each mention of `volume` below re-ran the ledger sum per member
+-- (ten times per member on the benchmark data; issue [6/6]'s profile of the assessment).
+volumes AS MATERIALIZED (
     SELECT p.*, coalesce((SELECT sum(e.amount) FROM qualifying_entry e
                           WHERE e.membership_id = p.id AND e.occurred_at >= p.w_start AND e.occurred_at < p.w_end), 0) AS volume,
            p.w_end > p.joined_at AND (p.assessed_through IS NULL OR p.assessed_through < p.w_end) AS due,
            least(p.earned_rank, (SELECT top FROM top)) AS earned
     FROM periods p
 ),
-ranked AS (
+ranked AS MATERIALIZED (
     SELECT v.*,
         coalesce((SELECT max(t.rank) FROM tiers t WHERE v.volume >= t.promotion_threshold), 0) AS promoted,
         coalesce((SELECT max(t.rank) FROM tiers t WHERE t.rank <= v.earned AND v.volume >= t.retention_threshold), 0) AS kept,
@@ -109,7 +111,7 @@ outcome AS (
         CASE d.reason WHEN 'promoted' THEN d.next_end WHEN 'demoted' THEN NULL ELSE d.earned_until END AS new_until
     FROM decided d
 ),
-final AS (
+final AS MATERIALIZED (
     SELECT o.*,
         least((SELECT top FROM top), coalesce(
             (SELECT ov.tier_rank FROM tier_override ov WHERE ov.membership_id = o.id AND ov.kind = 'lock'
