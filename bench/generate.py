@@ -64,12 +64,15 @@ class Shape:
     ledger: int = 200_000
     partner_users: int = 1_000
     seed: int = 20261123
+    # False: only what a bulk assessment reads (accounts, the programme, its members and
+    # ledger), for the assessment's own database of a million members.
+    crm: bool = True
 
     def normalised(self) -> Shape:
         customers = max(self.customers, self.members, 10)
-        return Shape(customers=customers, orders=self.orders, lines_per_order=self.lines_per_order,
+        return Shape(customers=customers, orders=self.orders if self.crm else 0, lines_per_order=self.lines_per_order,
                      members=min(self.members, customers), ledger=self.ledger,
-                     partner_users=min(self.partner_users, self.members), seed=self.seed)
+                     partner_users=min(self.partner_users, self.members), seed=self.seed, crm=self.crm)
 
     @property
     def partners(self) -> int:
@@ -337,12 +340,13 @@ async def load(dsn: str, shape: Shape, *, log=print) -> dict[str, int]:
     try:
         await connection.execute("SET session_replication_role = replica")
         await connection.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
-        opportunities, changes = generator.opportunities()
+        opportunities, changes = generator.opportunities() if shape.crm else ([], [])
         plan = [("app_user", generator.app_users()), ("channel", generator.channels()),
                 ("channel_spend", generator.channel_spend()), ("product", generator.products()),
-                ("customer", generator.customers()), ("contact", generator.contacts()),
-                ("opportunity", opportunities), ("opportunity_stage_change", changes),
-                ("activity", generator.activities())]
+                ("customer", generator.customers())]
+        if shape.crm:
+            plan += [("contact", generator.contacts()), ("opportunity", opportunities),
+                     ("opportunity_stage_change", changes), ("activity", generator.activities())]
         for table, rows in plan:
             started = time.monotonic()
             counts[table] = await _copy(connection, table, rows)
