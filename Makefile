@@ -15,7 +15,7 @@ PIP     = $(shell $(BIN)/python -c 'import pip' 2>/dev/null && echo $(BIN)/pytho
 help:
 	@echo "make run     serve the API on an embedded PostgreSQL with demo data"
 	@echo "make test    run the whole test suite"
-	@echo "make bench   run the benchmarks (bench/) and write docs/benchmarks.md (about 15 minutes)"
+	@echo "make bench   run the benchmarks (bench/) and write docs/benchmarks.md (about 20 minutes the first time)"
 	@echo "make migrate apply database migrations (DATABASE_URL or the embedded database)"
 	@echo "make schema  export schema.graphql from the code"
 	@echo "make lock    re-pin requirements*.lock from pyproject.toml"
