@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import asyncpg
 from sqlalchemy import select, text
 
-from bench.run import BENCH_DIR, Target
+from bench.run import Target, database
 from models import Customer, Database
 
 
@@ -61,14 +60,8 @@ async def measure(url: str, runs: int = 200) -> None:
 
 
 def main() -> None:
-    from core.embedded_postgres import EmbeddedPostgres
-
-    embedded = EmbeddedPostgres(Path(BENCH_DIR / ".data"))
-    url = embedded.start()
-    try:
-        asyncio.run(measure(url))
-    finally:
-        embedded.stop()
+    with database() as (target, _):
+        asyncio.run(measure(target.sqlalchemy_url))
 
 
 if __name__ == "__main__":

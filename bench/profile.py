@@ -12,13 +12,12 @@ import io
 import pstats
 import secrets
 import time
-from pathlib import Path
 
 import httpx
 
 from bench import scenarios
 from bench.generate import loaded_shape
-from bench.run import BENCH_DIR, Target, authorised, tokens
+from bench.run import Target, authorised, database, tokens
 
 
 async def measure(url: str, key: str, repeat: int, sort: str, limit: int, plain: bool = False) -> None:
@@ -74,17 +73,8 @@ def main() -> None:
     parser.add_argument("--plain", action="store_true", help="without the compiled read path")
     parser.add_argument("--database-url")
     args = parser.parse_args()
-    if args.database_url:
-        asyncio.run(measure(args.database_url, args.scenario, args.repeat, args.sort, args.limit, args.plain))
-        return
-    from core.embedded_postgres import EmbeddedPostgres
-
-    embedded = EmbeddedPostgres(Path(BENCH_DIR / ".data"))
-    url = embedded.start()
-    try:
-        asyncio.run(measure(url, args.scenario, args.repeat, args.sort, args.limit, args.plain))
-    finally:
-        embedded.stop()
+    with database(args.database_url) as (target, _):
+        asyncio.run(measure(target.sqlalchemy_url, args.scenario, args.repeat, args.sort, args.limit, args.plain))
 
 
 if __name__ == "__main__":

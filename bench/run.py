@@ -79,13 +79,15 @@ class Target:
 
 
 @contextmanager
-def database(args: argparse.Namespace):
-    if args.database_url:
-        yield Target(args.database_url), None
+def database(database_url: str | None = None, data_dir: Path = BENCH_DIR / ".data"):
+    """(Target, its data directory or None): `database_url`, else the harness's own
+    embedded PostgreSQL in `data_dir`, booted for the duration."""
+    if database_url:
+        yield Target(database_url), None
         return
     from core.embedded_postgres import EmbeddedPostgres
 
-    embedded = EmbeddedPostgres(Path(args.data_dir))
+    embedded = EmbeddedPostgres(Path(data_dir))
     url = embedded.start()
     try:
         yield Target(url), embedded.pgdata
@@ -529,7 +531,7 @@ def main(argv: list[str] | None = None) -> None:
                     "duration": args.duration, "warmup": args.warmup, "machine": machine(), "rows": [], "floor": {},
                     "notes": []}
     log_dir = Path(tempfile.mkdtemp(prefix="crm-bench-"))
-    with database(args) as (target, pgdata):
+    with database(args.database_url, Path(args.data_dir)) as (target, pgdata):
         asyncio.run(migrate(target))
         if asyncio.run(generate.loaded_shape(target.asyncpg_dsn)) != shape:
             log(f"loading the data set {asdict(shape)} ...")

@@ -380,7 +380,10 @@ async def _complete_object_deferred(source: Any, plan: ObjectPlan, run: Run, pat
             pending.append((field_plan, value, field_path))
         else:
             out[field_plan.key] = field_plan.complete(value, run, field_path)
-    if pending:
+    if len(pending) == 1:  # nothing to run beside it: no task needed
+        field_plan, value, field_path = pending[0]
+        out[field_plan.key] = await _finish(field_plan, value, run, field_path)
+    elif pending:
         results = await _gather([_finish(f, v, run, p) for f, v, p in pending])
         for (field_plan, _, _), result in zip(pending, results, strict=True):
             out[field_plan.key] = result

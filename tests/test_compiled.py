@@ -140,3 +140,20 @@ async def test_what_the_plan_hands_back_to_the_normal_path(app, client, plain_cl
     await _compare(plain_client, client, compiler, fragment, {"id": demo["customers"][0]}, compiled=False)
     directive = "query($id: ID!, $x: Boolean!) { customer(id: $id) { name @include(if: $x) } }"
     await _compare(plain_client, client, compiler, directive, {"id": demo["customers"][0], "x": True}, compiled=False)
+
+
+async def test_the_plan_batches_like_the_normal_path(app, client, plain_client, demo, count_statements):
+    """Loaders still batch across a list on the plan: the same statements, as many, for
+    a page of 5 and a page of 20 customers (with their orders and contacts)."""
+    compiler = _compiler(app)
+    query = """query($n: Int) { customers(first: $n) { edges { node { name
+      orders(first: 5) { edges { node { status total { amount } } } } contacts(first: 2) { edges { node { name } } } } } } }"""
+    for size in (5, 20):
+        with count_statements() as plain:
+            await _post(plain_client, query, {"n": size}, ADMIN)
+        await _post(client, query, {"n": size}, ADMIN)  # learns the document (first size only)
+        answered = compiler.answered
+        with count_statements() as compiled:
+            await _post(client, query, {"n": size}, ADMIN)
+        assert compiler.answered == answered + 1
+        assert len(compiled) == len(plain) == 3, (compiled.statements, plain.statements)
