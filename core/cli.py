@@ -154,6 +154,16 @@ def cmd_serve(args: argparse.Namespace) -> None:
         else:
             lines.append("Auth:     send `Authorization: Bearer <token>`; `crm token --role admin` issues one.")
         print("\n".join(lines), file=sys.stderr, flush=True)
+        from core import workers
+
+        if settings.workers > 1 and workers.supported(settings.port):
+            try:
+                status = workers.Workers(settings.host, settings.port, settings.workers, PROJECT_ROOT).run()
+            except OSError as error:
+                raise LaunchError(f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}") from None
+            if status:
+                raise LaunchError("a worker could not start; its error is above")
+            return
         uvicorn.run(
             "server:app_factory",
             factory=True,

@@ -98,6 +98,27 @@ def test_two_workers_share_one_postgres_booted_by_the_launcher(demo_env, tmp_pat
                    if p.info["name"] == "postgres" and "-D" in (p.info["cmdline"] or [])
                    and str(pgdata) in " ".join(p.info["cmdline"] or [])]
     assert len(postmasters) == 1
+
+    # One socket per worker (core/workers.py): a worker killed outright is replaced, the
+    # other serves meanwhile; SIGTERM stops the workers, then PostgreSQL, exit status 0.
+    def live_workers() -> list:
+        found = []
+        for child in psutil.Process(server.process.pid).children():
+            try:
+                if child.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(child.cmdline()):
+                    found.append(child)
+            except psutil.Error:  # gone, or a zombie, since listed
+                pass
+        return found
+
+    workers = live_workers()
+    assert len(workers) == 2, workers
+    workers[0].kill()
+    assert wait_until(lambda: len([p for p in live_workers() if p.pid != workers[0].pid]) == 2, timeout=30), server.output()
+    assert wait_until(lambda: all(demo_customers(server)[0] == 13 for _ in range(6)), timeout=30)
+    assert "starting another" in server.output()
+    assert server.stop() == 0, server.output()
+    assert wait_until(lambda: postgres_pid(pgdata) is None), server.output()
     assert server.stop() == 0
     assert wait_until(lambda: postgres_pid(pgdata) is None), server.output()
 
@@ -160,3 +181,19 @@ def test_production_mode_needs_a_secret_key(tmp_path):
     result = run_crm("serve", env=crm_env(CRM_DATA_DIR=str(tmp_path / "data")), timeout=60)
     assert result.returncode == 2
     assert "CRM_SECRET_KEY" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_workers_refuse_a_port_in_use_in_one_line(postgres_server_url, tmp_path):
+    import socket
+
+    with fresh_database(postgres_server_url) as url:
+        assert run_crm("migrate", env=crm_env(DATABASE_URL=url)).returncode == 0
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            env = crm_env(DATABASE_URL=url, CRM_SECRET_KEY=TEST_SECRET_KEY, CRM_WORKERS="2", CRM_PORT=str(port))
+            result = run_crm("serve", env=env, timeout=60)
+    assert result.returncode == 2
+    assert f"crm: error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
