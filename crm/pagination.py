@@ -160,8 +160,12 @@ class Page(Generic[T]):
 
 
 def encode_cursor(ordering: Ordering, row: Any) -> str:
-    values = [key.dump(value) for key, value in zip(ordering.keys, ordering.values_of(row), strict=True)]
-    raw = json.dumps([ordering.name, values], separators=(",", ":"), default=str)
+    return encode_cursor_values(ordering, [key.dump(value) for key, value in zip(ordering.keys, ordering.values_of(row), strict=True)])
+
+
+def encode_cursor_values(ordering: Ordering, values: Sequence[Any]) -> str:
+    """The cursor of a row whose sort-key values are already in their JSON form."""
+    raw = json.dumps([ordering.name, list(values)], separators=(",", ":"), default=str)
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -224,7 +228,7 @@ def _beyond(ordering: Ordering, values: Sequence[Any], *, after: bool) -> Column
     return or_(*clauses)
 
 
-def _bounded(statement: Select, ordering: Ordering, request: PageRequest) -> tuple[Select, list[Any]]:
+def bounded_statement(statement: Select, ordering: Ordering, request: PageRequest) -> tuple[Select, list[Any]]:
     """The statement with the cursor bounds, and the ORDER BY of the fetch."""
     if request.after is not None:
         statement = statement.where(_beyond(ordering, request.after, after=True))
@@ -237,7 +241,7 @@ def _bounded(statement: Select, ordering: Ordering, request: PageRequest) -> tup
     return statement, order_by
 
 
-def _page(rows: list[Any], ordering: Ordering, request: PageRequest) -> Page[Any]:
+def page_from_rows(rows: list[Any], ordering: Ordering, request: PageRequest) -> Page[Any]:
     more = len(rows) > request.size
     rows = rows[: request.size]
     if not request.forward:
@@ -254,10 +258,10 @@ async def fetch_page(
     session: AsyncSession, statement: Select, ordering: Ordering, request: PageRequest
 ) -> Page[Any]:
     """One SELECT for one page, whatever its size: LIMIT size + 1 tells if there is more."""
-    bounded, order_by = _bounded(statement, ordering, request)
+    bounded, order_by = bounded_statement(statement, ordering, request)
     result = await session.execute(bounded.order_by(*order_by).limit(request.size + 1))
     rows = list(result.scalars().all()) if _single_entity(statement) else list(result.all())
-    return _page(rows, ordering, request)
+    return page_from_rows(rows, ordering, request)
 
 
 async def fetch_pages_by_parent(
@@ -280,7 +284,7 @@ async def fetch_pages_by_parent(
     parents = select(
         func.unnest(bindparam("parent_ids", list(parent_ids), type_=ARRAY(parent_type))).label("parent_id")
     ).subquery("parents")
-    bounded, order_by = _bounded(statement, ordering, request)
+    bounded, order_by = bounded_statement(statement, ordering, request)
     ranked = bounded.add_columns(func.row_number().over(order_by=order_by).label("_rank"))
     inner = ranked.where(parent_column == parents.c.parent_id).order_by(*order_by).limit(request.size + 1).lateral("page")
     # Plain rows of the entity's columns (read by attribute name, like the entity), not
@@ -292,7 +296,7 @@ async def fetch_pages_by_parent(
     grouped: dict[Any, list[Any]] = {parent: [] for parent in parent_ids}
     for row in (await session.execute(query)).all():
         grouped[row.pagination_parent_id].append(row)
-    return {parent: _page(rows, ordering, request) for parent, rows in grouped.items()}
+    return {parent: page_from_rows(rows, ordering, request) for parent, rows in grouped.items()}
 
 
 async def count_by_parent(

@@ -10,7 +10,7 @@ from crm import activities as service
 from models import Activity as ActivityRow
 from models import ActivityKind
 from resolvers.lists import filter_clause
-from resolvers import scoping
+from resolvers import scoping, sql_json
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id, from_global_id
 from schema.common import list_connection, gid, payload_errors
@@ -169,3 +169,9 @@ class ActivityMutations:
             await scoping.require_owner(session, info.context.principal, "activity", pk)
             return await service.complete_activity(session, pk, done_at=done_at)
         return _payload(*await mutate(info.context, action))
+
+
+sql_json.register_type("Activity", ActivityRow, {
+    "id": sql_json.GlobalId("Activity"), "kind": "kind", "subject": "subject", "body": "body",
+    "occurredAt": "occurred_at", "dueAt": "due_at", "doneAt": "done_at", "createdAt": "created_at",
+})

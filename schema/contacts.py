@@ -11,7 +11,7 @@ from crm import contacts as service
 from models import Contact as ContactRow
 from resolvers.lists import filter_clause
 from resolvers.loaders import ContactByIdLoader, CustomerByIdLoader
-from resolvers import scoping
+from resolvers import scoping, sql_json
 from resolvers.mutations import mutate
 from resolvers.node import decode_id
 from schema.common import list_connection, gid, given, payload_errors
@@ -204,3 +204,9 @@ class ContactMutations:
     @guarded_mutation(description="Restore an archived contact.", permissions=[Managers])
     async def contact_restore(self, info: Info, id: strawberry.ID) -> ContactPayload:
         return _payload(*await mutate(info.context, lambda s: service.restore_contact(s, decode_id(id, "Contact", "id"))))
+
+
+sql_json.register_type("Contact", ContactRow, {
+    "id": sql_json.GlobalId("Contact"), "name": "name", "title": "title", "email": "email", "phone": "phone",
+    "archivedAt": "archived_at", "createdAt": "created_at",
+})

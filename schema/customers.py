@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from sqlalchemy import and_
+from sqlalchemy import Select, and_, select
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -17,8 +17,9 @@ from crm import orders as order_service
 from models import Activity, Contact, Customer as CustomerRow
 from models import CustomerClassification, CustomerKind, LifecycleStage, Opportunity, Order
 from resolvers.lists import filter_clause
-from resolvers.loaders import CustomerByIdLoader
-from resolvers import scoping
+from crm.pagination import Ordering
+from resolvers.loaders import CustomerByIdLoader, NestedList
+from resolvers import scoping, sql_json
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id, from_global_id
 from schema.common import list_connection, gid, nested, nested_connection, payload_errors
@@ -117,10 +118,7 @@ class CustomerType(Node):
                       permission_classes=[Staff])
     async def contacts(self, info: Info, filter: ContactFilter | None = None, first: int | None = None,
                        after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[ContactType]:
-        spec = to_spec(filter, {"customer": "Customer"})
-        condition = filter_clause(spec, contact_service.FILTER_FIELDS, contact_service.FILTER_SPECIAL)
-        statement = contact_service.contacts_statement(condition, include_archived=bool(spec and spec.get("archived")))
-        relation = nested("customer.contacts", spec, statement, Contact.customer_id, contact_service.contact_ordering([]))
+        relation = customer_contacts(info.context.principal, filter)
         return await nested_connection(info, relation, self._row.id, ContactType.from_row,
                                        first=first, after=after, last=last, before=before)
 
@@ -130,13 +128,9 @@ class CustomerType(Node):
         filter: Annotated["OpportunityFilter", strawberry.lazy("schema.opportunities")] | None = None,
         first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
     ) -> Connection[Annotated["OpportunityType", strawberry.lazy("schema.opportunities")]]:
-        from schema.opportunities import OPPORTUNITY_ID_FILTERS, OpportunityType
+        from schema.opportunities import OpportunityType
 
-        spec = to_spec(filter, OPPORTUNITY_ID_FILTERS)
-        condition = filter_clause(spec, opportunity_service.FILTER_FIELDS, opportunity_service.FILTER_SPECIAL)
-        condition = and_(condition, scoping.opportunities_scope(info.context.principal))
-        relation = nested("customer.opportunities", spec, opportunity_service.opportunities_statement(condition),
-                          Opportunity.customer_id, opportunity_service.opportunity_ordering([("created_at", True)]))
+        relation = customer_opportunities(info.context.principal, filter)
         return await nested_connection(info, relation, self._row.id, OpportunityType.from_row,
                                        first=first, after=after, last=last, before=before)
 
@@ -148,12 +142,9 @@ class CustomerType(Node):
         filter: Annotated["ActivityFilter", strawberry.lazy("schema.activities")] | None = None,
         first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
     ) -> Connection[Annotated["ActivityType", strawberry.lazy("schema.activities")]]:
-        from schema.activities import ACTIVITY_ID_FILTERS, ActivityType
+        from schema.activities import ActivityType
 
-        spec = to_spec(filter, ACTIVITY_ID_FILTERS)
-        condition = filter_clause(spec, activity_service.FILTER_FIELDS, activity_service.FILTER_SPECIAL)
-        relation = nested("customer.activities", spec, activity_service.activities_statement(condition),
-                          Activity.customer_id, activity_service.activity_ordering([]))
+        relation = customer_activities(info.context.principal, filter)
         return await nested_connection(info, relation, self._row.id, ActivityType.from_row,
                                        first=first, after=after, last=last, before=before)
 
@@ -163,13 +154,9 @@ class CustomerType(Node):
         filter: Annotated["OrderFilter", strawberry.lazy("schema.orders")] | None = None,
         first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
     ) -> Connection[Annotated["OrderType", strawberry.lazy("schema.orders")]]:
-        from schema.orders import ORDER_ID_FILTERS, OrderType
+        from schema.orders import OrderType
 
-        spec = to_spec(filter, ORDER_ID_FILTERS)
-        condition = filter_clause(spec, order_service.FILTER_FIELDS)
-        condition = and_(condition, scoping.orders_scope(info.context.principal))
-        relation = nested("customer.orders", spec, order_service.orders_statement(condition),
-                          Order.customer_id, order_service.order_ordering([]))
+        relation = customer_orders(info.context.principal, filter)
         return await nested_connection(info, relation, self._row.id, OrderType.from_row,
                                        first=first, after=after, last=last, before=before)
 
@@ -197,6 +184,45 @@ class CustomerType(Node):
 
 async def _zero() -> int:
     return 0
+
+
+# A customer's lists, the same rows for the field's resolver and the single-statement
+# read path (resolvers/sql_json.py).
+
+def customer_contacts(principal, filter: ContactFilter | None = None) -> NestedList:
+    spec = to_spec(filter, {"customer": "Customer"})
+    condition = filter_clause(spec, contact_service.FILTER_FIELDS, contact_service.FILTER_SPECIAL)
+    statement = contact_service.contacts_statement(condition, include_archived=bool(spec and spec.get("archived")))
+    return nested("customer.contacts", spec, statement, Contact.customer_id, contact_service.contact_ordering([]))
+
+
+def customer_opportunities(principal, filter: OpportunityFilter | None = None) -> NestedList:
+    from schema.opportunities import OPPORTUNITY_ID_FILTERS
+
+    spec = to_spec(filter, OPPORTUNITY_ID_FILTERS)
+    condition = filter_clause(spec, opportunity_service.FILTER_FIELDS, opportunity_service.FILTER_SPECIAL)
+    condition = and_(condition, scoping.opportunities_scope(principal))
+    return nested("customer.opportunities", spec, opportunity_service.opportunities_statement(condition),
+                  Opportunity.customer_id, opportunity_service.opportunity_ordering([("created_at", True)]))
+
+
+def customer_activities(principal, filter: ActivityFilter | None = None) -> NestedList:
+    from schema.activities import ACTIVITY_ID_FILTERS
+
+    spec = to_spec(filter, ACTIVITY_ID_FILTERS)
+    condition = filter_clause(spec, activity_service.FILTER_FIELDS, activity_service.FILTER_SPECIAL)
+    return nested("customer.activities", spec, activity_service.activities_statement(condition),
+                  Activity.customer_id, activity_service.activity_ordering([]))
+
+
+def customer_orders(principal, filter: OrderFilter | None = None) -> NestedList:
+    from schema.orders import ORDER_ID_FILTERS
+
+    spec = to_spec(filter, ORDER_ID_FILTERS)
+    condition = filter_clause(spec, order_service.FILTER_FIELDS)
+    condition = and_(condition, scoping.orders_scope(principal))
+    return nested("customer.orders", spec, order_service.orders_statement(condition), Order.customer_id,
+                  order_service.order_ordering([]))
 
 
 NODE_TYPES["Customer"] = CustomerType.from_row
@@ -378,16 +404,28 @@ def _payload(row, errors) -> CustomerPayload:
                            errors=payload_errors(errors, CustomerError, CustomerErrorCode))
 
 
+def customers_list(principal, filter: CustomerFilter | None = None,
+                   order_by: list[CustomerOrder] | None = None) -> tuple[Select, Ordering]:
+    """The rows and ordering of `customers` (its resolver and resolvers/sql_json.py)."""
+    spec, condition = customer_condition(filter)
+    condition = and_(condition, scoping.customers_scope(principal))
+    statement = service.customers_statement(condition, include_archived=bool(spec and spec.get("archived")))
+    return statement, service.customer_ordering(order_pairs(order_by))
+
+
+def customer_by_id(principal, id: strawberry.ID) -> Select:
+    """`customer(id:)` as a statement: archived and merged ones too, if the caller may see it."""
+    _, pk = from_global_id(id, expected_type="Customer")
+    return select(CustomerRow).where(CustomerRow.id == pk, scoping.customer_visible_scope(principal))
+
+
 @strawberry.type
 class CustomerQueries:
     @guarded_field(description=f"Customers. Default order: by id (creation). {PAGE_ARGUMENTS_HELP}", permissions=[StaffOrOwnAccount])
     async def customers(self, info: Info, filter: CustomerFilter | None = None, order_by: list[CustomerOrder] | None = None,
                         first: int | None = None, after: str | None = None, last: int | None = None,
                         before: str | None = None) -> Connection[CustomerType]:
-        spec, condition = customer_condition(filter)
-        condition = and_(condition, scoping.customers_scope(info.context.principal))
-        statement = service.customers_statement(condition, include_archived=bool(spec and spec.get("archived")))
-        ordering = service.customer_ordering(order_pairs(order_by))
+        statement, ordering = customers_list(info.context.principal, filter, order_by)
         # Rows are primed, so node(id:) and referring partners on the page reuse them.
         return await list_connection(info, statement, ordering, CustomerType.from_row, prime=CustomerByIdLoader,
                                      first=first, after=after, last=last, before=before)
@@ -451,3 +489,14 @@ class CustomerMutations:
         return CustomerMergePayload(customer=CustomerType.from_row(survivor) if survivor else None,
                                     merge=CustomerMergeType.from_row(record) if record else None,
                                     errors=payload_errors(errors, CustomerError, CustomerErrorCode))
+
+
+# How customers read in the single-statement read path (resolvers/sql_json.py).
+sql_json.register_type("Customer", CustomerRow, {
+    "id": sql_json.GlobalId("Customer"), "name": "name", "kind": "kind", "classification": "classification",
+    "lifecycleStage": "lifecycle_stage", "email": "email", "phone": "phone", "taxId": "tax_id", "tags": "tags",
+    "attributes": "attributes", "archivedAt": "archived_at", "createdAt": "created_at", "updatedAt": "updated_at",
+}, connections={"contacts": customer_contacts, "opportunities": customer_opportunities,
+                "activities": customer_activities, "orders": customer_orders})
+sql_json.register_root("customers", "connection", customers_list)
+sql_json.register_root("customer", "node", customer_by_id)

@@ -16,7 +16,7 @@ from models import Activity, OpportunityStage, OpportunityStageChange
 from models import Opportunity as OpportunityRow
 from resolvers.lists import filter_clause
 from resolvers.loaders import ListByParentLoader, OpportunityByIdLoader
-from resolvers import scoping
+from resolvers import scoping, sql_json
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id
 from schema.common import list_connection, Money, MoneyInput, gid, given, nested, nested_connection, payload_errors
@@ -304,3 +304,13 @@ class OpportunityMutations:
             return await service.move_stage(session, pk, stage, lost_reason=lost_reason,
                                             probability=probability, actor_id=info.context.actor_id)
         return _payload(*await mutate(info.context, action))
+
+
+sql_json.register_type("Opportunity", OpportunityRow, {
+    "id": sql_json.GlobalId("Opportunity"), "name": "name", "amount": sql_json.MoneyOf("amount"), "stage": "stage",
+    "probability": "probability",
+    # As from_row: amount x probability / 100, rounded half-up (round() rounds half away from zero).
+    "weightedAmount": sql_json.MoneyOf(lambda row: row.amount * row.probability / 100),
+    "expectedClose": "expected_close", "lostReason": "lost_reason", "stageChangedAt": "stage_changed_at",
+    "createdAt": "created_at", "updatedAt": "updated_at",
+})

@@ -13,7 +13,7 @@ from models import Order as OrderRow
 from models import OrderLine, OrderReturn, OrderReturnLine, OrderStatus
 from resolvers.lists import filter_clause
 from resolvers.loaders import ListByParentLoader, OrderByIdLoader, OrderLineByIdLoader
-from resolvers import scoping
+from resolvers import scoping, sql_json
 from resolvers.mutations import mutate
 from resolvers.node import decode_id
 from schema.common import list_connection, Money, gid, nested, payload_errors
@@ -254,3 +254,12 @@ class OrderMutations:
         return OrderReturnPayload(order=OrderType.from_row(order) if order else None,
                                   order_return=OrderReturnType.from_row(record) if record else None,
                                   errors=payload_errors(errors, OrderError, OrderErrorCode))
+
+
+sql_json.register_type("Order", OrderRow, {
+    "id": sql_json.GlobalId("Order"), "status": "status", "total": sql_json.MoneyOf("total"),
+    "returnedTotal": sql_json.MoneyOf("returned_total"),
+    "netTotal": sql_json.MoneyOf(lambda row: row.total - row.returned_total),
+    "source": "source", "externalReference": "external_reference", "placedAt": "placed_at", "paidAt": "paid_at",
+    "cancelledAt": "cancelled_at",
+})

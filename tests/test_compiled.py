@@ -13,6 +13,7 @@ the normal path (an error, a forbidden field, bad variables).
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from bench import scenarios
 from core.demo import demo_partner, seed_demo_data
 from crm.auth import Principal, Role
 from server import create_app
+from resolvers.node import to_global_id
 from tests.conftest import ADMIN, token_for
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
@@ -73,14 +75,19 @@ async def _post(client, query, variables, principal):
     return response.status_code, body
 
 
-async def _compare(plain_client, client, compiler, query, variables=None, principal=ADMIN, *, compiled=True):
+async def _compare(plain_client, client, compiler, query, variables=None, principal=ADMIN, *, compiled=True,
+                   sql=None):
+    """`sql`: whether the single-statement path (resolvers/sql_json.py) must answer it."""
     expected = await _post(plain_client, query, variables, principal)
     first = await _post(client, query, variables, principal)
-    answered = compiler.answered
+    answered, by_sql = compiler.answered, compiler.answered_by_sql
     second = await _post(client, query, variables, principal)
-    assert first == expected, query
-    assert second == expected, query
+    # Key order too: json.dumps keeps it, dict equality would not look.
+    assert json.dumps(first) == json.dumps(expected), query
+    assert json.dumps(second) == json.dumps(expected), query
     assert (compiler.answered == answered + 1) is compiled, (query, compiler.gave_up)
+    if sql is not None:
+        assert (compiler.answered_by_sql == by_sql + 1) is sql, query
     return second
 
 
@@ -98,9 +105,9 @@ async def demo(database, post_graphql):
 
 async def test_the_benchmark_screens(app, client, plain_client, demo):
     compiler = _compiler(app)
-    await _compare(plain_client, client, compiler, scenarios.CUSTOMER_LIST)
+    await _compare(plain_client, client, compiler, scenarios.CUSTOMER_LIST, sql=True)
     for customer in demo["customers"]:
-        status, body = await _compare(plain_client, client, compiler, scenarios.CUSTOMER_DETAIL, {"id": customer})
+        status, body = await _compare(plain_client, client, compiler, scenarios.CUSTOMER_DETAIL, {"id": customer}, sql=True)
         assert status == 200 and body["data"]["customer"]["id"] == customer
     status, body = await _compare(plain_client, client, compiler, scenarios.MY_MEMBERSHIP, principal=demo["nora"])
     assert body["data"]["myMembership"]["tier"]["code"] == "B"
@@ -144,16 +151,106 @@ async def test_what_the_plan_hands_back_to_the_normal_path(app, client, plain_cl
 
 async def test_the_plan_batches_like_the_normal_path(app, client, plain_client, demo, count_statements):
     """Loaders still batch across a list on the plan: the same statements, as many, for
-    a page of 5 and a page of 20 customers (with their orders and contacts)."""
+    a page of 5 and a page of 20 customers (with their orders, contacts and owners: the
+    owner has no SQL form, so the object plan answers)."""
     compiler = _compiler(app)
-    query = """query($n: Int) { customers(first: $n) { edges { node { name
+    query = """query($n: Int) { customers(first: $n) { edges { node { name owner { name }
       orders(first: 5) { edges { node { status total { amount } } } } contacts(first: 2) { edges { node { name } } } } } } }"""
     for size in (5, 20):
         with count_statements() as plain:
             await _post(plain_client, query, {"n": size}, ADMIN)
         await _post(client, query, {"n": size}, ADMIN)  # learns the document (first size only)
-        answered = compiler.answered
+        answered, by_sql = compiler.answered, compiler.answered_by_sql
         with count_statements() as compiled:
             await _post(client, query, {"n": size}, ADMIN)
-        assert compiler.answered == answered + 1
-        assert len(compiled) == len(plain) == 3, (compiled.statements, plain.statements)
+        assert (compiler.answered, compiler.answered_by_sql) == (answered + 1, by_sql)
+        assert len(compiled) == len(plain) == 4, (compiled.statements, plain.statements)
+
+
+async def test_one_statement_whatever_the_page_size(app, client, demo, count_statements):
+    compiler = _compiler(app)
+    query = """query($n: Int) { customers(first: $n) { edges { node { name
+      orders(first: 5) { edges { node { status total { amount } } } } contacts(first: 2) { edges { node { name } } } } } } }"""
+    await _post(client, query, {"n": 2}, ADMIN)  # learns the document
+    for size in (2, 10):
+        by_sql = compiler.answered_by_sql
+        with count_statements() as statements:
+            status, body = await _post(client, query, {"n": size}, ADMIN)
+        assert status == 200 and len(body["data"]["customers"]["edges"]) == size
+        assert compiler.answered_by_sql == by_sql + 1
+        assert len(statements) == 1, statements.statements
+
+
+SQL_CORNERS = [
+    # Every field the path declares, with cursors, typenames and aliases.
+    """query($n: Int, $after: String) { list: customers(first: $n, after: $after, orderBy: [{field: CREATED_AT, direction: DESC}]) {
+         __typename pageInfo { __typename hasNextPage hasPreviousPage startCursor endCursor }
+         edges { __typename cursor node { __typename id name kind classification lifecycleStage email phone taxId tags
+           attributes archivedAt createdAt updatedAt
+           orders(first: 3) { edges { cursor node { id status total { amount currency __typename } returnedTotal { amount }
+             netTotal { amount currency } source externalReference placedAt paidAt cancelledAt } } pageInfo { hasNextPage endCursor } }
+           opportunities(first: 3) { edges { node { id name amount { amount } stage probability weightedAmount { amount currency }
+             expectedClose lostReason stageChangedAt createdAt updatedAt } } }
+           activities(first: 3) { edges { node { id kind subject body occurredAt dueAt doneAt createdAt } } }
+           contacts(first: 3) { edges { cursor node { id name title email phone archivedAt createdAt } } } } } } }""",
+    # Ordered by name (cursors hold the name), backwards, with filters on the nested lists.
+    """query($before: String) { customers(last: 4, before: $before, orderBy: [{field: NAME}, {field: CREATED_AT, direction: DESC}]) {
+         pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+         edges { cursor node { name opportunities(first: 5, filter: {open: true}) { edges { node { name stage } } }
+           orders(last: 2) { pageInfo { hasPreviousPage startCursor } edges { node { placedAt } } } } } } }""",
+    """query($id: ID!) { one: customer(id: $id) { id name createdAt contacts { edges { node { name } } } }
+         two: customer(id: $id) { __typename name } }""",
+]
+
+
+async def test_the_single_statement_corners(app, client, plain_client, demo, post_graphql, connection):
+    """Values where SQL and Python could write differently: microseconds or none,
+    escapes and non-ASCII text (also inside cursors), nulls, money rounding, empty lists."""
+    from sqlalchemy import text
+
+    compiler = _compiler(app)
+    odd = await post_graphql("""mutation($name: String!) { customerCreate(input: {name: $name, tags: [], email: "z@example.com"}) {
+        customer { id } errors { code } } }""", {"name": 'Zoë \\ "Ünïcødé" \u2028 🚀 </script>'})
+    odd_id = odd.data["customerCreate"]["customer"]["id"]
+    deal = await post_graphql("""mutation($c: ID!) { opportunityCreate(input: {customerId: $c, name: "Half cent",
+        amount: {amount: "0.05", currency: "EUR"}, probability: 50}) { opportunity { id } errors { code } } }""", {"c": odd_id})
+    assert deal.data["opportunityCreate"]["errors"] == []
+    await post_graphql("""mutation($c: ID!) { contactCreate(input: {customerId: $c, name: "Ånne", title: "CFO"}) {
+        errors { code } } }""", {"c": odd_id})
+    from resolvers.node import from_global_id
+    pk = from_global_id(odd_id)[1]
+    # Whole seconds on one, microseconds on the other: isoformat writes them differently.
+    await connection.execute(text("UPDATE customer SET created_at = '2026-01-02 03:04:05+00', updated_at = "
+                                  "'2026-01-02 03:04:05.000001+00', attributes = '{\"b\": [1, 2.5, null], \"a\": \"x\"}' "
+                                  "WHERE id = :pk"), {"pk": pk})
+    first = await _post(plain_client, SQL_CORNERS[0], {"n": 5}, ADMIN)
+    after = first[1]["data"]["list"]["pageInfo"]["endCursor"]
+    for variables in ({"n": 5}, {"n": 0}, {"n": 3, "after": after}, {"n": 100}):
+        await _compare(plain_client, client, compiler, SQL_CORNERS[0], variables, sql=True)
+    by_name = await _post(plain_client, SQL_CORNERS[1], {}, ADMIN)
+    assert any("Zo" in e["node"]["name"] for e in by_name[1]["data"]["customers"]["edges"])
+    for variables in ({}, {"before": by_name[1]["data"]["customers"]["pageInfo"]["startCursor"]}):
+        await _compare(plain_client, client, compiler, SQL_CORNERS[1], variables, sql=True)
+    await _compare(plain_client, client, compiler, SQL_CORNERS[2], {"id": odd_id}, sql=True)
+
+
+async def test_the_single_statement_hands_back(app, client, plain_client, demo):
+    """What the single statement does not answer itself: a partner (scoped rows, and a
+    staff-only list it may not see), a bad cursor, a page too large, a missing id."""
+    compiler = _compiler(app)
+    nora = demo["nora"]
+    scoped = """{ customers(first: 10) { edges { node { name orders(first: 5) { edges { node { status } } }
+                 opportunities(first: 5) { edges { node { name } } } } } } }"""
+    await _compare(plain_client, client, compiler, scoped, principal=nora, sql=True)
+    own = "query($id: ID!) { customer(id: $id) { name orders { edges { node { status total { amount } } } } } }"
+    await _compare(plain_client, client, compiler, own, {"id": to_global_id("Customer", nora.account_id)}, principal=nora, sql=True)
+    staff_only = "{ customers(first: 3) { edges { node { name contacts { edges { node { name } } } } } } }"
+    await _compare(plain_client, client, compiler, staff_only, principal=nora, compiled=False)
+    paged = "query($after: String, $n: Int) { customers(first: $n, after: $after) { edges { node { name } } } }"
+    await _compare(plain_client, client, compiler, paged, {"n": 2}, sql=True)
+    for variables in ({"after": "bm90IGEgY3Vyc29y", "n": 2}, {"n": 101}, {"n": -1}):
+        expected = await _post(plain_client, paged, variables, ADMIN)
+        assert expected[1]["errors"]
+        assert await _post(client, paged, variables, ADMIN) == expected
+    await _compare(plain_client, client, compiler, "query($id: ID!) { customer(id: $id) { name } }",
+                   {"id": to_global_id("Customer", 10**9)}, sql=True)
