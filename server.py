@@ -31,6 +31,7 @@ from models import Database
 from models.database import redact_url
 from models.migrations import schema_status
 from resolvers.compiled import Compiler, GiveUp
+from resolvers.sql_json import RawJSON
 from resolvers.context import Context
 from resolvers.errors import ErrorCode
 from schema import build_schema
@@ -110,6 +111,12 @@ class GraphQLView(GraphQL):
             if longest > self.max_list:
                 raise RequestRejected(400, f"A list in the variables has more than {self.max_list} items.", "LIST_TOO_LONG")
         return document
+
+    def encode_json(self, data: object) -> str | bytes:
+        # The single-statement path's answer is JSON text already (resolvers/sql_json.py).
+        if isinstance(data, dict) and len(data) == 1 and isinstance(data.get("data"), RawJSON):
+            return '{"data":' + data["data"].text + "}"
+        return super().encode_json(data)
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         if result.errors:

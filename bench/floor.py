@@ -31,12 +31,17 @@ def literal(value) -> str:
     if isinstance(value, (int, float, Decimal)):
         return str(value)
     if isinstance(value, (datetime, date)):
-        return f"'{value.isoformat()}'"
+        return literal(value.isoformat())
     if isinstance(value, (list, tuple)):
         return "ARRAY[" + ", ".join(literal(v) for v in value) + "]" if value else "'{}'"
     if isinstance(value, dict):
         return literal(json.dumps(value))
-    return "'" + str(value).replace("'", "''") + "'"
+    text = str(value).replace("'", "''")
+    if ":" in text:
+        # pgbench reads `:name` as one of its variables, even inside a string literal;
+        # an escape string spells the colon without writing it.
+        return "E'" + text.replace("\\", "\\\\").replace(":", "\\x3a") + "'"
+    return "'" + text + "'"
 
 
 def with_literals(statement: str, parameters) -> str:

@@ -160,12 +160,13 @@ class Page(Generic[T]):
 
 
 def encode_cursor(ordering: Ordering, row: Any) -> str:
-    return encode_cursor_values(ordering, [key.dump(value) for key, value in zip(ordering.keys, ordering.values_of(row), strict=True)])
+    values = [key.dump(value) for key, value in zip(ordering.keys, ordering.values_of(row), strict=True)]
+    return encode_cursor_values(ordering.name, values)
 
 
-def encode_cursor_values(ordering: Ordering, values: Sequence[Any]) -> str:
+def encode_cursor_values(ordering_name: str, values: Sequence[Any]) -> str:
     """The cursor of a row whose sort-key values are already in their JSON form."""
-    raw = json.dumps([ordering.name, list(values)], separators=(",", ":"), default=str)
+    raw = json.dumps([ordering_name, list(values)], separators=(",", ":"), default=str)
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 

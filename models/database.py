@@ -52,9 +52,10 @@ class Database:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         # Reads in autocommit: under READ COMMITTED every statement takes its own snapshot
         # anyway, and BEGIN and ROLLBACK are two round trips per loader batch saved.
-        self._read_sessions = async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"),
-                                                 expire_on_commit=False)
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._read_sessions = async_sessionmaker(self._autocommit, expire_on_commit=False)
         self._serialise: contextlib.AbstractAsyncContextManager = contextlib.nullcontext()
+        self._bound: AsyncConnection | None = None
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 10, work_mem: str = "32MB") -> Database:
@@ -74,6 +75,7 @@ class Database:
         )
         database._read_sessions = database._sessions
         database._serialise = asyncio.Lock()
+        database._bound = connection
         return database
 
     @contextlib.asynccontextmanager
@@ -87,6 +89,18 @@ class Database:
         Never write in it: each statement would commit on its own."""
         async with self._serialise, self._read_sessions() as session:
             yield session
+
+    @contextlib.asynccontextmanager
+    async def read_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection for reads whose SQL is compiled ahead (resolvers/sql_json.py
+        runs it with `exec_driver_sql`): no ORM session, no transaction, like
+        `read_session`."""
+        async with self._serialise:
+            if self._bound is not None:  # tests: inside the outer transaction
+                yield self._bound
+                return
+            async with self._autocommit.connect() as connection:
+                yield connection
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query within a few seconds."""

@@ -329,8 +329,9 @@ class Compiler:
 
     # --- running -----------------------------------------------------------------------
 
-    async def execute(self, plan: Plan, context: Any, raw_variables: dict[str, Any] | None) -> dict[str, Any]:
-        """The `data` of the answer; raises GiveUp when the normal path must answer."""
+    async def execute(self, plan: Plan, context: Any, raw_variables: dict[str, Any] | None) -> dict[str, Any] | sql_json.RawJSON:
+        """The `data` of the answer (as JSON text from the single statement); raises
+        GiveUp when the normal path must answer."""
         coerced = get_variable_values(self.schema, plan.operation.variable_definitions or [], raw_variables or {})
         if isinstance(coerced, list):
             self.gave_up += 1
@@ -350,7 +351,7 @@ class Compiler:
         self.answered += 1
         return data
 
-    async def _execute_sql(self, plan: SqlPlan, context: Any, variables: dict[str, Any]) -> dict[str, Any]:
+    async def _execute_sql(self, plan: SqlPlan, context: Any, variables: dict[str, Any]) -> sql_json.RawJSON:
         """Runs the single statement. Every root field of this path needs a signed-in
         caller, so an anonymous or refused one goes to the normal path for its error."""
         principal = await context.authenticate()
@@ -358,12 +359,12 @@ class Compiler:
         if principal is None or any(principal.role not in roles for roles in required):
             raise GiveUp("not allowed")
         try:
-            statement, run = sql_json.statement_of(plan, principal, variables, self.sql)
+            sql, parameters = sql_json.sql_of(plan, principal, variables, self.sql)
         except sql_json.Refused as reason:
             raise GiveUp(str(reason)) from None
-        async with context.database.read_session() as session:
-            text = (await session.execute(statement)).scalar_one()
-        return sql_json.answer(plan, text, run)
+        async with context.database.read_connection() as connection:
+            text = (await connection.exec_driver_sql(sql, tuple(parameters))).scalar_one()
+        return sql_json.answer(plan, text)
 
 
 def _has_variable(value) -> bool:

@@ -27,6 +27,7 @@ tests/test_compiled.py compares the answers with the normal path's.
 from __future__ import annotations
 
 import json
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,20 +42,22 @@ from graphql import (
     GraphQLScalarType,
 )
 from graphql.execution.values import get_argument_values
-from sqlalchemy import Column, Date, String, Table, Text, case, cast, func, literal, literal_column, null, select
+from sqlalchemy import JSON, Column, Date, String, Table, Text, case, cast, func, literal, literal_column, null, select, text
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg
 from sqlalchemy.sql.elements import ColumnElement
 from strawberry.permission import PermissionExtension
 from strawberry.types.arguments import convert_arguments
 
 from crm.pagination import (
-    Ordering, PageRequest, PaginationError, bounded_statement, encode_cursor_values, page_from_rows, page_request,
+    Ordering, PageRequest, PaginationError, bounded_statement, encode_cursor_values, page_request,
 )
 
 BACKREF = "strawberry-definition"
 PAGE_ARGUMENTS = ("first", "after", "last", "before")
 DIALECT = postgresql.dialect()
+ASYNCPG = asyncpg_dialect()
 BUILT_PER_LIST = 256  # callers whose SQL of one static list is kept
 
 
@@ -239,6 +242,11 @@ class SqlPlan:
     roots: list[RootPlan]
     # Role checks of nested fields (e.g. contacts are staff only): tuples of allowed roles.
     nested_roles: list[tuple[Any, ...]]
+    wants_cursors: bool = False
+    # No variables in the arguments of any nested list: all but the roots' rows is
+    # compiled once per caller (`sql_of`).
+    static_below: bool = False
+    templates: OrderedDict = field(default_factory=OrderedDict)
 
 
 def _roles(strawberry_field: Any) -> tuple[Any, ...] | None:
@@ -278,11 +286,13 @@ class SqlCompiler:
     def __init__(self, schema: Any) -> None:
         self.schema = schema
         self.strawberry_schema = schema.extensions.get(BACKREF) if schema.extensions else None
+        self.rows = _RowsCache()
 
     def compile(self, operation: Any) -> SqlPlan:
         if self.strawberry_schema is None:
             raise Unsupported("not a strawberry schema")
         self._aliases = 0
+        self._wants_cursors = False
         nested_roles: list[tuple[Any, ...]] = []
         roots = []
         for node in _fields(operation.selection_set):
@@ -300,7 +310,9 @@ class SqlCompiler:
             else:
                 plan.item = self._node(target, node, nested_roles)
             roots.append(plan)
-        return SqlPlan(roots, nested_roles)
+        nested = [part[1] for root in roots for part in (root.connection.item if root.connection else root.item).parts
+                  if not isinstance(part, str)]
+        return SqlPlan(roots, nested_roles, self._wants_cursors, all(connection.static for connection in nested))
 
     def _node(self, object_type: GraphQLObjectType, node: FieldNode, nested_roles: list) -> NodePlan:
         table_type = TABLE_TYPES.get(object_type.name)
@@ -392,6 +404,7 @@ class SqlCompiler:
         if item is None:  # no node selected: the rows still tell the cursors and pageInfo
             self._aliases += 1
             item = NodePlan("", None, f"p{self._aliases}", [], ["id"])
+        self._wants_cursors = self._wants_cursors or wants_cursors
         static = not any(_has_variable(argument.value) for argument in node.arguments or ()) and all(
             part[1].static for part in item.parts if not isinstance(part, str))
         return ConnectionPlan(node, definition, strawberry_field, build, item, selection, edge_type, wants_cursors, static)
@@ -425,7 +438,6 @@ class _Request:
         # is kept per caller.
         self.caller = (principal.subject, principal.role, principal.account_id, principal.user_id)
         self.variables = variables
-        self.pages: dict[int, tuple[Ordering, PageRequest]] = {}
 
     def arguments(self, node: FieldNode, definition: Any, strawberry_field: Any) -> dict[str, Any]:
         raw = get_argument_values(definition, node, self.variables)
@@ -433,13 +445,11 @@ class _Request:
         return convert_arguments(raw, strawberry_field.arguments, scalar_registry=schema.schema_converter.scalar_registry,
                                  config=schema.config)
 
-    def page(self, plan: ConnectionPlan, arguments: dict[str, Any], ordering: Ordering) -> PageRequest:
+    def page(self, arguments: dict[str, Any], ordering: Ordering) -> PageRequest:
         try:
-            request = page_request(ordering, **{name: arguments.get(name) for name in PAGE_ARGUMENTS})
+            return page_request(ordering, **{name: arguments.get(name) for name in PAGE_ARGUMENTS})
         except PaginationError as error:
             raise Refused(error.message) from None
-        self.pages[id(plan)] = (ordering, request)
-        return request
 
 
 def _split(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -467,23 +477,75 @@ def _rows(plan: NodePlan, statement: Any) -> Any:
     return statement.with_only_columns(*columns, maintain_column_froms=True)
 
 
-def _page_json(plan: ConnectionPlan, statement: Any, ordering: Ordering, request: PageRequest, run: _Request,
-               parent: tuple[ColumnElement[Any], str] | None = None) -> ColumnElement[Any]:
-    """[[node, cursor values]...] of one page (size + 1 rows, so more can be told)."""
+def _cursor_json(ordering: Ordering, alias: str) -> ColumnElement[Any]:
+    """A cursor to be encoded in Python (crm.pagination writes cursors, and only Python's
+    json.dumps writes them alike): a JSON string holding NUL and then the ordering's name
+    and the row's sort-key values as JSON. PostgreSQL text never holds NUL, so no value
+    can look like one (see `CURSOR`)."""
+    values = [literal(ordering.name)] + [cursor_value(key, literal_column(f"{alias}._k{i}"))
+                                         for i, key in enumerate(ordering.keys)]
+    as_string = cast(func.to_json(cast(func.json_build_array(*values), Text)), Text)
+    return cast(literal_column("'\"\\u0000'", Text) + func.substr(as_string, 2), JSON)
+
+
+def _first(value: ColumnElement[Any], order: Any, condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    """The first `value` in `order` among the rows meeting `condition` (NULL if none)."""
+    return array_agg(aggregate_order_by(value, order)).filter(condition)[1]
+
+
+def _page_rows(plan: ConnectionPlan, statement: Any, ordering: Ordering, request: PageRequest,
+               parent: tuple[ColumnElement[Any], str] | None = None) -> Any:
+    """The SELECT of one page: size + 1 rows, their sort keys and rank."""
     bounded, order_by = bounded_statement(statement, ordering, request)
     if parent is not None:
         parent_column, outer = parent
         bounded = bounded.where(parent_column == literal_column(f"{outer}.id"))
-    alias = plan.item.alias
     keys = [key.column.label(f"_k{i}") for i, key in enumerate(ordering.keys)] if plan.wants_cursors else []
-    page = (_rows(plan.item, bounded).add_columns(*keys, func.row_number().over(order_by=order_by).label("_rank"))
-            .order_by(*order_by).limit(request.size + 1).subquery(alias))
-    row = [_node_json(plan.item, run)]
-    if plan.wants_cursors:
-        row.append(func.json_build_array(*(cursor_value(key, literal_column(f"{alias}._k{i}"))
-                                           for i, key in enumerate(ordering.keys))))
-    aggregate = func.json_agg(aggregate_order_by(func.json_build_array(*row), literal_column(f"{alias}._rank")))
-    return select(func.coalesce(aggregate, literal_column("'[]'::json"))).select_from(page).scalar_subquery()
+    return (_rows(plan.item, bounded).add_columns(*keys, func.row_number().over(order_by=order_by).label("_rank"))
+            .order_by(*order_by).limit(request.size + 1))
+
+
+def _page_json(plan: ConnectionPlan, page: Any, ordering: Ordering, request: PageRequest, run: _Request) -> ColumnElement[Any]:
+    """The connection's JSON (edges, pageInfo) from its page subquery (`_page_rows`, named
+    after the node's alias), as crm.pagination.page_from_rows and schema.pagination.Connection make it."""
+    alias = plan.item.alias
+    rank = literal_column(f"{alias}._rank")
+    on_page = rank <= request.size
+    # A backward page is fetched nearest-first and shown in list order.
+    shown = rank if request.forward else rank.desc()
+    more = func.count() > request.size
+    cursor = _cursor_json(ordering, alias) if plan.wants_cursors else None
+    pieces: list[Any] = []
+    for key, kind, selection in plan.selection:
+        if kind == "typename":
+            value: Any = literal(selection)
+        elif kind == "edges":
+            edge: list[Any] = []
+            for edge_key, edge_name in selection:
+                edge += [literal_column(_quoted(edge_key)), _node_json(plan.item, run) if edge_name == "node"
+                         else cursor if edge_name == "cursor" else literal(plan.edge_type)]
+            edges = func.json_agg(aggregate_order_by(func.json_build_object(*edge), shown)).filter(on_page)
+            value = func.coalesce(edges, literal_column("'[]'::json"))
+        else:
+            # Arrays, not json_agg and ->: extracting from JSON would unescape the NUL.
+            first = _first(cursor, shown, on_page) if cursor is not None else None
+            last = _first(cursor, rank.desc() if request.forward else rank, on_page) if cursor is not None else None
+            info: list[Any] = []
+            for info_key, info_name in selection:
+                if info_name == "hasNextPage":
+                    flag = more if request.forward else literal(request.before is not None)
+                elif info_name == "hasPreviousPage":
+                    flag = literal(request.after is not None) if request.forward else more
+                elif info_name == "startCursor":
+                    flag = first
+                elif info_name == "endCursor":
+                    flag = last
+                else:
+                    flag = literal("PageInfo")
+                info += [literal_column(_quoted(info_key)), flag]
+            value = func.json_build_object(*info)
+        pieces += [literal_column(_quoted(key)), value]
+    return select(func.json_build_object(*pieces)).select_from(page).scalar_subquery()
 
 
 def _nested_json(plan: ConnectionPlan, parent_alias: str, run: _Request) -> ColumnElement[Any]:
@@ -491,99 +553,176 @@ def _nested_json(plan: ConnectionPlan, parent_alias: str, run: _Request) -> Colu
         cached = plan.built.get(run.caller)
         if cached is not None:
             plan.built.move_to_end(run.caller)
-            subquery, pages = cached
-            run.pages.update(pages)
-            return subquery
-    before = dict(run.pages)
+            return cached
     arguments = run.arguments(plan.node, plan.definition, plan.strawberry_field)
     try:
         relation = plan.build(run.principal, **_split(arguments))
     except Exception as error:  # the builder refused an argument: the normal path reports it
         raise Refused(repr(error)) from error
-    request = run.page(plan, arguments, relation.ordering)
-    subquery = _page_json(plan, relation.statement, relation.ordering, request, run, parent=(relation.parent, parent_alias))
+    request = run.page(arguments, relation.ordering)
+    page = _page_rows(plan, relation.statement, relation.ordering, request, parent=(relation.parent, parent_alias))
+    subquery = _page_json(plan, page.subquery(plan.item.alias), relation.ordering, request, run)
     if plan.static:
-        plan.built[run.caller] = (subquery, {k: v for k, v in run.pages.items() if k not in before})
+        plan.built[run.caller] = subquery
         if len(plan.built) > BUILT_PER_LIST:
             plan.built.popitem(last=False)
     return subquery
 
 
-def statement_of(plan: SqlPlan, principal: Any, variables: dict[str, Any], compiler: SqlCompiler) -> tuple[Any, _Request]:
-    """The one statement answering the query, and the request state to read it back."""
-    run = _Request(compiler, principal, variables)
-    parts: list[Any] = []
+def _roots(plan: SqlPlan, run: _Request) -> list[tuple[RootPlan, Any, Ordering | None, PageRequest | None]]:
+    """Per root field: the SELECT of its rows (a page, or the one node), its ordering and page."""
+    roots = []
     for root in plan.roots:
         arguments = run.arguments(root.node, root.definition, root.strawberry_field)
         try:
-            built = root.build(principal, **_split(arguments))
-        except Exception as error:
+            built = root.build(run.principal, **_split(arguments))
+        except Exception as error:  # the builder refused an argument: the normal path reports it
             raise Refused(repr(error)) from error
         if root.kind == "connection":
             statement, ordering = built
-            request = run.page(root.connection, arguments, ordering)
-            value = _page_json(root.connection, statement, ordering, request, run)
+            request = run.page(arguments, ordering)
+            roots.append((root, _page_rows(root.connection, statement, ordering, request), ordering, request))
         else:
-            row = _rows(root.item, built).limit(1).subquery(root.item.alias)
-            value = select(_node_json(root.item, run)).select_from(row).scalar_subquery()
-        parts += [literal_column(_quoted(root.key)), value]
-    return select(cast(func.json_build_object(*parts), Text)), run
+            roots.append((root, _rows(root.item, built).limit(1), None, None))
+    return roots
 
 
-# --- the envelopes, in Python ----------------------------------------------------------------
-
-def answer(plan: SqlPlan, text: str, run: _Request) -> dict[str, Any]:
-    """The `data` of the answer from the statement's JSON."""
-    data = json.loads(text)
-    for root in plan.roots:
+def _statement(roots: list[tuple[RootPlan, Any, Ordering | None, PageRequest | None]], run: _Request) -> Any:
+    parts: list[Any] = []
+    for root, rows, ordering, request in roots:
+        alias = (root.connection.item if root.connection else root.item).alias
         if root.kind == "connection":
-            data[root.key] = _envelope(root.connection, data[root.key], run)
-        elif data[root.key] is not None:
-            _nodes(root.item, [data[root.key]], run)
-    return data
-
-
-def _nodes(plan: NodePlan, nodes: list[dict[str, Any]], run: _Request) -> None:
-    for part in plan.parts:
-        if not isinstance(part, str):
-            key, connection = part
-            for node in nodes:
-                node[key] = _envelope(connection, node[key], run)
-
-
-def _envelope(plan: ConnectionPlan, rows: list[list[Any]], run: _Request) -> dict[str, Any]:
-    ordering, request = run.pages[id(plan)]
-    page = page_from_rows(rows, ordering, request)
-    nodes = [row[0] for row in page.rows]
-    _nodes(plan.item, nodes, run)
-
-    def cursor(row: list[Any]) -> str:
-        return encode_cursor_values(ordering, row[1])
-
-    out: dict[str, Any] = {}
-    for key, kind, selection in plan.selection:
-        if kind == "typename":
-            out[key] = selection
-        elif kind == "edges":
-            edges = []
-            for row in page.rows:
-                edge: dict[str, Any] = {}
-                for edge_key, edge_name in selection:
-                    edge[edge_key] = row[0] if edge_name == "node" else cursor(row) if edge_name == "cursor" else plan.edge_type
-                edges.append(edge)
-            out[key] = edges
+            value = _page_json(root.connection, rows.subquery(alias), ordering, request, run)
         else:
-            info: dict[str, Any] = {}
-            for info_key, info_name in selection:
-                if info_name == "hasNextPage":
-                    info[info_key] = page.has_next_page
-                elif info_name == "hasPreviousPage":
-                    info[info_key] = page.has_previous_page
-                elif info_name == "startCursor":
-                    info[info_key] = cursor(page.rows[0]) if page.rows else None
-                elif info_name == "endCursor":
-                    info[info_key] = cursor(page.rows[-1]) if page.rows else None
-                else:
-                    info[info_key] = "PageInfo"
-            out[key] = info
+            value = select(_node_json(root.item, run)).select_from(rows.subquery(alias)).scalar_subquery()
+        parts += [literal_column(_quoted(root.key)), value]
+    return select(cast(func.json_build_object(*parts), Text))
+
+
+def statement_of(plan: SqlPlan, principal: Any, variables: dict[str, Any], compiler: SqlCompiler) -> tuple[Any, _Request]:
+    """The one statement answering the query (as a SQLAlchemy statement)."""
+    run = _Request(compiler, principal, variables)
+    return _statement(_roots(plan, run), run), run
+
+
+# --- compiled once -----------------------------------------------------------------------------
+# SQLAlchemy compiles this statement in 6-8 ms, and looking it up in its compiled cache
+# walks the whole tree (~1 ms). So what does not change between requests of one caller
+# (everything but the root fields' rows, when the nested lists' arguments hold no
+# variables) is compiled once into SQL text with a hole per root field; each request
+# compiles only the rows' SELECT (from a cache keyed by its shape, its values taken
+# out), fills the holes and runs the text on the driver's connection.
+
+TEMPLATES_PER_PLAN = 64
+ROWS_COMPILED = 512
+
+
+@dataclass
+class Compiled:
+    sql: str
+    parameters: list[Any]
+
+
+def _compiled(statement: Any, offset: int = 0) -> Compiled:
+    compiled = statement.compile(dialect=ASYNCPG, compile_kwargs={"render_postcompile": True})
+    return Compiled(_shift(compiled.string, offset), _positional(compiled, compiled.construct_params()))
+
+
+def _positional(compiled: Any, values: dict[str, Any]) -> list[Any]:
+    processors = compiled._bind_processors
+    out = []
+    for name in compiled.positiontup:
+        value = values[name]
+        processor = processors.get(name)
+        out.append(processor(value) if processor is not None and value is not None else value)
     return out
+
+
+PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def _shift(sql: str, offset: int) -> str:
+    """Renumbers $1.. to follow `offset` parameters before them (SQLAlchemy writes no
+    literal `$` of its own; every value is a parameter)."""
+    return PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + offset}", sql) if offset else sql
+
+
+class _RowsCache:
+    """Compiled SELECTs of root rows by their shape (SQLAlchemy's cache key without the
+    values), so a request pays for the key, not the compilation."""
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[Any, tuple[Any, dict[int, str]]] = OrderedDict()
+
+    def sql_and_parameters(self, statement: Any, offset: int) -> tuple[str, list[Any]]:
+        key = statement._generate_cache_key()
+        shape = key.key
+        entry = self.entries.get(shape)
+        if entry is None:
+            compiled = statement.compile(dialect=ASYNCPG, cache_key=key, compile_kwargs={"render_postcompile": True})
+            if any(bind.expanding for bind in compiled.binds.values()):  # IN lists: lengths vary
+                one = _compiled(statement, offset)
+                return one.sql, one.parameters
+            entry = self.entries[shape] = (compiled, {})
+            if len(self.entries) > ROWS_COMPILED:
+                self.entries.popitem(last=False)
+        else:
+            self.entries.move_to_end(shape)
+        compiled, shifted = entry
+        sql = shifted.get(offset)
+        if sql is None:
+            sql = shifted[offset] = _shift(compiled.string, offset)
+        values = compiled.construct_params(extracted_parameters=key.bindparams)
+        return sql, _positional(compiled, values)
+
+
+def sql_of(plan: SqlPlan, principal: Any, variables: dict[str, Any], compiler: SqlCompiler) -> tuple[str, list[Any]]:
+    """The statement as SQL text and its parameters."""
+    run = _Request(compiler, principal, variables)
+    roots = _roots(plan, run)
+    if not plan.static_below:
+        one = _compiled(_statement(roots, run))
+        return one.sql, one.parameters
+    shape = (run.caller, tuple((r.key, o.name if o else None, q.size if q else None, q.forward if q else None,
+                                 q.after is not None if q else None, q.before is not None if q else None)
+                                for r, _, o, q in roots))
+    template = plan.templates.get(shape)
+    if template is None:
+        holes = [(root, text(f"__rows_{i}__").columns(), ordering, request)
+                 for i, (root, _, ordering, request) in enumerate(roots)]
+        template = plan.templates[shape] = _compiled(_statement(holes, run))
+        if len(plan.templates) > TEMPLATES_PER_PLAN:
+            plan.templates.popitem(last=False)
+    else:
+        plan.templates.move_to_end(shape)
+    sql, parameters = template.sql, list(template.parameters)
+    for i, (_, rows, _, _) in enumerate(roots):
+        rows_sql, rows_parameters = compiler.rows.sql_and_parameters(rows, len(parameters))
+        sql = sql.replace(f"__rows_{i}__", rows_sql, 1)
+        parameters += rows_parameters
+    return sql, parameters
+
+
+# --- the answer -----------------------------------------------------------------------------
+
+# A cursor placeholder in the statement's JSON text: `"\u0000` then the rest of a JSON string.
+CURSOR = re.compile(r'"\\u0000((?:[^"\\]|\\.)*)"')
+
+
+class RawJSON:
+    """The `data` of an answer as JSON text, written into the response as it is."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _encode_cursor(match: re.Match[str]) -> str:
+    name, *values = json.loads(json.loads('"' + match.group(1) + '"'))
+    return '"' + encode_cursor_values(name, values) + '"'
+
+
+def answer(plan: SqlPlan, text: str) -> RawJSON:
+    """The `data` of the answer: the statement's JSON with the cursors encoded."""
+    return RawJSON(CURSOR.sub(_encode_cursor, text) if plan.wants_cursors else text)
