@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -125,6 +126,20 @@ async def test_expired_and_forged_tokens_are_unauthenticated(client):
             "/graphql", json={"query": "{ customers { totalCount } }"}, headers={"Authorization": f"Bearer {token}"}
         )
         assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["UNAUTHENTICATED"]
+
+
+async def test_a_token_verified_before_is_refused_once_it_expires(client):
+    """Verified tokens are remembered (crm.auth), but never past their expiry."""
+    from crm import auth
+
+    token = token_for(ADMIN, ttl_seconds=1)
+    query = {"query": "{ customers { totalCount } }"}
+    headers = {"Authorization": f"Bearer {token}"}
+    assert "errors" not in (await client.post("/graphql", json=query, headers=headers)).json()
+    assert token in {t for _, t in auth._verified}
+    await asyncio.sleep(2.1)  # exp is in whole seconds
+    response = await client.post("/graphql", json=query, headers=headers)
+    assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["UNAUTHENTICATED"]
 
 
 async def test_unexpected_errors_are_masked_and_logged_with_the_request_id(client, monkeypatch, caplog):
