@@ -27,7 +27,8 @@ from schema.permissions import Admins, ManagersOrOwnMembership, Partners, StaffO
 from schema.programmes import ProgrammeType, Tier
 from tiers import benefits, ledger, membership as service
 from tiers.errors import MembershipErrorCode as MembershipCodes
-from tiers.view import MembershipView, membership_of, membership_view
+from tiers import view as views
+from tiers.view import MembershipView, membership_and_programme_of, membership_of, membership_view
 
 if TYPE_CHECKING:
     from schema.customers import CustomerType
@@ -133,11 +134,32 @@ class MembershipType(Node):
     next_tier: NextTier | None = strawberry.field(description="The next tier and the amount still to buy; null at the top.")
     amount_to_keep: Money | None = strawberry.field(description="Volume still needed this window to keep the earned tier at the next assessment.")
     training: TrainingQuota = strawberry.field(description="Training quota of the current period.")
-    upcoming_bookings: list[TrainingBookingType] = strawberry.field(description="Booked sessions still to come.")
-    history: list[TierChangeType] = strawberry.field(description="Every tier change, oldest first.")
-    fee_payments: list[FeePaymentType] = strawberry.field(description="Entry fees paid.")
-    overrides: list[TierOverrideType] = strawberry.field(description="Manual floors and locks, oldest first.")
     _view: strawberry.Private[MembershipView]
+
+    # The lists are read only when asked for (a partner's tier screen does not).
+    @strawberry.field(description="Booked sessions still to come.")
+    async def upcoming_bookings(self, info: Info) -> list[TrainingBookingType]:
+        async with info.context.database.read_session() as session:
+            rows = await views.upcoming_bookings(session, self._view.membership.id, self._view.at)
+        return [TrainingBookingType.from_row(row) for row in rows]
+
+    @strawberry.field(description="Every tier change, oldest first.")
+    async def history(self, info: Info) -> list[TierChangeType]:
+        async with info.context.database.read_session() as session:
+            rows = await views.history(session, self._view.membership.id)
+        return [TierChangeType.from_row(row) for row in rows]
+
+    @strawberry.field(description="Entry fees paid.")
+    async def fee_payments(self, info: Info) -> list[FeePaymentType]:
+        async with info.context.database.read_session() as session:
+            rows = await views.fee_payments(session, self._view.membership.id)
+        return [FeePaymentType.from_row(row) for row in rows]
+
+    @strawberry.field(description="Manual floors and locks, oldest first.")
+    async def overrides(self, info: Info) -> list[TierOverrideType]:
+        async with info.context.database.read_session() as session:
+            rows = await views.overrides(session, self._view.membership.id)
+        return [TierOverrideType.from_row(row) for row in rows]
 
     @strawberry.field(description="The programme.")
     def programme(self) -> ProgrammeType:
@@ -161,10 +183,7 @@ class MembershipType(Node):
                                window_end=view.period.end) if view.next_tier else None,
             amount_to_keep=Money.of(view.amount_to_keep, c) if view.amount_to_keep is not None else None,
             training=TrainingQuota(granted=view.training_granted, used=view.training_used, remaining=view.training_remaining),
-            upcoming_bookings=[TrainingBookingType.from_row(b) for b in view.upcoming_bookings],
-            history=[TierChangeType.from_row(h) for h in view.history],
-            fee_payments=[FeePaymentType.from_row(f) for f in view.fee_payments],
-            overrides=[TierOverrideType.from_row(o) for o in view.overrides], _view=view,
+            _view=view,
         )
 
 
@@ -327,12 +346,12 @@ class MembershipQueries:
 async def _view_of(info: Info, account: int, programme: int | None, at: datetime | None) -> MembershipType | None:
     async with info.context.database.read_session() as session:  # the view only reads
         try:
-            membership = await membership_of(session, account, programme)
+            membership, programme_row = await membership_and_programme_of(session, account, programme)
         except DomainError as error:
             if error.errors[0].code == "not_a_member":
                 return None
             raise _query_error(error) from None
-        return MembershipType.of(await membership_view(session, membership, at or now()))
+        return MembershipType.of(await membership_view(session, membership, at or now(), programme_row))
 
 
 @strawberry.type

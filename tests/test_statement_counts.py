@@ -1,4 +1,5 @@
-"""The number of SQL statements of three real screens does not grow with page size.
+"""The number of SQL statements of real screens does not grow with page size (and a
+partner's tier screen stays at two).
 
 Data is loaded with set-based SQL (it is the fixture, not the behaviour under test); the
 screens are then read through GraphQL at page sizes 5 and 100 and every statement is
@@ -139,3 +140,33 @@ async def test_pipeline_board(post_graphql, count_statements, crm_data, size):
     # totals by stage and currency; deal pages of all six columns (LATERAL); deal counts;
     # customers; owners
     assert len(log) == 5, log.statements
+
+
+MY_MEMBERSHIP = """{ myMembership {
+  tier { code discountRate trainingQuota } validUntil earnedRank qualifyingVolume { amount } windowStart windowEnd
+  nextTier { tier { code } amountToGo { amount } } amountToKeep { amount } training { granted used remaining } } }"""
+WITH_LISTS = """{ myMembership { tier { code } upcomingBookings { title } history { toRank } feePayments { tierRank }
+  overrides { kind } } }"""
+
+
+async def test_my_membership(client, database, count_statements):
+    """A partner's tier screen: the membership with its programme, then one statement of
+    figures (tiers/view.py); the rule version's tiers once per process. The lists only
+    when asked for, one statement each."""
+    from core.demo import demo_partner, seed_demo_data
+    from crm.auth import Principal, Role
+    from tests.conftest import token_for
+
+    await seed_demo_data(database)
+    user_id, account_id = await demo_partner(database)
+    partner = Principal(subject="nora@northwind.example", role=Role.PARTNER, account_id=account_id, user_id=user_id)
+    headers = {"Authorization": f"Bearer {token_for(partner)}"}
+    await client.post("/graphql", json={"query": MY_MEMBERSHIP}, headers=headers)  # meets the rule version
+    with count_statements() as log:
+        body = (await client.post("/graphql", json={"query": MY_MEMBERSHIP}, headers=headers)).json()
+    assert "errors" not in body and body["data"]["myMembership"]["tier"]["code"] == "B"
+    assert len(log) == 2, log.statements
+    with count_statements() as log:
+        body = (await client.post("/graphql", json={"query": WITH_LISTS}, headers=headers)).json()
+    assert "errors" not in body and body["data"]["myMembership"]["history"]
+    assert len(log) == 6, log.statements

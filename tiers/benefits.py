@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.errors import Code, DomainError
@@ -34,14 +35,22 @@ class Quota:
         return max(self.granted - self.used, 0)
 
 
+def training_granted(membership_id: Any, period_start: datetime) -> Select:
+    return select(func.coalesce(func.sum(BenefitGrant.quantity), 0)).where(
+        BenefitGrant.membership_id == membership_id, BenefitGrant.benefit == TRAINING,
+        BenefitGrant.window_start == period_start)
+
+
+def training_used(membership_id: Any, period_start: datetime) -> Select:
+    return select(func.coalesce(func.sum(BenefitUsage.quantity), 0)).where(
+        BenefitUsage.membership_id == membership_id, BenefitUsage.benefit == TRAINING,
+        BenefitUsage.window_start == period_start)
+
+
 async def quota(session: AsyncSession, membership: Membership, programme: Programme, at: datetime) -> Quota:
     period = period_containing(window_rule_of(programme), membership.joined_at, at)
-    granted = (await session.execute(select(func.coalesce(func.sum(BenefitGrant.quantity), 0)).where(
-        BenefitGrant.membership_id == membership.id, BenefitGrant.benefit == TRAINING,
-        BenefitGrant.window_start == period.start))).scalar_one()
-    used = (await session.execute(select(func.coalesce(func.sum(BenefitUsage.quantity), 0)).where(
-        BenefitUsage.membership_id == membership.id, BenefitUsage.benefit == TRAINING,
-        BenefitUsage.window_start == period.start))).scalar_one()
+    granted = (await session.execute(training_granted(membership.id, period.start))).scalar_one()
+    used = (await session.execute(training_used(membership.id, period.start))).scalar_one()
     return Quota(period, int(granted), int(used))
 
 

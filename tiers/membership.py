@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.errors import Code, DomainError
@@ -42,27 +42,45 @@ class TierState:
     lock: int | None
 
 
-async def tier_state(session: AsyncSession, membership: Membership, at: datetime, rules: Rules | None) -> TierState:
-    """Fee terms, overrides and the earned rank at `at`, combined (clamped to the tiers
-    the rules in force have)."""
-    fee = (await session.execute(
-        select(func.coalesce(func.max(FeePayment.tier_rank), 0)).where(
-            FeePayment.membership_id == membership.id, FeePayment.term_start <= at, FeePayment.term_end > at,
-            or_(FeePayment.refunded_at.is_(None), FeePayment.refunded_at > at),
-        )
-    )).scalar_one()
-    live_override = and_(
-        TierOverride.membership_id == membership.id, TierOverride.starts_at <= at,
+def fee_rank_at(membership_id: Any, at: datetime) -> Select:
+    """The highest tier a fee term paid for covers at `at` (0: none)."""
+    return select(func.coalesce(func.max(FeePayment.tier_rank), 0)).where(
+        FeePayment.membership_id == membership_id, FeePayment.term_start <= at, FeePayment.term_end > at,
+        or_(FeePayment.refunded_at.is_(None), FeePayment.refunded_at > at),
+    )
+
+
+def _live_override(membership_id: Any, at: datetime) -> Any:
+    return and_(
+        TierOverride.membership_id == membership_id, TierOverride.starts_at <= at,
         or_(TierOverride.expires_at.is_(None), TierOverride.expires_at > at),
         or_(TierOverride.revoked_at.is_(None), TierOverride.revoked_at > at),
     )
-    floor = (await session.execute(
-        select(func.coalesce(func.max(TierOverride.tier_rank), 0)).where(live_override, TierOverride.kind == OverrideKind.FLOOR)
-    )).scalar_one()
-    lock = (await session.execute(
-        select(TierOverride.tier_rank).where(live_override, TierOverride.kind == OverrideKind.LOCK)
-        .order_by(TierOverride.starts_at.desc(), TierOverride.id.desc()).limit(1)
-    )).scalar_one_or_none()
+
+
+def floor_rank_at(membership_id: Any, at: datetime) -> Select:
+    """The highest live floor at `at` (0: none)."""
+    return select(func.coalesce(func.max(TierOverride.tier_rank), 0)).where(
+        _live_override(membership_id, at), TierOverride.kind == OverrideKind.FLOOR)
+
+
+def lock_rank_at(membership_id: Any, at: datetime) -> Select:
+    """The rank of the latest live lock at `at` (no row: none)."""
+    return (select(TierOverride.tier_rank).where(_live_override(membership_id, at), TierOverride.kind == OverrideKind.LOCK)
+            .order_by(TierOverride.starts_at.desc(), TierOverride.id.desc()).limit(1))
+
+
+async def tier_state(session: AsyncSession, membership: Membership, at: datetime, rules: Rules | None) -> TierState:
+    """Fee terms, overrides and the earned rank at `at`, combined (clamped to the tiers
+    the rules in force have)."""
+    fee = (await session.execute(fee_rank_at(membership.id, at))).scalar_one()
+    floor = (await session.execute(floor_rank_at(membership.id, at))).scalar_one()
+    lock = (await session.execute(lock_rank_at(membership.id, at))).scalar_one_or_none()
+    return combine_state(membership, rules, fee, floor, lock)
+
+
+def combine_state(membership: Membership, rules: Rules | None, fee: int, floor: int, lock: int | None) -> TierState:
+    """The tier in force from its sources, clamped to the tiers the rules have."""
     top = rules.top_rank if rules else 0
     earned = min(membership.earned_rank, top)
     effective = min(effective_rank(earned, fee, floor, lock), top)

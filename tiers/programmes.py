@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.errors import Code, DomainError
@@ -164,15 +164,35 @@ async def version_rules(session: AsyncSession, version_id: int) -> Rules:
     return Rules(version_id, tier_rules(rows))
 
 
+def version_in_force(programme_id: Any, at: datetime) -> Select:
+    """The id of the last version published to start at or before `at`."""
+    return select(RuleVersion.id).where(
+        RuleVersion.programme_id == programme_id, RuleVersion.status == RuleVersionStatus.PUBLISHED,
+        RuleVersion.effective_from <= at,
+    ).order_by(RuleVersion.effective_from.desc()).limit(1)
+
+
 async def rules_in_force(session: AsyncSession, programme_id: int, at: datetime) -> Rules | None:
     """The tiers of the last version published to start at or before `at`."""
-    version_id = (await session.execute(
-        select(RuleVersion.id).where(
-            RuleVersion.programme_id == programme_id, RuleVersion.status == RuleVersionStatus.PUBLISHED,
-            RuleVersion.effective_from <= at,
-        ).order_by(RuleVersion.effective_from.desc()).limit(1)
-    )).scalar_one_or_none()
+    version_id = (await session.execute(version_in_force(programme_id, at))).scalar_one_or_none()
     return None if version_id is None else await version_rules(session, version_id)
+
+
+# A published version is never edited (publish_version, update checks), so its tiers
+# can be kept: per database (tests use several), per version id.
+_published: dict[tuple[str, int], Rules] = {}
+
+
+async def published_rules(session: AsyncSession, version_id: int) -> Rules:
+    """The tiers of a version that `version_in_force` found (so published)."""
+    key = (str(session.get_bind().engine.url), version_id)
+    rules = _published.get(key)
+    if rules is None:
+        rules = await version_rules(session, version_id)
+        if len(_published) > 1024:
+            _published.clear()
+        _published[key] = rules
+    return rules
 
 
 def programme_rules(programme: Programme) -> ProgrammeRules:

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.errors import Code, DomainError
 from models import FeePayment, Membership, Programme, QualifyingEntry, TierChange, TierOverride, TrainingBooking
-from tiers.benefits import quota
-from tiers.membership import TierState, tier_state, window_rule_of
-from tiers.programmes import rules_in_force
+from tiers.benefits import training_granted, training_used
+from tiers.membership import TierState, combine_state, fee_rank_at, floor_rank_at, lock_rank_at, window_rule_of
+from tiers.programmes import published_rules, version_in_force
 from tiers.rules import Rules, TierRule
 from tiers.windows import Window, current_window, period_containing
 
@@ -35,73 +35,133 @@ class MembershipView:
     amount_to_keep: Decimal | None
     training_granted: int
     training_used: int
-    upcoming_bookings: list[TrainingBooking]
-    history: list[TierChange]
-    fee_payments: list[FeePayment]
-    overrides: list[TierOverride]
 
     @property
     def training_remaining(self) -> int:
         return max(self.training_granted - self.training_used, 0)
 
 
-async def membership_view(session: AsyncSession, membership: Membership, at: datetime) -> MembershipView:
-    programme = await session.get(Programme, membership.programme_id)
-    rules = await rules_in_force(session, programme.id, at)
-    state = await tier_state(session, membership, at, rules)
-    tier = rules.tier(state.effective) if rules else None
+@dataclass(frozen=True)
+class _Figures:
+    """What the view reads at `at`, in one statement."""
+
+    version_id: int | None
+    fee: int
+    floor: int
+    lock: int | None
+    lock_expires: datetime | None
+    live_fee_ranks: list[int]
+    live_fee_ends: list[datetime]
+    volume: Decimal
+    granted: int
+    used: int
+
+
+async def _figures(session: AsyncSession, membership: Membership, programme: Programme, at: datetime,
+                   window: Window, period: Window) -> _Figures:
+    """The rule version in force, fee/floor/lock ranks (tiers.membership's statements), the
+    qualifying volume of the window, the training quota of the period (tiers.benefits')
+    and what `_valid_until` needs, as scalar subqueries of one SELECT."""
+    live_fees = and_(FeePayment.membership_id == membership.id, FeePayment.term_start <= at, FeePayment.term_end > at,
+                     or_(FeePayment.refunded_at.is_(None), FeePayment.refunded_at > at))
+    row = (await session.execute(select(
+        version_in_force(programme.id, at).scalar_subquery(),
+        fee_rank_at(membership.id, at).scalar_subquery(),
+        floor_rank_at(membership.id, at).scalar_subquery(),
+        lock_rank_at(membership.id, at).scalar_subquery(),
+        select(TierOverride.expires_at).where(
+            TierOverride.membership_id == membership.id, TierOverride.kind == "lock", TierOverride.revoked_at.is_(None))
+        .order_by(TierOverride.starts_at.desc()).limit(1).scalar_subquery(),
+        select(func.array_agg(FeePayment.tier_rank)).where(live_fees).scalar_subquery(),
+        select(func.array_agg(FeePayment.term_end)).where(live_fees).scalar_subquery(),
+        select(func.coalesce(func.sum(QualifyingEntry.amount), 0)).where(
+            QualifyingEntry.membership_id == membership.id, QualifyingEntry.occurred_at >= window.start,
+            QualifyingEntry.occurred_at <= at).scalar_subquery(),
+        training_granted(membership.id, period.start).scalar_subquery(),
+        training_used(membership.id, period.start).scalar_subquery(),
+    ))).one()
+    version_id, fee, floor, lock, lock_expires, fee_ranks, fee_ends, volume, granted, used = row
+    return _Figures(version_id, fee, floor, lock, lock_expires, list(fee_ranks or []), list(fee_ends or []),
+                    Decimal(volume), int(granted), int(used))
+
+
+async def membership_view(session: AsyncSession, membership: Membership, at: datetime,
+                          programme: Programme | None = None) -> MembershipView:
+    """Two statements (the programme unless given, then `_figures`), and the tiers of the
+    rule version in force the first time this process meets that version. The lists
+    (bookings, history, fees, overrides) are read by the functions below when asked for."""
+    if programme is None:
+        programme = await session.get(Programme, membership.programme_id)
     rule = window_rule_of(programme)
     window = current_window(rule, membership.joined_at, at)
     period = period_containing(rule, membership.joined_at, at)
-    volume = Decimal((await session.execute(select(func.coalesce(func.sum(QualifyingEntry.amount), 0)).where(
-        QualifyingEntry.membership_id == membership.id, QualifyingEntry.occurred_at >= window.start,
-        QualifyingEntry.occurred_at <= at))).scalar_one())
+    figures = await _figures(session, membership, programme, at, window, period)
+    rules = await published_rules(session, figures.version_id) if figures.version_id is not None else None
+    state = combine_state(membership, rules, figures.fee, figures.floor, figures.lock)
+    tier = rules.tier(state.effective) if rules else None
+    volume = figures.volume
     next_tier = next((t for t in (rules.tiers if rules else ()) if t.rank > state.effective), None)
     amount_to_next = max(next_tier.promotion_threshold - volume, Decimal("0.00")) if next_tier else None
     amount_to_keep = max(tier.retention_threshold - volume, Decimal("0.00")) if tier and state.earned == state.effective else None
-    fees = list((await session.execute(select(FeePayment).where(FeePayment.membership_id == membership.id)
-                                       .order_by(FeePayment.term_start))).scalars())
-    valid_until = await _valid_until(session, membership, state, fees, period, at)
-    used = await quota(session, membership, programme, at)
-    granted = max(used.granted, tier.training_quota if tier else 0)
-    bookings = list((await session.execute(select(TrainingBooking).where(
-        TrainingBooking.membership_id == membership.id, TrainingBooking.status == "booked", TrainingBooking.session_at > at)
-        .order_by(TrainingBooking.session_at))).scalars())
-    history = list((await session.execute(select(TierChange).where(TierChange.membership_id == membership.id)
-                                          .order_by(TierChange.at, TierChange.id))).scalars())
-    overrides = list((await session.execute(select(TierOverride).where(TierOverride.membership_id == membership.id)
-                                            .order_by(TierOverride.starts_at, TierOverride.id))).scalars())
+    valid_until = _valid_until(membership, state, figures, period)
+    granted = max(figures.granted, tier.training_quota if tier else 0)
     return MembershipView(membership, programme, at, rules, state, tier, valid_until, window, period, volume, next_tier,
-                          amount_to_next, amount_to_keep, granted, used.used, bookings, history, fees, overrides)
+                          amount_to_next, amount_to_keep, granted, figures.used)
 
 
-async def _valid_until(session: AsyncSession, membership: Membership, state: TierState, fees: list[FeePayment],
-                       period: Window, at: datetime) -> datetime | None:
+def _valid_until(membership: Membership, state: TierState, figures: _Figures, period: Window) -> datetime | None:
     """Until when the tier in force holds without anything more happening: the latest of
     the sources that give it (a fee term's end, an earned tier's hold or the end of the
     period under assessment, a floor's expiry); a lock's expiry when locked."""
     if state.effective == 0:
         return None
     if state.lock is not None:
-        return (await session.execute(select(TierOverride.expires_at).where(
-            TierOverride.membership_id == membership.id, TierOverride.kind == "lock", TierOverride.revoked_at.is_(None))
-            .order_by(TierOverride.starts_at.desc()).limit(1))).scalar_one_or_none()
+        return figures.lock_expires
     ends: list[datetime] = []
     if state.fee >= state.effective:
-        ends += [f.term_end for f in fees if f.tier_rank >= state.effective and f.term_start <= at < f.term_end
-                 and (f.refunded_at is None or f.refunded_at > at)]
+        ends += [end for rank, end in zip(figures.live_fee_ranks, figures.live_fee_ends, strict=True)
+                 if rank >= state.effective]
     if state.earned >= state.effective:
         ends.append(max(membership.earned_until or period.end, period.end))
     return max(ends) if ends else None
 
 
+async def upcoming_bookings(session: AsyncSession, membership_id: int, at: datetime) -> list[TrainingBooking]:
+    return list((await session.execute(select(TrainingBooking).where(
+        TrainingBooking.membership_id == membership_id, TrainingBooking.status == "booked", TrainingBooking.session_at > at)
+        .order_by(TrainingBooking.session_at))).scalars())
+
+
+async def history(session: AsyncSession, membership_id: int) -> list[TierChange]:
+    return list((await session.execute(select(TierChange).where(TierChange.membership_id == membership_id)
+                                       .order_by(TierChange.at, TierChange.id))).scalars())
+
+
+async def fee_payments(session: AsyncSession, membership_id: int) -> list[FeePayment]:
+    return list((await session.execute(select(FeePayment).where(FeePayment.membership_id == membership_id)
+                                       .order_by(FeePayment.term_start))).scalars())
+
+
+async def overrides(session: AsyncSession, membership_id: int) -> list[TierOverride]:
+    return list((await session.execute(select(TierOverride).where(TierOverride.membership_id == membership_id)
+                                       .order_by(TierOverride.starts_at, TierOverride.id))).scalars())
+
+
 async def membership_of(session: AsyncSession, account_id: int, programme_id: int | None) -> Membership:
-    statement = select(Membership).where(Membership.account_id == account_id)
+    return (await membership_and_programme_of(session, account_id, programme_id))[0]
+
+
+async def membership_and_programme_of(session: AsyncSession, account_id: int,
+                                      programme_id: int | None) -> tuple[Membership, Programme]:
+    """The account's membership (of the programme, when the account has several) and its
+    programme, in one statement."""
+    statement = select(Membership, Programme).join(Programme, Programme.id == Membership.programme_id).where(
+        Membership.account_id == account_id)
     if programme_id is not None:
         statement = statement.where(Membership.programme_id == programme_id)
-    rows = (await session.execute(statement.order_by(Membership.id))).scalars().all()
+    rows = (await session.execute(statement.order_by(Membership.id))).all()
     if not rows:
         raise DomainError.one("account_id", "This account is not a member of the programme.", "not_a_member")
     if len(rows) > 1:
         raise DomainError.one("programme_id", "The account is in several programmes; say which.", Code.REQUIRED)
-    return rows[0]
+    return rows[0][0], rows[0][1]
