@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import BigInteger, DateTime, Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.errors import Code, DomainError
@@ -57,29 +57,41 @@ class _Figures:
     used: int
 
 
-async def _figures(session: AsyncSession, membership: Membership, programme: Programme, at: datetime,
-                   window: Window, period: Window) -> _Figures:
+def _figures_statement() -> Select:
     """The rule version in force, fee/floor/lock ranks (tiers.membership's statements), the
     qualifying volume of the window, the training quota of the period (tiers.benefits')
-    and what `_valid_until` needs, as scalar subqueries of one SELECT."""
-    live_fees = and_(FeePayment.membership_id == membership.id, FeePayment.term_start <= at, FeePayment.term_end > at,
+    and what `_valid_until` needs, as scalar subqueries of one SELECT. Built once, with
+    parameters: building it took longer than running it."""
+    membership_id, at = bindparam("membership_id", type_=BigInteger), bindparam("at", type_=DateTime(timezone=True))
+    live_fees = and_(FeePayment.membership_id == membership_id, FeePayment.term_start <= at, FeePayment.term_end > at,
                      or_(FeePayment.refunded_at.is_(None), FeePayment.refunded_at > at))
-    row = (await session.execute(select(
-        version_in_force(programme.id, at).scalar_subquery(),
-        fee_rank_at(membership.id, at).scalar_subquery(),
-        floor_rank_at(membership.id, at).scalar_subquery(),
-        lock_rank_at(membership.id, at).scalar_subquery(),
+    return select(
+        version_in_force(bindparam("programme_id", type_=BigInteger), at).scalar_subquery(),
+        fee_rank_at(membership_id, at).scalar_subquery(),
+        floor_rank_at(membership_id, at).scalar_subquery(),
+        lock_rank_at(membership_id, at).scalar_subquery(),
         select(TierOverride.expires_at).where(
-            TierOverride.membership_id == membership.id, TierOverride.kind == "lock", TierOverride.revoked_at.is_(None))
+            TierOverride.membership_id == membership_id, TierOverride.kind == "lock", TierOverride.revoked_at.is_(None))
         .order_by(TierOverride.starts_at.desc()).limit(1).scalar_subquery(),
         select(func.array_agg(FeePayment.tier_rank)).where(live_fees).scalar_subquery(),
         select(func.array_agg(FeePayment.term_end)).where(live_fees).scalar_subquery(),
         select(func.coalesce(func.sum(QualifyingEntry.amount), 0)).where(
-            QualifyingEntry.membership_id == membership.id, QualifyingEntry.occurred_at >= window.start,
+            QualifyingEntry.membership_id == membership_id,
+            QualifyingEntry.occurred_at >= bindparam("window_start", type_=DateTime(timezone=True)),
             QualifyingEntry.occurred_at <= at).scalar_subquery(),
-        training_granted(membership.id, period.start).scalar_subquery(),
-        training_used(membership.id, period.start).scalar_subquery(),
-    ))).one()
+        training_granted(membership_id, bindparam("period_start", type_=DateTime(timezone=True))).scalar_subquery(),
+        training_used(membership_id, bindparam("period_start", type_=DateTime(timezone=True))).scalar_subquery(),
+    )
+
+
+_FIGURES = _figures_statement()
+
+
+async def _figures(session: AsyncSession, membership: Membership, programme: Programme, at: datetime,
+                   window: Window, period: Window) -> _Figures:
+    row = (await session.execute(_FIGURES, {
+        "membership_id": membership.id, "programme_id": programme.id, "at": at, "window_start": window.start,
+        "period_start": period.start})).one()
     version_id, fee, floor, lock, lock_expires, fee_ranks, fee_ends, volume, granted, used = row
     return _Figures(version_id, fee, floor, lock, lock_expires, list(fee_ranks or []), list(fee_ends or []),
                     Decimal(volume), int(granted), int(used))
