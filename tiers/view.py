@@ -163,15 +163,18 @@ async def membership_of(session: AsyncSession, account_id: int, programme_id: in
     return (await membership_and_programme_of(session, account_id, programme_id))[0]
 
 
+# Built once (see _figures_statement).
+_OF_ANY = (select(Membership, Programme).join(Programme, Programme.id == Membership.programme_id)
+           .where(Membership.account_id == bindparam("account_id", type_=BigInteger)).order_by(Membership.id))
+_OF_PROGRAMME = _OF_ANY.where(Membership.programme_id == bindparam("programme_id", type_=BigInteger))
+
+
 async def membership_and_programme_of(session: AsyncSession, account_id: int,
                                       programme_id: int | None) -> tuple[Membership, Programme]:
     """The account's membership (of the programme, when the account has several) and its
     programme, in one statement."""
-    statement = select(Membership, Programme).join(Programme, Programme.id == Membership.programme_id).where(
-        Membership.account_id == account_id)
-    if programme_id is not None:
-        statement = statement.where(Membership.programme_id == programme_id)
-    rows = (await session.execute(statement.order_by(Membership.id))).all()
+    statement = _OF_PROGRAMME if programme_id is not None else _OF_ANY
+    rows = (await session.execute(statement, {"account_id": account_id, "programme_id": programme_id})).all()
     if not rows:
         raise DomainError.one("account_id", "This account is not a member of the programme.", "not_a_member")
     if len(rows) > 1:
