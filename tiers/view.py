@@ -89,7 +89,9 @@ _FIGURES = _figures_statement()
 
 async def _figures(session: AsyncSession, membership: Membership, programme: Programme, at: datetime,
                    window: Window, period: Window) -> _Figures:
-    row = (await session.execute(_FIGURES, {
+    # On the session's connection: a Core statement needs none of the ORM's execution.
+    connection = await session.connection()
+    row = (await connection.execute(_FIGURES, {
         "membership_id": membership.id, "programme_id": programme.id, "at": at, "window_start": window.start,
         "period_start": period.start})).one()
     version_id, fee, floor, lock, lock_expires, fee_ranks, fee_ends, volume, granted, used = row
