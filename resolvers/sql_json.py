@@ -58,7 +58,7 @@ BACKREF = "strawberry-definition"
 PAGE_ARGUMENTS = ("first", "after", "last", "before")
 DIALECT = postgresql.dialect()
 ASYNCPG = asyncpg_dialect()
-BUILT_PER_LIST = 256  # callers whose SQL of one static list is kept
+BUILT_PER_LIST = 128  # callers whose SQL of one static list is kept
 
 
 class Unsupported(Exception):
@@ -613,7 +613,7 @@ def statement_of(plan: SqlPlan, principal: Any, variables: dict[str, Any], compi
 # compiles only the rows' SELECT (from a cache keyed by its shape, its values taken
 # out), fills the holes and runs the text on the driver's connection.
 
-TEMPLATES_PER_PLAN = 64
+TEMPLATES_PER_PLAN = 32  # per plan: callers x page shapes (a few KB of SQL each)
 ROWS_COMPILED = 512
 
 
