@@ -200,6 +200,10 @@ SQL_CORNERS = [
            orders(last: 2) { pageInfo { hasPreviousPage startCursor } edges { node { placedAt } } } } } } }""",
     """query($id: ID!) { one: customer(id: $id) { id name createdAt contacts { edges { node { name } } } }
          two: customer(id: $id) { __typename name } }""",
+    # A variable in a nested list's arguments: the statement is compiled per request.
+    """query($m: Int, $open: Boolean) { customers(first: 5) { edges { node { name
+         orders(first: $m) { pageInfo { hasNextPage } edges { cursor node { status } } }
+         opportunities(first: 3, filter: {open: $open}) { edges { node { name stage } } } } } } }""",
 ]
 
 
@@ -232,6 +236,13 @@ async def test_the_single_statement_corners(app, client, plain_client, demo, pos
     for variables in ({}, {"before": by_name[1]["data"]["customers"]["pageInfo"]["startCursor"]}):
         await _compare(plain_client, client, compiler, SQL_CORNERS[1], variables, sql=True)
     await _compare(plain_client, client, compiler, SQL_CORNERS[2], {"id": odd_id}, sql=True)
+    for variables in ({"m": 1, "open": True}, {"m": 3, "open": False}, {"m": 0}):
+        await _compare(plain_client, client, compiler, SQL_CORNERS[3], variables, sql=True)
+    # An IN list in the root's rows: its length changes the SQL, so it is not kept by shape.
+    listed = "query($ids: [ID!]) { customers(filter: {id: {in: $ids}}) { edges { node { id name } } } }"
+    for ids in (demo["customers"][:1], demo["customers"][:3], [odd_id, *demo["customers"][2:4]]):
+        status, body = await _compare(plain_client, client, compiler, listed, {"ids": ids}, sql=True)
+        assert {e["node"]["id"] for e in body["data"]["customers"]["edges"]} == set(ids)
 
 
 async def test_the_single_statement_hands_back(app, client, plain_client, demo):
