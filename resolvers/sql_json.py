@@ -4,10 +4,12 @@ A query of plain fields and keyset-paginated connections over tables (a customer
 with each customer's latest orders, a customer's detail page) is turned into ONE
 statement: each page is a `LIMIT n + 1` subquery, each nested page a subquery
 correlated to its parent's row, each node a `json_build_object` of the selected fields
-written exactly as the GraphQL scalars and enums would write them. Python then only
-wraps the pages in their connection envelopes (edges, cursors, pageInfo). This is what
+written exactly as the GraphQL scalars and enums would write them, each connection's
+edges and pageInfo built around its page. Python only encodes the cursors (marked in the
+text, see `CURSOR`) and writes PostgreSQL's JSON text into the response. This is what
 PostGraphile does; it removes the executor, the ORM and per-value serialisation from
-the request (docs/performance.md).
+the request (docs/performance.md). What does not change between requests is compiled
+to SQL text once (`sql_of`).
 
 The rows, filters, scoping and orderings are not restated here: every root field and
 nested list registers the same builder its resolver uses (`register_root`,
@@ -597,12 +599,6 @@ def _statement(roots: list[tuple[RootPlan, Any, Ordering | None, PageRequest | N
             value = select(_node_json(root.item, run)).select_from(rows.subquery(alias)).scalar_subquery()
         parts += [literal_column(_quoted(root.key)), value]
     return select(cast(func.json_build_object(*parts), Text))
-
-
-def statement_of(plan: SqlPlan, principal: Any, variables: dict[str, Any], compiler: SqlCompiler) -> tuple[Any, _Request]:
-    """The one statement answering the query (as a SQLAlchemy statement)."""
-    run = _Request(compiler, principal, variables)
-    return _statement(_roots(plan, run), run), run
 
 
 # --- compiled once -----------------------------------------------------------------------------
