@@ -3,9 +3,10 @@ ledger, overrides, training bookings, the tier at a date, price quotes."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
@@ -29,6 +30,8 @@ from tiers import benefits, ledger, membership as service
 from tiers.errors import MembershipErrorCode as MembershipCodes
 from tiers import view as views
 from tiers.view import MembershipView, membership_and_programme_of, membership_of, membership_view
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from schema.customers import CustomerType
@@ -139,26 +142,22 @@ class MembershipType(Node):
     # The lists are read only when asked for (a partner's tier screen does not).
     @strawberry.field(description="Booked sessions still to come.")
     async def upcoming_bookings(self, info: Info) -> list[TrainingBookingType]:
-        async with info.context.database.read_session() as session:
-            rows = await views.upcoming_bookings(session, self._view.membership.id, self._view.at)
+        rows = await _read(info, lambda session: views.upcoming_bookings(session, self._view.membership.id, self._view.at))
         return [TrainingBookingType.from_row(row) for row in rows]
 
     @strawberry.field(description="Every tier change, oldest first.")
     async def history(self, info: Info) -> list[TierChangeType]:
-        async with info.context.database.read_session() as session:
-            rows = await views.history(session, self._view.membership.id)
+        rows = await _read(info, lambda session: views.history(session, self._view.membership.id))
         return [TierChangeType.from_row(row) for row in rows]
 
     @strawberry.field(description="Entry fees paid.")
     async def fee_payments(self, info: Info) -> list[FeePaymentType]:
-        async with info.context.database.read_session() as session:
-            rows = await views.fee_payments(session, self._view.membership.id)
+        rows = await _read(info, lambda session: views.fee_payments(session, self._view.membership.id))
         return [FeePaymentType.from_row(row) for row in rows]
 
     @strawberry.field(description="Manual floors and locks, oldest first.")
     async def overrides(self, info: Info) -> list[TierOverrideType]:
-        async with info.context.database.read_session() as session:
-            rows = await views.overrides(session, self._view.membership.id)
+        rows = await _read(info, lambda session: views.overrides(session, self._view.membership.id))
         return [TierOverrideType.from_row(row) for row in rows]
 
     @strawberry.field(description="The programme.")
@@ -185,6 +184,11 @@ class MembershipType(Node):
             training=TrainingQuota(granted=view.training_granted, used=view.training_used, remaining=view.training_remaining),
             _view=view,
         )
+
+
+async def _read(info: Info, read: Callable[[Any], Awaitable[T]]) -> T:
+    async with info.context.database.read_session() as session:
+        return await read(session)
 
 
 async def _membership_by_id(info: Info, pk: int) -> MembershipType | None:
