@@ -431,7 +431,8 @@ def _columns_of(expression: ColumnElement[Any], alias_name: str) -> list[Any]:
 # --- running -------------------------------------------------------------------------------
 
 class _Request:
-    """One request's arguments, builders' results and pages, per connection plan."""
+    """One request: the caller, its variables, and the arguments of a field converted as
+    Strawberry converts them for the field's resolver."""
 
     def __init__(self, compiler: SqlCompiler, principal: Any, variables: dict[str, Any]) -> None:
         self.compiler = compiler
