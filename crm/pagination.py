@@ -315,10 +315,14 @@ async def count_by_parent(
     return counts
 
 
+def count_statement(statement: Select) -> Select:
+    """COUNT of the unpaged statement's rows (totalCount)."""
+    return select(func.count()).select_from(statement.order_by(None).limit(None).subquery())
+
+
 async def count_rows(session: AsyncSession, statement: Select) -> int:
     """How many rows the unpaged statement has (totalCount): one COUNT over it."""
-    subquery = statement.order_by(None).limit(None).subquery()
-    return (await session.execute(select(func.count()).select_from(subquery))).scalar_one()
+    return (await session.execute(count_statement(statement))).scalar_one()
 
 
 def _single_entity(statement: Select) -> bool:

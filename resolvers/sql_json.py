@@ -53,7 +53,7 @@ from strawberry.permission import PermissionExtension
 from strawberry.types.arguments import convert_arguments
 
 from crm.pagination import (
-    Ordering, PageRequest, PaginationError, bounded_statement, encode_cursor_values, page_request,
+    Ordering, PageRequest, PaginationError, bounded_statement, count_statement, encode_cursor_values, page_request,
 )
 
 BACKREF = "strawberry-definition"
@@ -224,6 +224,10 @@ class ConnectionPlan:
     # is then the same for every request of one caller, and is kept per caller.
     static: bool = False
     built: OrderedDict = field(default_factory=OrderedDict)
+    # Whether edges or pageInfo are asked for (else no page is read, as on the normal
+    # path), and totalCount.
+    needs_page: bool = True
+    counts: bool = False
 
 
 @dataclass
@@ -401,15 +405,19 @@ class SqlCompiler:
                     wants_cursors = wants_cursors or info_name in ("startCursor", "endCursor")
                     info_selection.append(((info_child.alias or info_child.name).value, info_name))
                 selection.append((key, "pageInfo", info_selection))
+            elif name == "totalCount":
+                selection.append((key, "count", None))
             else:
-                raise Unsupported(f"connection field {name}")  # totalCount: the normal paths count
+                raise Unsupported(f"connection field {name}")
         if item is None:  # no node selected: the rows still tell the cursors and pageInfo
             self._aliases += 1
             item = NodePlan("", None, f"p{self._aliases}", [], ["id"])
         self._wants_cursors = self._wants_cursors or wants_cursors
         static = not any(_has_variable(argument.value) for argument in node.arguments or ()) and all(
             part[1].static for part in item.parts if not isinstance(part, str))
-        return ConnectionPlan(node, definition, strawberry_field, build, item, selection, edge_type, wants_cursors, static)
+        kinds = {kind for _, kind, _ in selection}
+        return ConnectionPlan(node, definition, strawberry_field, build, item, selection, edge_type, wants_cursors, static,
+                              needs_page=bool(kinds & {"edges", "pageInfo"}), counts="count" in kinds)
 
 
 def _has_variable(value: Any) -> bool:
@@ -508,9 +516,12 @@ def _page_rows(plan: ConnectionPlan, statement: Any, ordering: Ordering, request
             .order_by(*order_by).limit(request.size + 1))
 
 
-def _page_json(plan: ConnectionPlan, page: Any, ordering: Ordering, request: PageRequest, run: _Request) -> ColumnElement[Any]:
-    """The connection's JSON (edges, pageInfo) from its page subquery (`_page_rows`, named
-    after the node's alias), as crm.pagination.page_from_rows and schema.pagination.Connection make it."""
+def _page_json(plan: ConnectionPlan, page: Any, ordering: Ordering, request: PageRequest, run: _Request,
+               count: ColumnElement[Any] | None = None) -> ColumnElement[Any]:
+    """The connection's JSON (edges, pageInfo, totalCount) from its page subquery
+    (`_page_rows`, named after the node's alias; None when neither edges nor pageInfo is
+    asked for) and its count, as crm.pagination.page_from_rows and
+    schema.pagination.Connection make it."""
     alias = plan.item.alias
     rank = literal_column(f"{alias}._rank")
     on_page = rank <= request.size
@@ -522,6 +533,8 @@ def _page_json(plan: ConnectionPlan, page: Any, ordering: Ordering, request: Pag
     for key, kind, selection in plan.selection:
         if kind == "typename":
             value: Any = literal(selection)
+        elif kind == "count":
+            value = count
         elif kind == "edges":
             edge: list[Any] = []
             for edge_key, edge_name in selection:
@@ -548,7 +561,8 @@ def _page_json(plan: ConnectionPlan, page: Any, ordering: Ordering, request: Pag
                 info += [literal_column(_quoted(info_key)), flag]
             value = func.json_build_object(*info)
         pieces += [literal_column(_quoted(key)), value]
-    return select(func.json_build_object(*pieces)).select_from(page).scalar_subquery()
+    envelope = select(func.json_build_object(*pieces))
+    return (envelope.select_from(page) if page is not None else envelope).scalar_subquery()
 
 
 def _nested_json(plan: ConnectionPlan, parent_alias: str, run: _Request) -> ColumnElement[Any]:
@@ -563,8 +577,13 @@ def _nested_json(plan: ConnectionPlan, parent_alias: str, run: _Request) -> Colu
     except Exception as error:  # the builder refused an argument: the normal path reports it
         raise Refused(repr(error)) from error
     request = run.page(arguments, relation.ordering)
-    page = _page_rows(plan, relation.statement, relation.ordering, request, parent=(relation.parent, parent_alias))
-    subquery = _page_json(plan, page.subquery(plan.item.alias), relation.ordering, request, run)
+    parent = (relation.parent, parent_alias)
+    page = _page_rows(plan, relation.statement, relation.ordering, request, parent=parent) if plan.needs_page else None
+    # As count_by_parent counts, for this parent's row.
+    count = (relation.statement.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
+             .where(relation.parent == literal_column(f"{parent_alias}.id")).scalar_subquery()) if plan.counts else None
+    subquery = _page_json(plan, page.subquery(plan.item.alias) if page is not None else None, relation.ordering, request,
+                          run, count)
     if plan.static:
         plan.built[run.caller] = subquery
         if len(plan.built) > BUILT_PER_LIST:
@@ -572,9 +591,13 @@ def _nested_json(plan: ConnectionPlan, parent_alias: str, run: _Request) -> Colu
     return subquery
 
 
-def _roots(plan: SqlPlan, run: _Request) -> list[tuple[RootPlan, Any, Ordering | None, PageRequest | None]]:
-    """Per root field: the SELECT of its rows (a page, or the one node), its ordering and page."""
-    roots = []
+RootRows = tuple[RootPlan, Any, Any, Ordering | None, PageRequest | None]
+
+
+def _roots(plan: SqlPlan, run: _Request) -> list[RootRows]:
+    """Per root field: the SELECT of its rows (a page, or the one node; None when no page
+    is asked for), of its totalCount (or None), its ordering and page."""
+    roots: list[RootRows] = []
     for root in plan.roots:
         arguments = run.arguments(root.node, root.definition, root.strawberry_field)
         try:
@@ -584,18 +607,23 @@ def _roots(plan: SqlPlan, run: _Request) -> list[tuple[RootPlan, Any, Ordering |
         if root.kind == "connection":
             statement, ordering = built
             request = run.page(arguments, ordering)
-            roots.append((root, _page_rows(root.connection, statement, ordering, request), ordering, request))
+            connection = root.connection
+            rows = _page_rows(connection, statement, ordering, request) if connection.needs_page else None
+            roots.append((root, rows, count_statement(statement) if connection.counts else None, ordering, request))
         else:
-            roots.append((root, _rows(root.item, built).limit(1), None, None))
+            roots.append((root, _rows(root.item, built).limit(1), None, None, None))
     return roots
 
 
-def _statement(roots: list[tuple[RootPlan, Any, Ordering | None, PageRequest | None]], run: _Request) -> Any:
+def _statement(roots: list[RootRows], run: _Request) -> Any:
     parts: list[Any] = []
-    for root, rows, ordering, request in roots:
+    for root, rows, count, ordering, request in roots:
         alias = (root.connection.item if root.connection else root.item).alias
         if root.kind == "connection":
-            value = _page_json(root.connection, rows.subquery(alias), ordering, request, run)
+            # `count`: its SELECT, or a hole of sql_of's template already in parentheses.
+            count_value = count if count is None or isinstance(count, ColumnElement) else count.scalar_subquery()
+            value = _page_json(root.connection, rows.subquery(alias) if rows is not None else None, ordering, request,
+                               run, count_value)
         else:
             value = select(_node_json(root.item, run)).select_from(rows.subquery(alias)).scalar_subquery()
         parts += [literal_column(_quoted(root.key)), value]
@@ -682,21 +710,24 @@ def sql_of(plan: SqlPlan, principal: Any, variables: dict[str, Any], compiler: S
         return one.sql, one.parameters
     shape = (run.caller, tuple((r.key, o.name if o else None, q.size if q else None, q.forward if q else None,
                                  q.after is not None if q else None, q.before is not None if q else None)
-                                for r, _, o, q in roots))
+                                for r, _, _, o, q in roots))
     template = plan.templates.get(shape)
     if template is None:
-        holes = [(root, text(f"__rows_{i}__").columns(), ordering, request)
-                 for i, (root, _, ordering, request) in enumerate(roots)]
+        holes = [(root, text(f"__rows_{i}__").columns() if rows is not None else None,
+                  literal_column(f"(__count_{i}__)") if count is not None else None, ordering, request)
+                 for i, (root, rows, count, ordering, request) in enumerate(roots)]
         template = plan.templates[shape] = _compiled(_statement(holes, run))
         if len(plan.templates) > TEMPLATES_PER_PLAN:
             plan.templates.popitem(last=False)
     else:
         plan.templates.move_to_end(shape)
     sql, parameters = template.sql, list(template.parameters)
-    for i, (_, rows, _, _) in enumerate(roots):
-        rows_sql, rows_parameters = compiler.rows.sql_and_parameters(rows, len(parameters))
-        sql = sql.replace(f"__rows_{i}__", rows_sql, 1)
-        parameters += rows_parameters
+    for i, (_, rows, count, _, _) in enumerate(roots):
+        for hole, statement in ((f"__rows_{i}__", rows), (f"__count_{i}__", count)):
+            if statement is not None:
+                piece, piece_parameters = compiler.rows.sql_and_parameters(statement, len(parameters))
+                sql = sql.replace(hole, piece, 1)
+                parameters += piece_parameters
     return sql, parameters
 
 

@@ -169,8 +169,8 @@ async def test_the_plan_batches_like_the_normal_path(app, client, plain_client, 
 
 async def test_one_statement_whatever_the_page_size(app, client, demo, count_statements):
     compiler = _compiler(app)
-    query = """query($n: Int) { customers(first: $n) { edges { node { name
-      orders(first: 5) { edges { node { status total { amount } } } } contacts(first: 2) { edges { node { name } } } } } } }"""
+    query = """query($n: Int) { customers(first: $n) { totalCount edges { node { name
+      orders(first: 5) { edges { node { status total { amount } } } } contacts(first: 2) { totalCount edges { node { name } } } } } } }"""
     await _post(client, query, {"n": 2}, ADMIN)  # learns the document
     for size in (2, 10):
         by_sql = compiler.answered_by_sql
@@ -200,6 +200,10 @@ SQL_CORNERS = [
            orders(last: 2) { pageInfo { hasPreviousPage startCursor } edges { node { placedAt } } } } } } }""",
     """query($id: ID!) { one: customer(id: $id) { id name createdAt contacts { edges { node { name } } } }
          two: customer(id: $id) { __typename name } }""",
+    # totalCount: of the root (with and without a page), of nested lists (with and without edges).
+    """query($tags: [String!]) { all: customers { totalCount } tagged: customers(first: 2, filter: {tags: {containsAny: $tags}}) {
+         totalCount pageInfo { hasNextPage } edges { node { name contacts { totalCount }
+           orders(last: 1) { totalCount edges { node { status } } } opportunities(filter: {open: true}) { totalCount } } } } }""",
     # A variable in a nested list's arguments: the statement is compiled per request.
     """query($m: Int, $open: Boolean) { customers(first: 5) { edges { node { name
          orders(first: $m) { pageInfo { hasNextPage } edges { cursor node { status } } }
@@ -236,8 +240,10 @@ async def test_the_single_statement_corners(app, client, plain_client, demo, pos
     for variables in ({}, {"before": by_name[1]["data"]["customers"]["pageInfo"]["startCursor"]}):
         await _compare(plain_client, client, compiler, SQL_CORNERS[1], variables, sql=True)
     await _compare(plain_client, client, compiler, SQL_CORNERS[2], {"id": odd_id}, sql=True)
-    for variables in ({"m": 1, "open": True}, {"m": 3, "open": False}, {"m": 0}):
+    for variables in ({"tags": ["retail"]}, {"tags": ["no-such-tag"]}, {}):
         await _compare(plain_client, client, compiler, SQL_CORNERS[3], variables, sql=True)
+    for variables in ({"m": 1, "open": True}, {"m": 3, "open": False}, {"m": 0}):
+        await _compare(plain_client, client, compiler, SQL_CORNERS[4], variables, sql=True)
     # An IN list in the root's rows: its length changes the SQL, so it is not kept by shape.
     listed = "query($ids: [ID!]) { customers(filter: {id: {in: $ids}}) { edges { node { id name } } } }"
     for ids in (demo["customers"][:1], demo["customers"][:3], [odd_id, *demo["customers"][2:4]]):
@@ -255,6 +261,9 @@ async def test_the_single_statement_hands_back(app, client, plain_client, demo):
     await _compare(plain_client, client, compiler, scoped, principal=nora, sql=True)
     own = "query($id: ID!) { customer(id: $id) { name orders { edges { node { status total { amount } } } } } }"
     await _compare(plain_client, client, compiler, own, {"id": to_global_id("Customer", nora.account_id)}, principal=nora, sql=True)
+    counted = "{ customers { totalCount edges { node { orders { totalCount } opportunities { totalCount } } } } }"
+    status, body = await _compare(plain_client, client, compiler, counted, principal=nora, sql=True)
+    assert body["data"]["customers"]["totalCount"] == len(body["data"]["customers"]["edges"])
     staff_only = "{ customers(first: 3) { edges { node { name contacts { edges { node { name } } } } } } }"
     await _compare(plain_client, client, compiler, staff_only, principal=nora, compiled=False)
     paged = "query($after: String, $n: Int) { customers(first: $n, after: $after) { edges { node { name } } } }"
