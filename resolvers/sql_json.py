@@ -102,6 +102,9 @@ class TableType:
     # Nested connections: field name -> builder(principal, **arguments) -> NestedList,
     # the same builder the field's resolver uses.
     connections: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    # To-one relations whose resolver loads the row by id, unscoped: field name ->
+    # (GraphQL type, foreign key column).
+    relations: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -118,8 +121,9 @@ ROOTS: dict[str, Root] = {}
 
 
 def register_type(type_name: str, model: Any, fields: dict[str, str | GlobalId | MoneyOf],
-                  connections: dict[str, Callable[..., Any]] | None = None) -> None:
-    TABLE_TYPES[type_name] = TableType(model.__table__, fields, connections or {})
+                  connections: dict[str, Callable[..., Any]] | None = None,
+                  relations: dict[str, tuple[str, str]] | None = None) -> None:
+    TABLE_TYPES[type_name] = TableType(model.__table__, fields, connections or {}, relations or {})
 
 
 def register_root(field_name: str, kind: str, build: Callable[..., Any]) -> None:
@@ -346,6 +350,11 @@ class SqlCompiler:
                                               table_type.connections[name], nested_roles)
                 parts.append((key, connection))
                 continue
+            if name in table_type.relations:
+                parts.append(self._relation(_unwrap(definition.type), child, table_type.relations[name], key,
+                                            alias_name, nested_roles))
+                used.add(table_type.relations[name][1])
+                continue
             source = table_type.fields.get(name)
             if source is None or child.arguments:
                 raise Unsupported(f"field {object_type.name}.{name}")
@@ -369,8 +378,25 @@ class SqlCompiler:
                 expression = _leaf(field_type, row[source])
             parts.append(f"{_quoted(key)}, {_sql(expression)}")
             used.update(column.key for column in _columns_of(expression, alias_name))
+        if len(parts) > 50:  # json_build_object takes at most 100 arguments
+            raise Unsupported("more than 50 fields in one object")
         columns = [column.key for column in table_type.table.columns if column.key in used]
         return NodePlan(object_type.name, table_type.table, alias_name, parts, columns)
+
+    def _relation(self, object_type: Any, node: FieldNode, relation: tuple[str, str], key: str, outer: str,
+                  nested_roles: list) -> str:
+        """`'key', (SELECT <its JSON> FROM <table> AS pN WHERE pN.id = <outer>.<foreign key>)`:
+        NULL when the key is NULL, as the resolver's load by id answers."""
+        target, foreign_key = relation
+        if getattr(object_type, "name", None) != target or node.arguments:
+            raise Unsupported(f"relation to {target}")
+        item = self._node(object_type, node, nested_roles)
+        if any(not isinstance(part, str) for part in item.parts):
+            raise Unsupported("a list below a relation")
+        pairs = ", ".join(item.parts)
+        table, column = DIALECT.identifier_preparer.format_table(item.table), DIALECT.identifier_preparer.quote(foreign_key)
+        return (f"{_quoted(key)}, (SELECT json_build_object({pairs}) FROM {table} AS {item.alias} "
+                f"WHERE {item.alias}.id = {outer}.{column})")
 
     def _connection(self, connection_type: GraphQLObjectType, node: FieldNode, definition: Any, strawberry_field: Any,
                     build: Callable[..., Any], nested_roles: list) -> ConnectionPlan:
@@ -476,8 +502,6 @@ def _node_json(plan: NodePlan, run: _Request) -> ColumnElement[Any]:
         else:
             key, connection = part
             arguments += [literal_column(_quoted(key)), _nested_json(connection, plan.alias, run)]
-    if len(arguments) > 50:  # json_build_object takes at most 100 arguments (50 pairs)
-        raise Refused("too many fields for one object")
     return func.json_build_object(*arguments)
 
 

@@ -174,4 +174,4 @@ class ActivityMutations:
 sql_json.register_type("Activity", ActivityRow, {
     "id": sql_json.GlobalId("Activity"), "kind": "kind", "subject": "subject", "body": "body",
     "occurredAt": "occurred_at", "dueAt": "due_at", "doneAt": "done_at", "createdAt": "created_at",
-})
+}, relations={"customer": ("Customer", "customer_id"), "user": ("User", "user_id")})

@@ -8,6 +8,7 @@ from strawberry.types import Info
 from crm import channels as service
 from models import Channel as ChannelRow
 from models import ChannelKind, ChannelSpend
+from resolvers import sql_json
 from resolvers.lists import filter_clause
 from resolvers.loaders import ChannelByIdLoader
 from resolvers.mutations import mutate
@@ -166,3 +167,9 @@ class ChannelMutations:
         row, errors = await mutate(info.context, action)
         return ChannelSpendPayload(spend=ChannelSpendType.from_row(row) if row else None,
                                    errors=payload_errors(errors, ChannelError, ChannelErrorCode))
+
+
+sql_json.register_type("Channel", ChannelRow, {
+    "id": sql_json.GlobalId("Channel"), "name": "name", "kind": "kind", "active": "active",
+    "archivedAt": "archived_at", "createdAt": "created_at",
+})

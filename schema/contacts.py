@@ -209,4 +209,4 @@ class ContactMutations:
 sql_json.register_type("Contact", ContactRow, {
     "id": sql_json.GlobalId("Contact"), "name": "name", "title": "title", "email": "email", "phone": "phone",
     "archivedAt": "archived_at", "createdAt": "created_at",
-})
+}, relations={"customer": ("Customer", "customer_id")})

@@ -497,6 +497,8 @@ sql_json.register_type("Customer", CustomerRow, {
     "lifecycleStage": "lifecycle_stage", "email": "email", "phone": "phone", "taxId": "tax_id", "tags": "tags",
     "attributes": "attributes", "archivedAt": "archived_at", "createdAt": "created_at", "updatedAt": "updated_at",
 }, connections={"contacts": customer_contacts, "opportunities": customer_opportunities,
-                "activities": customer_activities, "orders": customer_orders})
+                "activities": customer_activities, "orders": customer_orders},
+    relations={"owner": ("User", "owner_id"), "sourceChannel": ("Channel", "source_channel_id"),
+               "referringPartner": ("Customer", "referring_partner_id"), "mergedInto": ("Customer", "merged_into_id")})
 sql_json.register_root("customers", "connection", customers_list)
 sql_json.register_root("customer", "node", customer_by_id)

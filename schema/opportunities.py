@@ -313,4 +313,4 @@ sql_json.register_type("Opportunity", OpportunityRow, {
     "weightedAmount": sql_json.MoneyOf(lambda row: row.amount * row.probability / 100),
     "expectedClose": "expected_close", "lostReason": "lost_reason", "stageChangedAt": "stage_changed_at",
     "createdAt": "created_at", "updatedAt": "updated_at",
-})
+}, relations={"customer": ("Customer", "customer_id"), "owner": ("User", "owner_id"), "channel": ("Channel", "channel_id")})

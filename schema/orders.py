@@ -262,4 +262,4 @@ sql_json.register_type("Order", OrderRow, {
     "netTotal": sql_json.MoneyOf(lambda row: row.total - row.returned_total),
     "source": "source", "externalReference": "external_reference", "placedAt": "placed_at", "paidAt": "paid_at",
     "cancelledAt": "cancelled_at",
-})
+}, relations={"customer": ("Customer", "customer_id"), "placedBy": ("User", "placed_by_id")})

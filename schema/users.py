@@ -9,6 +9,7 @@ from strawberry.types import Info
 from crm import users as service
 from models import User as UserRow
 from models import UserRole
+from resolvers import sql_json
 from resolvers.lists import filter_clause
 from resolvers.loaders import CustomerByIdLoader
 from resolvers.mutations import mutate
@@ -123,3 +124,9 @@ class UserMutations:
         async def action(session):
             return await service.update_user(session, decode_id(id, "User", "id"), given(input))
         return _payload(*await mutate(info.context, action))
+
+
+sql_json.register_type("User", UserRow, {
+    "id": sql_json.GlobalId("User"), "email": "email", "name": "name", "role": "role", "active": "active",
+    "createdAt": "created_at",
+})

@@ -151,10 +151,10 @@ async def test_what_the_plan_hands_back_to_the_normal_path(app, client, plain_cl
 
 async def test_the_plan_batches_like_the_normal_path(app, client, plain_client, demo, count_statements):
     """Loaders still batch across a list on the plan: the same statements, as many, for
-    a page of 5 and a page of 20 customers (with their orders, contacts and owners: the
-    owner has no SQL form, so the object plan answers)."""
+    a page of 5 and a page of 20 customers (with their orders, contacts and owners; the
+    consent object has no SQL form, so the object plan answers)."""
     compiler = _compiler(app)
-    query = """query($n: Int) { customers(first: $n) { edges { node { name owner { name }
+    query = """query($n: Int) { customers(first: $n) { edges { node { name owner { name } consent { emailOptOut }
       orders(first: 5) { edges { node { status total { amount } } } } contacts(first: 2) { edges { node { name } } } } } } }"""
     for size in (5, 20):
         with count_statements() as plain:
@@ -204,6 +204,13 @@ SQL_CORNERS = [
     """query($tags: [String!]) { all: customers { totalCount } tagged: customers(first: 2, filter: {tags: {containsAny: $tags}}) {
          totalCount pageInfo { hasNextPage } edges { node { name contacts { totalCount }
            orders(last: 1) { totalCount edges { node { status } } } opportunities(filter: {open: true}) { totalCount } } } } }""",
+    # To-one relations (loaded by id on the normal path), null foreign keys included.
+    """{ customers(first: 20) { edges { node { name owner { id name email role active createdAt __typename }
+         sourceChannel { id name kind active archivedAt } referringPartner { name owner { name } } mergedInto { name }
+         orders(first: 2) { edges { node { customer { name } placedBy { name } } } }
+         opportunities(first: 2) { edges { node { customer { name } owner { email } channel { name } } } }
+         activities(first: 2) { edges { node { customer { id } user { name } } } }
+         contacts(first: 2) { edges { node { customer { name } } } } } } } }""",
     # A variable in a nested list's arguments: the statement is compiled per request.
     """query($m: Int, $open: Boolean) { customers(first: 5) { edges { node { name
          orders(first: $m) { pageInfo { hasNextPage } edges { cursor node { status } } }
@@ -242,8 +249,12 @@ async def test_the_single_statement_corners(app, client, plain_client, demo, pos
     await _compare(plain_client, client, compiler, SQL_CORNERS[2], {"id": odd_id}, sql=True)
     for variables in ({"tags": ["retail"]}, {"tags": ["no-such-tag"]}, {}):
         await _compare(plain_client, client, compiler, SQL_CORNERS[3], variables, sql=True)
+    status, body = await _compare(plain_client, client, compiler, SQL_CORNERS[4], sql=True)
+    nodes = [e["node"] for e in body["data"]["customers"]["edges"]]
+    assert any(n["owner"] for n in nodes) and any(n["owner"] is None for n in nodes), "both cases in the data"
+    assert any(n["sourceChannel"] for n in nodes) and any(n["sourceChannel"] is None for n in nodes)
     for variables in ({"m": 1, "open": True}, {"m": 3, "open": False}, {"m": 0}):
-        await _compare(plain_client, client, compiler, SQL_CORNERS[4], variables, sql=True)
+        await _compare(plain_client, client, compiler, SQL_CORNERS[5], variables, sql=True)
     # An IN list in the root's rows: its length changes the SQL, so it is not kept by shape.
     listed = "query($ids: [ID!]) { customers(filter: {id: {in: $ids}}) { edges { node { id name } } } }"
     for ids in (demo["customers"][:1], demo["customers"][:3], [odd_id, *demo["customers"][2:4]]):
@@ -261,7 +272,8 @@ async def test_the_single_statement_hands_back(app, client, plain_client, demo):
     await _compare(plain_client, client, compiler, scoped, principal=nora, sql=True)
     own = "query($id: ID!) { customer(id: $id) { name orders { edges { node { status total { amount } } } } } }"
     await _compare(plain_client, client, compiler, own, {"id": to_global_id("Customer", nora.account_id)}, principal=nora, sql=True)
-    counted = "{ customers { totalCount edges { node { orders { totalCount } opportunities { totalCount } } } } }"
+    counted = """{ customers { totalCount edges { node { owner { name } orders { totalCount edges { node { customer { name } } } }
+                   opportunities { totalCount } } } } }"""
     status, body = await _compare(plain_client, client, compiler, counted, principal=nora, sql=True)
     assert body["data"]["customers"]["totalCount"] == len(body["data"]["customers"]["edges"])
     staff_only = "{ customers(first: 3) { edges { node { name contacts { edges { node { name } } } } } } }"
