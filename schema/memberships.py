@@ -348,14 +348,14 @@ class MembershipQueries:
 
 
 async def _view_of(info: Info, account: int, programme: int | None, at: datetime | None) -> MembershipType | None:
-    async with info.context.database.read_session() as session:  # the view only reads
+    async with info.context.database.read_connection() as connection:  # the view only reads
         try:
-            membership, programme_row = await membership_and_programme_of(session, account, programme)
+            membership, programme_row = await membership_and_programme_of(connection, account, programme)
         except DomainError as error:
             if error.errors[0].code == "not_a_member":
                 return None
             raise _query_error(error) from None
-        return MembershipType.of(await membership_view(session, membership, at or now(), programme_row))
+        return MembershipType.of(await membership_view(connection, membership, at or now(), programme_row))
 
 
 @strawberry.type

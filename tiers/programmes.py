@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Select, delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from crm.errors import Code, DomainError
 from crm.references import ensure_unique, get_row
@@ -159,8 +159,10 @@ async def versions_of(session: AsyncSession, programme_id: int) -> list[RuleVers
                                        .order_by(RuleVersion.number.desc()))).scalars())
 
 
-async def version_rules(session: AsyncSession, version_id: int) -> Rules:
-    rows = (await session.execute(select(Tier).where(Tier.rule_version_id == version_id))).scalars().all()
+async def version_rules(db: AsyncSession | AsyncConnection, version_id: int) -> Rules:
+    """The tiers of a version (plain rows: a session or a Core connection will do)."""
+    tier = Tier.__table__
+    rows = (await db.execute(select(tier).where(tier.c.rule_version_id == version_id))).all()
     return Rules(version_id, tier_rules(rows))
 
 
@@ -183,12 +185,13 @@ async def rules_in_force(session: AsyncSession, programme_id: int, at: datetime)
 _published: dict[tuple[str, int], Rules] = {}
 
 
-async def published_rules(session: AsyncSession, version_id: int) -> Rules:
+async def published_rules(db: AsyncSession | AsyncConnection, version_id: int) -> Rules:
     """The tiers of a version that `version_in_force` found (so published)."""
-    key = (str(session.get_bind().engine.url), version_id)
+    engine = db.get_bind().engine if isinstance(db, AsyncSession) else db.engine
+    key = (str(engine.url), version_id)
     rules = _published.get(key)
     if rules is None:
-        rules = await version_rules(session, version_id)
+        rules = await version_rules(db, version_id)
         if len(_published) > 1024:
             _published.clear()
         _published[key] = rules
