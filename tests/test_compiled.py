@@ -227,6 +227,10 @@ async def test_the_single_statement_corners(app, client, plain_client, demo, pos
     odd = await post_graphql("""mutation($name: String!) { customerCreate(input: {name: $name, tags: [], email: "z@example.com"}) {
         customer { id } errors { code } } }""", {"name": 'Zoë \\ "Ünïcødé" \u2028 🚀 </script>'})
     odd_id = odd.data["customerCreate"]["customer"]["id"]
+    # Text that spells the cursor marker (a backslash and u0000, quotes around): only real
+    # NULs mark cursors, and text cannot hold one.
+    await post_graphql("""mutation($name: String!) { customerCreate(input: {name: $name}) { errors { code } } }""",
+                       {"name": '"\\u0000["name:a",["x",1]]" \\"\\u0000'})
     deal = await post_graphql("""mutation($c: ID!) { opportunityCreate(input: {customerId: $c, name: "Half cent",
         amount: {amount: "0.05", currency: "EUR"}, probability: 50}) { opportunity { id } errors { code } } }""", {"c": odd_id})
     assert deal.data["opportunityCreate"]["errors"] == []
@@ -247,6 +251,9 @@ async def test_the_single_statement_corners(app, client, plain_client, demo, pos
     for variables in ({}, {"before": by_name[1]["data"]["customers"]["pageInfo"]["startCursor"]}):
         await _compare(plain_client, client, compiler, SQL_CORNERS[1], variables, sql=True)
     await _compare(plain_client, client, compiler, SQL_CORNERS[2], {"id": odd_id}, sql=True)
+    first_by_name = "{ customers(first: 2, orderBy: [{field: NAME}]) { edges { cursor node { name } } } }"
+    status, body = await _compare(plain_client, client, compiler, first_by_name, sql=True)
+    assert "u0000" in body["data"]["customers"]["edges"][0]["node"]["name"]
     for variables in ({"tags": ["retail"]}, {"tags": ["no-such-tag"]}, {}):
         await _compare(plain_client, client, compiler, SQL_CORNERS[3], variables, sql=True)
     status, body = await _compare(plain_client, client, compiler, SQL_CORNERS[4], sql=True)
