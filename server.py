@@ -333,6 +333,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         if not settings.database_url:
             raise RuntimeError("DATABASE_URL is not set; start the server with `crm serve`.")
         database = Database.from_url(settings.database_url, pool_size=settings.db_pool_size,
+                                     max_overflow=settings.db_max_overflow,
                                      work_mem=settings.db_work_mem)
     if not settings.secret_key:
         raise RuntimeError("CRM_SECRET_KEY is not set; `crm serve --demo` makes one, production must set it.")

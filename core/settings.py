@@ -68,7 +68,8 @@ class Settings:
     graphiql: bool = False
     migrate_on_start: bool = False
     secret_key: str | None = field(default=None, repr=False)
-    db_pool_size: int = 10
+    db_pool_size: int = 20
+    db_max_overflow: int = 10
     db_work_mem: str = "32MB"
     introspection: bool = True
     cors_origins: tuple[str, ...] = ()
@@ -98,7 +99,8 @@ class Settings:
             graphiql=_bool("CRM_GRAPHIQL", demo),
             migrate_on_start=_bool("CRM_MIGRATE_ON_START", demo),
             secret_key=os.environ.get("CRM_SECRET_KEY") or None,
-            db_pool_size=_int("CRM_DB_POOL_SIZE", 10, 1, 200),
+            db_pool_size=_int("CRM_DB_POOL_SIZE", 20, 1, 200),
+            db_max_overflow=_int("CRM_DB_MAX_OVERFLOW", 10, 0, 200),
             db_work_mem=_memory("CRM_DB_WORK_MEM", "32MB"),
             introspection=_bool("CRM_INTROSPECTION", demo),
             cors_origins=tuple(o.strip() for o in os.environ.get("CRM_CORS_ORIGINS", "").split(",") if o.strip()),

@@ -25,11 +25,17 @@ def redact_url(url: str) -> str:
         return url.split(":", 1)[0] + "://…"
 
 
-def create_engine(url: str, *, pool_size: int = 10, work_mem: str = "32MB") -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10, work_mem: str = "32MB") -> AsyncEngine:
     return create_async_engine(
         url,
+        # The pool must hold the connections a worker uses at once in steady load:
+        # SQLAlchemy closes an overflow connection as soon as it is returned, so a load
+        # above pool_size opens (PostgreSQL forks a backend) and closes a connection and
+        # re-prepares its statements on nearly every request. With 16 clients on a pool
+        # of 10 that halved the customer-detail throughput and tripled its p99.
+        # Overflow is for bursts only.
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=max_overflow,
         # No pre-ping: with asyncpg it costs three round trips (BEGIN, ping, ROLLBACK) on
         # every checkout, several per request. A connection found dead instead fails its
         # statement as a disconnect, which marks every connection older than it for
@@ -58,8 +64,8 @@ class Database:
         self._bound: AsyncConnection | None = None
 
     @classmethod
-    def from_url(cls, url: str, *, pool_size: int = 10, work_mem: str = "32MB") -> Database:
-        return cls(create_engine(url, pool_size=pool_size, work_mem=work_mem))
+    def from_url(cls, url: str, *, pool_size: int = 20, max_overflow: int = 10, work_mem: str = "32MB") -> Database:
+        return cls(create_engine(url, pool_size=pool_size, max_overflow=max_overflow, work_mem=work_mem))
 
     @classmethod
     def bound_to(cls, connection: AsyncConnection) -> Database:

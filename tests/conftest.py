@@ -131,7 +131,7 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
 async def committed_client(database_url: str, settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
     """A client of an app on a real connection pool, whose transactions commit: for tests
     of concurrent requests. Every table is emptied afterwards."""
-    database = Database.from_url(database_url, pool_size=20)
+    database = Database.from_url(database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
     app = create_app(settings, database=database)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     try:

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
+from sqlalchemy import event
+
+from models import Database
+from server import create_app
+from tests.conftest import ADMIN, token_for
+
 PLACE = """mutation($input: OrderPlaceInput!) { orderPlace(input: $input) { order { id } errors { field code } } }"""
 
 
@@ -96,3 +103,31 @@ async def test_fifty_concurrent_bookings_against_ten_remaining_sessions(committe
     assert (await gql(committed_client, cancel, {"id": booked[0]["trainingBook"]["booking"]["id"]}))["trainingCancel"]["booking"]["status"] == "cancelled"
     view = await gql(committed_client, "query($a: ID!) { membership(accountId: $a) { training { remaining } } }", {"a": agent})
     assert view["membership"]["training"]["remaining"] == 1
+
+
+async def test_a_steady_load_reuses_the_pools_connections(database_url, settings):
+    """Sixteen requests at a time, as the benchmark sends them, on the pool the server
+    makes from its default settings: once the pool is filled no request opens a
+    connection. SQLAlchemy closes an overflow connection when it is returned, so a pool
+    smaller than the load made PostgreSQL fork a backend (and the driver re-prepare its
+    statements) for nearly every request."""
+    database = Database.from_url(database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    opened = 0
+
+    @event.listens_for(database.engine.sync_engine, "connect")
+    def count(*_: object) -> None:
+        nonlocal opened
+        opened += 1
+
+    query = "query($n: Int!) { customers(first: $n) { totalCount edges { node { id name } } } }"
+    transport = httpx.ASGITransport(app=create_app(settings, database=database))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            client.headers["Authorization"] = f"Bearer {token_for(ADMIN)}"
+            for burst in range(5):
+                if burst == 2:  # the first burst takes the normal path, which learns the plan
+                    filled = opened
+                await asyncio.gather(*(gql(client, query, {"n": 1 + i % 3}) for i in range(16)))
+    finally:
+        await database.dispose()
+    assert opened == filled
