@@ -1,13 +1,15 @@
 """The SQL floor: the statements our server issues for one request, replayed by pgbench.
 
 The statements are captured from the real application (in this process, through the
-ASGI app, with SQLAlchemy's `before_cursor_execute`), their parameters written in as
+ASGI app, with SQLAlchemy's `before_cursor_execute` and, for what the single-statement
+path sends on the driver's connection itself, asyncpg's query logger), their parameters written in as
 literals, and the lot becomes one pgbench transaction: its transactions per second are
 the requests per second a server would reach if GraphQL, Python and HTTP cost nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -62,6 +64,17 @@ async def capture(database_url: str, body: str, headers: dict[str, str], secret_
     def record(conn, cursor, statement, parameters, context, executemany) -> None:
         captured.append(with_literals(statement, parameters))
 
+    def record_driver(query) -> None:
+        captured.append(with_literals(query.query, query.args))
+
+    logged: list = []
+
+    def log_driver(dbapi_connection, connection_record, connection_proxy) -> None:
+        # asyncpg logs what is executed on the connection directly, not SQLAlchemy's
+        # prepared statements, so nothing is captured twice.
+        dbapi_connection.driver_connection.add_query_logger(record_driver)
+        logged.append(dbapi_connection.driver_connection)
+
     app = create_app(settings, database=database)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
@@ -69,8 +82,13 @@ async def capture(database_url: str, body: str, headers: dict[str, str], secret_
             # second is the one recorded.
             await client.post("/graphql", content=body, headers={"Content-Type": "application/json", **headers})
             event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+            event.listen(database.engine.sync_engine.pool, "checkout", log_driver)
             response = await client.post("/graphql", content=body, headers={"Content-Type": "application/json", **headers})
+            await asyncio.sleep(0)  # asyncpg hands its log records over with call_soon
             event.remove(database.engine.sync_engine, "before_cursor_execute", record)
+            event.remove(database.engine.sync_engine.pool, "checkout", log_driver)
+            for connection in logged:
+                connection.remove_query_logger(record_driver)
             answer = response.json()
             if response.status_code != 200 or answer.get("errors"):
                 raise RuntimeError(f"capturing the floor, the request failed: {response.status_code} {response.text[:300]}")

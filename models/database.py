@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.util import greenlet_spawn
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -107,6 +109,33 @@ class Database:
                 return
             async with self._autocommit.connect() as connection:
                 yield connection
+
+    @contextlib.asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """The pool's asyncpg connection itself, for one read whose SQL text is complete
+        (resolvers/sql_json.py): SQLAlchemy's execution layer (greenlet hop, execution
+        context, cursor adapter) cost more than the rest of a cached read's database
+        work. No transaction is begun, so each statement is its own, as in
+        `read_connection`. A connection that fails is discarded; a statement that fails
+        leaves it in the pool."""
+        async with self._serialise:
+            if self._bound is not None:  # tests: inside the outer transaction
+                yield (await self._bound.get_raw_connection()).driver_connection
+                return
+            fairy = await self._autocommit.raw_connection()
+            try:
+                yield fairy.driver_connection
+            except asyncpg.PostgresError:
+                if fairy.driver_connection.is_closed():  # e.g. the server shut down
+                    fairy.invalidate()
+                raise
+            except BaseException:
+                # Lost connection, cancelled request, anything else: the connection's state
+                # is unknown, so the pool makes a new one.
+                fairy.invalidate()
+                raise
+            finally:
+                await greenlet_spawn(fairy.close)
 
     async def ping(self) -> bool:
         """True when the database answers a trivial query within a few seconds."""

@@ -362,8 +362,8 @@ class Compiler:
             sql, parameters = sql_json.sql_of(plan, principal, variables, self.sql)
         except sql_json.Refused as reason:
             raise GiveUp(str(reason)) from None
-        async with context.database.read_connection() as connection:
-            text = (await connection.exec_driver_sql(sql, tuple(parameters))).scalar_one()
+        async with context.database.driver_connection() as connection:
+            text = await connection.fetchval(sql, *parameters)
         return sql_json.answer(plan, text)
 
 

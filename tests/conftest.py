@@ -9,6 +9,7 @@ in SAVEPOINTs of it (models.Database.bound_to).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -198,7 +199,9 @@ def post_graphql(client: httpx.AsyncClient):
 
 
 class StatementLog:
-    """SQL statements the application sent, without the tests' own SAVEPOINT bookkeeping."""
+    """SQL statements the application sent, without the tests' own SAVEPOINT bookkeeping:
+    those SQLAlchemy executes and those the single-statement read path sends on the
+    driver's connection itself (models.Database.driver_connection)."""
 
     _bookkeeping = re.compile(r"^\s*(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT)\b", re.I)
 
@@ -206,6 +209,12 @@ class StatementLog:
         self.statements: list[str] = []
 
     def record(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        self._add(statement)
+
+    def record_driver(self, query: asyncpg.connection.LoggedQuery) -> None:
+        self._add(query.query)
+
+    def _add(self, statement: str) -> None:
         if not self._bookkeeping.match(statement):
             self.statements.append(statement)
 
@@ -214,16 +223,22 @@ class StatementLog:
 
 
 @pytest.fixture
-def count_statements(engine: AsyncEngine):
-    """with count_statements() as log: ...; len(log) is the number of SQL statements."""
+async def count_statements(engine: AsyncEngine, connection: AsyncConnection):
+    """async with count_statements() as log: ...; len(log) is the number of SQL statements."""
+    # SQLAlchemy's events do not see what is sent on the driver's connection directly;
+    # asyncpg's query logger does (and, SQLAlchemy using prepared statements, only that).
+    driver = (await connection.get_raw_connection()).driver_connection
 
-    @contextmanager
-    def counting() -> Iterator[StatementLog]:
+    @contextlib.asynccontextmanager
+    async def counting() -> AsyncIterator[StatementLog]:
         log = StatementLog()
         event.listen(engine.sync_engine, "before_cursor_execute", log.record)
+        driver.add_query_logger(log.record_driver)
         try:
             yield log
         finally:
+            await asyncio.sleep(0)  # asyncpg hands its log records over with call_soon
             event.remove(engine.sync_engine, "before_cursor_execute", log.record)
+            driver.remove_query_logger(log.record_driver)
 
     return counting

@@ -239,7 +239,7 @@ async def test_segments_overlap_and_primary_by_priority(post_graphql, count_stat
     assert listing == [{"name": "VIP", "memberCount": 1, "primaryCount": 1}, {"name": "Retail", "memberCount": 2, "primaryCount": 1}]
     members = await post_graphql("query($s: ID!) { segmentMembers(segmentId: $s) { totalCount edges { node { name } } } }", {"s": retail["id"]})
     assert [e["node"]["name"] for e in members.data["segmentMembers"]["edges"]] == ["Alpha", "Beta"]
-    with count_statements() as log:
+    async with count_statements() as log:
         primaries = await post_graphql("{ customers { edges { node { name primarySegment { name } } } } }")
     assert {e["node"]["name"]: (e["node"]["primarySegment"] or {}).get("name") for e in primaries.data["customers"]["edges"]} == {
         "Alpha": "VIP", "Beta": "Retail", "Gamma": None}

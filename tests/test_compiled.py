@@ -157,11 +157,11 @@ async def test_the_plan_batches_like_the_normal_path(app, client, plain_client, 
     query = """query($n: Int) { customers(first: $n) { edges { node { name owner { name } consent { emailOptOut }
       orders(first: 5) { edges { node { status total { amount } } } } contacts(first: 2) { edges { node { name } } } } } } }"""
     for size in (5, 20):
-        with count_statements() as plain:
+        async with count_statements() as plain:
             await _post(plain_client, query, {"n": size}, ADMIN)
         await _post(client, query, {"n": size}, ADMIN)  # learns the document (first size only)
         answered, by_sql = compiler.answered, compiler.answered_by_sql
-        with count_statements() as compiled:
+        async with count_statements() as compiled:
             await _post(client, query, {"n": size}, ADMIN)
         assert (compiler.answered, compiler.answered_by_sql) == (answered + 1, by_sql)
         assert len(compiled) == len(plain) == 4, (compiled.statements, plain.statements)
@@ -174,7 +174,7 @@ async def test_one_statement_whatever_the_page_size(app, client, demo, count_sta
     await _post(client, query, {"n": 2}, ADMIN)  # learns the document
     for size in (2, 10):
         by_sql = compiler.answered_by_sql
-        with count_statements() as statements:
+        async with count_statements() as statements:
             status, body = await _post(client, query, {"n": size}, ADMIN)
         assert status == 200 and len(body["data"]["customers"]["edges"]) == size
         assert compiler.answered_by_sql == by_sql + 1

@@ -324,7 +324,7 @@ async def test_listing_needs_a_caller(post_graphql):
 @pytest.mark.parametrize("size", [5, 50])
 async def test_statement_count_does_not_grow_with_page_size(post_graphql, count_statements, size):
     await seed(post_graphql, 60)
-    with count_statements() as log:
+    async with count_statements() as log:
         result = await post_graphql(
             "query($n: Int) { customers(first: $n) { totalCount edges { cursor node { id name tags createdAt } } } }",
             {"n": size},
@@ -336,7 +336,7 @@ async def test_statement_count_does_not_grow_with_page_size(post_graphql, count_
 
 async def test_total_count_is_not_computed_unless_asked(post_graphql, count_statements):
     await seed(post_graphql, 3)
-    with count_statements() as log:
+    async with count_statements() as log:
         await post_graphql(PAGE, {"first": 3})
     assert len(log) == 1 and "count(" not in log.statements[0].lower()
 
@@ -382,7 +382,7 @@ async def test_nodes_in_one_request_are_loaded_in_one_statement(post_graphql, co
     ids = [(await create(post_graphql, name=f"N{i}"))["customer"]["id"] for i in range(4)]
     query = "query(" + ", ".join(f"$i{k}: ID!" for k in range(4)) + ") {" + " ".join(
         f"n{k}: node(id: $i{k}) {{ id }}" for k in range(4)) + "}"
-    with count_statements() as log:
+    async with count_statements() as log:
         result = await post_graphql(query, {f"i{k}": ids[k] for k in range(4)})
     assert [result.data[f"n{k}"]["id"] for k in range(4)] == ids
     assert len(log) == 1, log.statements

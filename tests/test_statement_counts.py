@@ -72,7 +72,7 @@ CUSTOMER_LIST = """query($n: Int!) {
 
 @pytest.mark.parametrize("size", [5, 100])
 async def test_customer_list_page(post_graphql, count_statements, crm_data, size):
-    with count_statements() as log:
+    async with count_statements() as log:
         result = await post_graphql(CUSTOMER_LIST, {"n": size})
     assert not result.errors, result.body
     edges = result.data["customers"]["edges"]
@@ -82,7 +82,7 @@ async def test_customer_list_page(post_graphql, count_statements, crm_data, size
     # customers page, COUNT(customers), owners, channels, deal pages (LATERAL), deal counts
     assert len(log) == 6, log.statements
     # Asked again, the screen is answered by one statement (resolvers/sql_json.py), alike.
-    with count_statements() as log:
+    async with count_statements() as log:
         again = await post_graphql(CUSTOMER_LIST, {"n": size})
     assert json.dumps(again.body) == json.dumps(result.body)  # key order too
     assert len(log) == 1, log.statements
@@ -107,7 +107,7 @@ CUSTOMER_DETAIL = """query($id: ID!, $n: Int!) {
 
 @pytest.mark.parametrize("size", [5, 100])
 async def test_customer_detail_page(post_graphql, count_statements, crm_data, size):
-    with count_statements() as log:
+    async with count_statements() as log:
         result = await post_graphql(CUSTOMER_DETAIL, {"id": crm_data["customer"], "n": size})
     assert not result.errors, result.body
     customer = result.data["customer"]
@@ -138,7 +138,7 @@ PIPELINE = """query($n: Int!) {
 
 @pytest.mark.parametrize("size", [5, 100])
 async def test_pipeline_board(post_graphql, count_statements, crm_data, size):
-    with count_statements() as log:
+    async with count_statements() as log:
         result = await post_graphql(PIPELINE, {"n": size})
     assert not result.errors, result.body
     columns = result.data["pipeline"]
@@ -169,11 +169,11 @@ async def test_my_membership(client, database, count_statements):
     partner = Principal(subject="nora@northwind.example", role=Role.PARTNER, account_id=account_id, user_id=user_id)
     headers = {"Authorization": f"Bearer {token_for(partner)}"}
     await client.post("/graphql", json={"query": MY_MEMBERSHIP}, headers=headers)  # meets the rule version
-    with count_statements() as log:
+    async with count_statements() as log:
         body = (await client.post("/graphql", json={"query": MY_MEMBERSHIP}, headers=headers)).json()
     assert "errors" not in body and body["data"]["myMembership"]["tier"]["code"] == "B"
     assert len(log) == 2, log.statements
-    with count_statements() as log:
+    async with count_statements() as log:
         body = (await client.post("/graphql", json={"query": WITH_LISTS}, headers=headers)).json()
     assert "errors" not in body and body["data"]["myMembership"]["history"]
     assert len(log) == 6, log.statements
