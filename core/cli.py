@@ -224,17 +224,17 @@ def cmd_assess(args: argparse.Namespace) -> None:
     if as_of.tzinfo is None:
         raise LaunchError("--as-of needs its UTC offset (e.g. 2027-01-01T00:30:00+08:00)")
     with database_url(settings) as url:
-        asyncio.run(_assess(url, args.programme, as_of, args.batch))
+        asyncio.run(_assess(url, args.programme, as_of, args.batch, args.jobs))
 
 
-async def _assess(url: str, programme_ref: str, as_of, batch: int) -> None:
+async def _assess(url: str, programme_ref: str, as_of, batch: int, jobs: int) -> None:
     from sqlalchemy import func, or_, select
 
     from crm.errors import DomainError
     from models import Database, Membership, Programme
     from tiers.assessment import assess_programme
 
-    database = Database.from_url(url, pool_size=2)
+    database = Database.from_url(url, pool_size=2, max_overflow=16)  # the slices' connections
     try:
         async with database.session() as session:
             condition = func.lower(Programme.name) == programme_ref.lower()
@@ -253,7 +253,7 @@ async def _assess(url: str, programme_ref: str, as_of, batch: int) -> None:
                   f"{run.demoted} demoted, {run.expired} lapsed", end="", file=sys.stderr, flush=True)
 
         try:
-            run = await assess_programme(database.session, programme.id, as_of, batch=batch, progress=progress)
+            run = await assess_programme(database.session, programme.id, as_of, batch=batch, jobs=jobs, progress=progress)
         except DomainError as error:
             raise LaunchError(str(error)) from None
         if run.rule_version_id is None:
@@ -347,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     assess.add_argument("--programme", required=True, help="programme name or numeric id")
     assess.add_argument("--as-of", help="ISO timestamp with UTC offset (default now)")
     assess.add_argument("--batch", type=int, default=5000, help="members per transaction (default 5000)")
+    assess.add_argument("--jobs", type=int, default=2, help="slices of the members assessed at once, one connection "
+                        "each (default 2)")
     assess.set_defaults(handler=cmd_assess)
 
     admin = commands.add_parser("create-admin", help="create an admin user with a password",

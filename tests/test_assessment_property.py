@@ -1,5 +1,7 @@
 """Property: the set-based SQL assessment and the pure function tiers.engine.assess
-decide the same for every member, over random programmes, tiers, ledgers and dates."""
+decide the same for every member, over random programmes, tiers, ledgers and dates; and
+the tier in force it gives each member is what the per-member statements of
+tiers.membership give for the new earned rank, the fee terms and the overrides."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models import Customer, Membership, Programme, QualifyingEntry, RuleVersion, Tier
+from models import Customer, FeePayment, Membership, Programme, QualifyingEntry, RuleVersion, Tier, TierOverride
 from tiers.assessment import decisions
 from tiers.engine import Entry, MemberState, assess
+from tiers.membership import combine_state, fee_rank_at, floor_rank_at, lock_rank_at
 from tiers.rules import ProgrammeRules, Rules, TierRule
 
 ZONES = ["UTC", "Asia/Shanghai", "Europe/Berlin", "America/New_York", "Australia/Sydney"]
@@ -51,7 +54,7 @@ def scenarios(draw):
     )
     tiers = draw(tier_sets())
     as_of = draw(instants())
-    members = []
+    members, extras = [], []
     for _ in range(draw(st.integers(1, 6))):
         joined = draw(instants().filter(lambda t: t <= as_of))
         entries = tuple(Entry(draw(instants()), Decimal(draw(st.integers(-20, 60)) * 500))
@@ -59,13 +62,26 @@ def scenarios(draw):
         members.append(MemberState(
             joined_at=joined, earned_rank=draw(st.integers(0, len(tiers))),
             earned_until=draw(st.none() | instants()), assessed_through=draw(st.none() | instants()), entries=entries))
-    return programme, tiers, as_of, members
+        # Fee terms (some refunded) and overrides (some expired or revoked) around as_of,
+        # bounds falling on as_of itself included; ranks up to one past the top tier so
+        # that clamping is exercised too.
+        def near(low: int, high: int):
+            return st.integers(low, high).map(lambda days: as_of + timedelta(days=days))
+
+        fees = []
+        for start in draw(st.lists(near(-400, 5), max_size=3)):
+            end = draw(near(-10, 400).filter(lambda end: end > start))
+            fees.append((draw(st.integers(1, len(tiers) + 1)), start, end, draw(st.none() | st.just(as_of) | near(-10, 10))))
+        overrides = [(draw(st.sampled_from(["floor", "lock"])), draw(st.integers(0, len(tiers) + 1)), draw(near(-400, 5)),
+                      draw(st.none() | near(-10, 400)), draw(st.none() | near(-10, 10))) for _ in range(draw(st.integers(0, 3)))]
+        extras.append((fees, overrides))
+    return programme, tiers, as_of, members, extras
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(scenario=scenarios())
 async def test_sql_and_pure_assessment_agree(database, scenario):
-    programme_rules, tiers, as_of, members = scenario
+    programme_rules, tiers, as_of, members, extras = scenario
     async with database.session() as session, session.begin():
         programme = Programme(name=f"Programme {uuid.uuid4().hex}", kind="member", currency="EUR",
                               time_zone=programme_rules.time_zone, window_kind=programme_rules.window_kind,
@@ -94,15 +110,29 @@ async def test_sql_and_pure_assessment_agree(database, scenario):
             await session.flush()
             session.add_all(QualifyingEntry(membership_id=membership.id, amount=e.amount, occurred_at=e.occurred_at,
                                             source=f"test:{i}") for i, e in enumerate(state.entries))
+            fees, overrides = extras[len(ids)]
+            session.add_all(FeePayment(membership_id=membership.id, tier_rank=rank, amount=Decimal(100), currency="EUR",
+                                       term_start=start, term_end=end, refunded_at=refunded) for rank, start, end, refunded in fees)
+            session.add_all(TierOverride(membership_id=membership.id, kind=kind, tier_rank=rank, reason="test", starts_at=start,
+                                         expires_at=expires, revoked_at=revoked) for kind, rank, start, expires, revoked in overrides)
             ids.append(membership.id)
         await session.flush()
         rows = {row["id"]: row for row in await decisions(session, programme.id, version.id, as_of)}
+        in_force = {}
+        for membership_id in ids:
+            membership = await session.get(Membership, membership_id)
+            fee = (await session.execute(fee_rank_at(membership_id, as_of))).scalar_one()
+            floor = (await session.execute(floor_rank_at(membership_id, as_of))).scalar_one()
+            lock = (await session.execute(lock_rank_at(membership_id, as_of))).scalar_one_or_none()
+            membership.earned_rank = rows[membership_id]["new_earned"]
+            in_force[membership_id] = combine_state(membership, Rules(version.id, tuple(tiers)), fee, floor, lock).effective
 
     rules = Rules(version.id, tuple(tiers))
     for membership_id, state in zip(ids, members):
         expected = assess(state, as_of, programme_rules, rules)
         row = rows[membership_id]
         assert row["reason"] == expected.reason, (state, expected, row)
+        assert row["new_effective"] == in_force[membership_id], (state, extras, row)
         if expected.reason:
             assert row["new_earned"] == expected.earned_rank, (state, expected, row)
             assert row["new_until"] == expected.earned_until, (state, expected, row)

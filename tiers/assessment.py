@@ -11,86 +11,46 @@ changes nothing the second time: a member's assessed period is remembered.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.errors import Code, DomainError
 from crm.references import get_row
 from crm.validation import Checker
-from models import Programme, RuleVersion
+from models import Programme, RuleVersion, Tier
 
 # Per member: the closed period (local bounds -> instants), its window, the volume, the
-# earned-rank decision and the tier in force afterwards. :as_of, :programme, :version,
-# :after, :batch are parameters; the programme's settings come from its row.
-DECIDE = """
+# earned-rank decision and the tier in force afterwards, for one batch of members.
+# :as_of, :programme, :version, :after, :batch are parameters; the programme's settings
+# come from its row. `decide_sql` fills in the parts that depend on the window kind and
+# on the version's tiers.
+#
+# Set-based on purpose: with a subquery per member (its ledger sum, its fee terms and
+# overrides, three over the tiers) one batch of 5,000 took ~115 ms to decide; joins over
+# the batch's id range take a few ms per 5,000 (issue [6/6]'s profile, docs/performance.md).
+_DECIDE = """
 WITH prog AS (
     SELECT id AS programme_key, time_zone AS tz, window_kind, coalesce(window_months, 1) AS months, demotion_policy, max_drop,
            grace_days, ((CAST(:as_of AS timestamptz) - make_interval(secs => grace_days * 86400)) AT TIME ZONE time_zone) AS ref
     FROM programme WHERE id = :programme
 ),
 tiers AS (SELECT rank, promotion_threshold, retention_threshold, discount_rate FROM tier WHERE rule_version_id = :version),
-top AS (SELECT coalesce(max(rank), 0) AS top FROM tiers),
-batch AS (
+batch AS MATERIALIZED (
     SELECT m.id, m.joined_at, m.earned_rank, m.earned_until, m.assessed_through, m.tier_rank
-    FROM membership m WHERE m.programme_id = :programme AND m.id > :after AND m.joined_at <= :as_of
+    FROM membership m WHERE m.programme_id = :programme AND m.id > :after AND m.id <= :upto AND m.joined_at <= :as_of
     ORDER BY m.id LIMIT :batch {lock}
 ),
-anchored AS (
-    SELECT b.*, date_trunc('day', b.joined_at AT TIME ZONE p.tz) AS anchor, p.*
-    FROM batch b CROSS JOIN prog p
-),
-local_period AS (
-    SELECT a.*,
-        CASE a.window_kind
-            WHEN 'calendar_year' THEN date_trunc('year', a.ref) - interval '1 year'
-            WHEN 'rolling_months' THEN date_trunc('month', a.ref) - interval '1 month'
-            ELSE a.anchor + make_interval(years => k.k - 1)
-        END AS p_start,
-        CASE a.window_kind
-            WHEN 'calendar_year' THEN date_trunc('year', a.ref)
-            WHEN 'rolling_months' THEN date_trunc('month', a.ref)
-            ELSE a.anchor + make_interval(years => k.k)
-        END AS p_end,
-        CASE a.window_kind
-            WHEN 'calendar_year' THEN date_trunc('year', a.ref) + interval '1 year'
-            WHEN 'rolling_months' THEN date_trunc('month', a.ref) + interval '1 month'
-            ELSE a.anchor + make_interval(years => k.k + 1)
-        END AS next_end
-    FROM anchored a
-    CROSS JOIN LATERAL (
-        SELECT (extract(year FROM a.ref) - extract(year FROM a.anchor))::int
-               - CASE WHEN a.anchor + make_interval(years => (extract(year FROM a.ref) - extract(year FROM a.anchor))::int) > a.ref
-                      THEN 1 ELSE 0 END AS k
-    ) k
-),
-periods AS (
-    SELECT l.id, l.joined_at, l.earned_rank, l.earned_until, l.assessed_through, l.tier_rank, l.demotion_policy, l.max_drop,
-           (CASE WHEN l.window_kind = 'rolling_months' THEN l.p_end - make_interval(months => l.months) ELSE l.p_start END)
-               AT TIME ZONE l.tz AS w_start,
-           l.p_end AT TIME ZONE l.tz AS w_end,
-           l.next_end AT TIME ZONE l.tz AS next_end
-    FROM local_period l
-),
--- MATERIALIZED: inlined, each mention of `volume` below re-ran the ledger sum per member
--- (ten times per member on the benchmark data; issue [6/6]'s profile of the assessment).
-volumes AS MATERIALIZED (
-    SELECT p.*, coalesce((SELECT sum(e.amount) FROM qualifying_entry e
-                          WHERE e.membership_id = p.id AND e.occurred_at >= p.w_start AND e.occurred_at < p.w_end), 0) AS volume,
-           p.w_end > p.joined_at AND (p.assessed_through IS NULL OR p.assessed_through < p.w_end) AS due,
-           least(p.earned_rank, (SELECT top FROM top)) AS earned
-    FROM periods p
-),
-ranked AS MATERIALIZED (
-    SELECT v.*,
-        coalesce((SELECT max(t.rank) FROM tiers t WHERE v.volume >= t.promotion_threshold), 0) AS promoted,
-        coalesce((SELECT max(t.rank) FROM tiers t WHERE t.rank <= v.earned AND v.volume >= t.retention_threshold), 0) AS kept,
-        (SELECT t.retention_threshold FROM tiers t WHERE t.rank = v.earned) AS keep_threshold
+span AS MATERIALIZED (SELECT min(id) AS first_id, max(id) AS last_id FROM batch),
+{periods_and_volumes},
+ranked AS (
+    SELECT v.*, {promoted} AS promoted, {kept} AS kept, {keep_threshold} AS keep_threshold
     FROM volumes v
 ),
 decided AS (
@@ -111,31 +71,146 @@ outcome AS (
         CASE d.reason WHEN 'promoted' THEN d.next_end WHEN 'demoted' THEN NULL ELSE d.earned_until END AS new_until
     FROM decided d
 ),
+-- Fee terms and overrides live at :as_of, of the batch's id range (tiers.membership's
+-- fee_rank_at, floor_rank_at and lock_rank_at, for a set of members).
+fees AS (
+    SELECT f.membership_id, max(f.tier_rank) AS rank
+    FROM fee_payment f
+    WHERE f.membership_id BETWEEN (SELECT first_id FROM span) AND (SELECT last_id FROM span)
+      AND f.term_start <= :as_of AND f.term_end > :as_of AND (f.refunded_at IS NULL OR f.refunded_at > :as_of)
+    GROUP BY f.membership_id
+),
+live_overrides AS MATERIALIZED (
+    SELECT ov.membership_id, ov.kind, ov.tier_rank, ov.starts_at, ov.id
+    FROM tier_override ov
+    WHERE ov.membership_id BETWEEN (SELECT first_id FROM span) AND (SELECT last_id FROM span)
+      AND ov.starts_at <= :as_of AND (ov.expires_at IS NULL OR ov.expires_at > :as_of)
+      AND (ov.revoked_at IS NULL OR ov.revoked_at > :as_of)
+),
+floors AS (SELECT membership_id, max(tier_rank) AS rank FROM live_overrides WHERE kind = 'floor' GROUP BY membership_id),
+locks AS (
+    SELECT DISTINCT ON (membership_id) membership_id, tier_rank AS rank FROM live_overrides WHERE kind = 'lock'
+    ORDER BY membership_id, starts_at DESC, id DESC
+),
 final AS MATERIALIZED (
     SELECT o.*,
-        least((SELECT top FROM top), coalesce(
-            (SELECT ov.tier_rank FROM tier_override ov WHERE ov.membership_id = o.id AND ov.kind = 'lock'
-                AND ov.starts_at <= :as_of AND (ov.expires_at IS NULL OR ov.expires_at > :as_of)
-                AND (ov.revoked_at IS NULL OR ov.revoked_at > :as_of) ORDER BY ov.starts_at DESC, ov.id DESC LIMIT 1),
-            greatest(least(o.new_earned, (SELECT top FROM top)),
-                (SELECT coalesce(max(f.tier_rank), 0) FROM fee_payment f WHERE f.membership_id = o.id
-                    AND f.term_start <= :as_of AND f.term_end > :as_of AND (f.refunded_at IS NULL OR f.refunded_at > :as_of)),
-                (SELECT coalesce(max(ov.tier_rank), 0) FROM tier_override ov WHERE ov.membership_id = o.id AND ov.kind = 'floor'
-                    AND ov.starts_at <= :as_of AND (ov.expires_at IS NULL OR ov.expires_at > :as_of)
-                    AND (ov.revoked_at IS NULL OR ov.revoked_at > :as_of)))
-        )) AS new_effective
+        least(CAST(:top AS int), coalesce(lk.rank, greatest(least(o.new_earned, CAST(:top AS int)), coalesce(fe.rank, 0),
+                                                            coalesce(fl.rank, 0)))) AS new_effective
     FROM outcome o
+    LEFT JOIN fees fe ON fe.membership_id = o.id
+    LEFT JOIN floors fl ON fl.membership_id = o.id
+    LEFT JOIN locks lk ON lk.membership_id = o.id
 )
 """
 
-APPLY = DECIDE + """,
+# Calendar and rolling windows: every member's last closed period is the same, so it is
+# computed once and the ledger is read as one range of its index, grouped by member.
+_SHARED_WINDOW = """
+shared AS MATERIALIZED (
+    SELECT p.*,
+        (CASE p.window_kind WHEN 'calendar_year' THEN date_trunc('year', p.ref) - interval '1 year'
+             ELSE date_trunc('month', p.ref) - make_interval(months => p.months) END) AT TIME ZONE p.tz AS w_start,
+        (CASE p.window_kind WHEN 'calendar_year' THEN date_trunc('year', p.ref)
+             ELSE date_trunc('month', p.ref) END) AT TIME ZONE p.tz AS w_end,
+        (CASE p.window_kind WHEN 'calendar_year' THEN date_trunc('year', p.ref) + interval '1 year'
+             ELSE date_trunc('month', p.ref) + interval '1 month' END) AT TIME ZONE p.tz AS next_end
+    FROM prog p
+),
+periods AS (
+    SELECT b.id, b.joined_at, b.earned_rank, b.earned_until, b.assessed_through, b.tier_rank, s.demotion_policy, s.max_drop,
+           s.w_start, s.w_end, s.next_end
+    FROM batch b CROSS JOIN shared s
+),
+ledger AS (
+    SELECT e.membership_id, sum(e.amount) AS volume
+    FROM qualifying_entry e
+    WHERE e.membership_id BETWEEN (SELECT first_id FROM span) AND (SELECT last_id FROM span)
+      AND e.occurred_at >= (SELECT w_start FROM shared) AND e.occurred_at < (SELECT w_end FROM shared)
+    GROUP BY e.membership_id
+),
+volumes AS (
+    SELECT p.*, coalesce(l.volume, 0) AS volume,
+           p.w_end > p.joined_at AND (p.assessed_through IS NULL OR p.assessed_through < p.w_end) AS due,
+           least(p.earned_rank, CAST(:top AS int)) AS earned
+    FROM periods p LEFT JOIN ledger l ON l.membership_id = p.id
+)"""
+
+# Anniversary windows: each member's period starts on the local day it joined.
+_OWN_WINDOW = """
+anchored AS (
+    SELECT b.*, date_trunc('day', b.joined_at AT TIME ZONE p.tz) AS anchor, p.*
+    FROM batch b CROSS JOIN prog p
+),
+local_period AS (
+    SELECT a.*, a.anchor + make_interval(years => k.k - 1) AS p_start, a.anchor + make_interval(years => k.k) AS p_end,
+           a.anchor + make_interval(years => k.k + 1) AS next_end
+    FROM anchored a
+    CROSS JOIN LATERAL (
+        SELECT (extract(year FROM a.ref) - extract(year FROM a.anchor))::int
+               - CASE WHEN a.anchor + make_interval(years => (extract(year FROM a.ref) - extract(year FROM a.anchor))::int) > a.ref
+                      THEN 1 ELSE 0 END AS k
+    ) k
+),
+periods AS (
+    SELECT l.id, l.joined_at, l.earned_rank, l.earned_until, l.assessed_through, l.tier_rank, l.demotion_policy, l.max_drop,
+           l.p_start AT TIME ZONE l.tz AS w_start, l.p_end AT TIME ZONE l.tz AS w_end, l.next_end AT TIME ZONE l.tz AS next_end
+    FROM local_period l
+),
+-- MATERIALIZED: inlined, each mention of `volume` below re-ran the ledger sum per member.
+volumes AS MATERIALIZED (
+    SELECT p.*, coalesce((SELECT sum(e.amount) FROM qualifying_entry e
+                          WHERE e.membership_id = p.id AND e.occurred_at >= p.w_start AND e.occurred_at < p.w_end), 0) AS volume,
+           p.w_end > p.joined_at AND (p.assessed_through IS NULL OR p.assessed_through < p.w_end) AS due,
+           least(p.earned_rank, CAST(:top AS int)) AS earned
+    FROM periods p
+)"""
+
+
+@dataclass(frozen=True)
+class TierThresholds:
+    rank: int
+    promotion: Decimal
+    retention: Decimal
+
+
+def decide_sql(window_kind: str, tiers: list[TierThresholds], *, lock: bool) -> tuple[str, dict[str, Any]]:
+    """The decision statement for a programme's window kind and a version's tiers, and
+    the parameters it adds. The tiers are written in as CASE branches, highest rank
+    first: "the highest rank whose threshold the volume reaches" then costs a comparison
+    or two per member instead of a scan of the tiers."""
+    parameters: dict[str, Any] = {"top": max((t.rank for t in tiers), default=0)}
+    promoted, kept, keep_threshold = [], [], []
+    for tier in sorted(tiers, key=lambda t: t.rank, reverse=True):
+        promotion, retention = f"promotion_{tier.rank}", f"retention_{tier.rank}"
+        parameters[promotion], parameters[retention] = tier.promotion, tier.retention
+        promoted.append(f"WHEN v.volume >= CAST(:{promotion} AS numeric) THEN {tier.rank}")
+        kept.append(f"WHEN v.earned >= {tier.rank} AND v.volume >= CAST(:{retention} AS numeric) THEN {tier.rank}")
+        keep_threshold.append(f"WHEN {tier.rank} THEN CAST(:{retention} AS numeric)")
+    sql = _DECIDE.format(
+        lock="FOR UPDATE" if lock else "",
+        periods_and_volumes=(_OWN_WINDOW if window_kind == "anniversary" else _SHARED_WINDOW).strip(),
+        promoted=f"CASE {' '.join(promoted)} ELSE 0 END" if tiers else "0",
+        kept=f"CASE {' '.join(kept)} ELSE 0 END" if tiers else "0",
+        keep_threshold=f"CASE v.earned {' '.join(keep_threshold)} END" if tiers else "CAST(NULL AS numeric)",
+    )
+    return sql, parameters
+
+
+async def _decide(session: AsyncSession, programme_id: int, version_id: int, *, lock: bool) -> tuple[str, dict[str, Any]]:
+    window_kind = (await session.execute(select(Programme.window_kind).where(Programme.id == programme_id))).scalar_one()
+    tiers = [TierThresholds(rank, promotion, retention) for rank, promotion, retention in await session.execute(
+        select(Tier.rank, Tier.promotion_threshold, Tier.retention_threshold).where(Tier.rule_version_id == version_id))]
+    return decide_sql(window_kind, tiers, lock=lock)
+
+
+_APPLY = """,
 changed AS (
     SELECT * FROM final WHERE reason IS NOT NULL OR new_effective <> tier_rank
 ),
 updated AS (
     UPDATE membership m SET earned_rank = c.new_earned, earned_until = c.new_until, tier_rank = c.new_effective,
         assessed_through = CASE WHEN c.due THEN c.w_end ELSE m.assessed_through END
-    FROM changed c WHERE m.id = c.id
+    FROM changed c WHERE m.id = c.id AND m.id BETWEEN (SELECT first_id FROM span) AND (SELECT last_id FROM span)
     RETURNING m.id
 ),
 history AS (
@@ -176,50 +251,71 @@ async def version_in_force(session: AsyncSession, programme_id: int, at: datetim
 
 
 async def assess_batch(session: AsyncSession, programme_id: int, version_id: int, as_of: datetime, *, after: int,
-                       batch: int) -> dict[str, Any]:
-    row = (await session.execute(text(APPLY.replace("{lock}", "FOR UPDATE")), {
-        "programme": programme_id, "version": version_id, "as_of": as_of, "after": after, "batch": batch,
+                       batch: int, upto: int = 2**63 - 1) -> dict[str, Any]:
+    """Assesses the next `batch` members with ids in (after, upto], in the caller's
+    transaction, their rows locked until it ends."""
+    decide, parameters = await _decide(session, programme_id, version_id, lock=True)
+    row = (await session.execute(text(decide + _APPLY), {
+        **parameters, "programme": programme_id, "version": version_id, "as_of": as_of, "after": after, "upto": upto,
+        "batch": batch,
     })).mappings().one()
     return dict(row)
 
 
 async def assess_programme(session_factory: Callable[[], Any], programme_id: int, as_of: datetime, *,
-                           batch: int = 5000, progress: Callable[[AssessmentRun], None] | None = None) -> AssessmentRun:
+                           batch: int = 5000, jobs: int = 2,
+                           progress: Callable[[AssessmentRun], None] | None = None) -> AssessmentRun:
     """Assesses every member, one short transaction per batch of members (so the locks of
-    one batch are held only while it is assessed)."""
+    one batch are held only while it is assessed). The members' id range is cut into
+    `jobs` slices assessed at once, each on its own connection: the work is PostgreSQL's,
+    and one connection keeps one core busy. Slices lock disjoint rows, so they never wait
+    for each other."""
     check = Checker()
     check.aware("as_of", as_of)
+    check.integer("batch", batch, 1, 1_000_000)
+    check.integer("jobs", jobs, 1, 16)
     check.done()
     async with session_factory() as session:
         programme = await get_row(session, Programme, programme_id)
         if programme is None:
             raise DomainError.one("programme_id", "No programme has this ID.", Code.NOT_FOUND)
         version_id = await version_in_force(session, programme_id, as_of)
+        low, high = (await session.execute(text("SELECT min(id), max(id) FROM membership WHERE programme_id = :p"),
+                                           {"p": programme_id})).one()
     run = AssessmentRun(rule_version_id=version_id, as_of=as_of)
-    if version_id is None:
+    if version_id is None or low is None:
         return run
-    after = 0
-    while True:
-        async with session_factory() as session, session.begin():
-            result = await assess_batch(session, programme_id, version_id, as_of, after=after, batch=batch)
-        if not result["members"]:
-            return run
-        run.members += result["members"]
-        run.promoted += result["promoted"]
-        run.demoted += result["demoted"]
-        run.expired += result["expired"]
-        run.batches += 1
-        after = result["last_id"]
-        if progress:
-            progress(run)
+    step = -(-(high - low + 1) // jobs)
+
+    async def assess_slice(after: int, upto: int) -> None:
+        while True:
+            async with session_factory() as session, session.begin():
+                result = await assess_batch(session, programme_id, version_id, as_of, after=after, upto=upto, batch=batch)
+            if not result["members"]:
+                return
+            run.members += result["members"]
+            run.promoted += result["promoted"]
+            run.demoted += result["demoted"]
+            run.expired += result["expired"]
+            run.batches += 1
+            after = result["last_id"]
+            if progress:
+                progress(run)
+
+    async with asyncio.TaskGroup() as group:
+        for start in range(low - 1, high, step):
+            group.create_task(assess_slice(start, min(start + step, high)))
+    return run
 
 
 async def decisions(session: AsyncSession, programme_id: int, version_id: int, as_of: datetime) -> list[dict[str, Any]]:
     """Every member's decision without writing anything (previews, and the property test
     that compares the SQL with tiers.engine.assess)."""
-    rows = await session.execute(text(DECIDE.replace("{lock}", "") + """
+    decide, parameters = await _decide(session, programme_id, version_id, lock=False)
+    rows = await session.execute(text(decide + """
         SELECT id, reason, new_earned, new_until, volume, w_start, w_end, tier_rank, new_effective FROM final ORDER BY id"""),
-        {"programme": programme_id, "version": version_id, "as_of": as_of, "after": 0, "batch": 2_000_000_000})
+        {**parameters, "programme": programme_id, "version": version_id, "as_of": as_of, "after": 0, "upto": 2**63 - 1,
+         "batch": 2_000_000_000})
     return [dict(r) for r in rows.mappings()]
 
 
@@ -241,7 +337,8 @@ async def preview(session: AsyncSession, version_id: int, as_of: datetime) -> Pr
     if version is None:
         raise DomainError.one("version_id", "No rule version has this ID.", Code.NOT_FOUND)
     programme = await get_row(session, Programme, version.programme_id)
-    rows = await session.execute(text(DECIDE.replace("{lock}", "") + """,
+    decide, parameters = await _decide(session, programme.id, version_id, lock=False)
+    rows = await session.execute(text(decide + """,
         moves AS (SELECT tier_rank AS now_rank, new_effective AS new_rank, count(*) AS members FROM final GROUP BY 1, 2),
         cost AS (
             SELECT coalesce(sum(l.list_unit_price * (l.quantity - l.returned_quantity)
@@ -254,7 +351,8 @@ async def preview(session: AsyncSession, version_id: int, as_of: datetime) -> Pr
         )
         SELECT 'move' AS kind, now_rank, new_rank, members, NULL::numeric AS change FROM moves
         UNION ALL SELECT 'cost', NULL, NULL, NULL, change FROM cost"""),
-        {"programme": programme.id, "version": version_id, "as_of": as_of, "after": 0, "batch": 2_000_000_000})
+        {**parameters, "programme": programme.id, "version": version_id, "as_of": as_of, "after": 0, "upto": 2**63 - 1,
+         "batch": 2_000_000_000})
     moves, change = [], Decimal("0")
     for row in rows.mappings():
         if row["kind"] == "move":
