@@ -65,7 +65,8 @@ async def capture(database_url: str, body: str, headers: dict[str, str], secret_
         captured.append(with_literals(statement, parameters))
 
     def record_driver(query) -> None:
-        captured.append(with_literals(query.query, query.args))
+        if not re.search(r"pg_catalog\.pg_type|set_config\('jit'", query.query):  # asyncpg's type lookups
+            captured.append(with_literals(query.query, query.args))
 
     logged: list = []
 

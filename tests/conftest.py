@@ -211,8 +211,13 @@ class StatementLog:
     def record(self, conn, cursor, statement, parameters, context, executemany) -> None:
         self._add(statement)
 
+    # asyncpg's own lookups of a type it meets for the first time on a connection (with
+    # JIT switched off around them): driver bookkeeping, once per connection.
+    _introspection = re.compile(r"pg_catalog\.pg_type|set_config\('jit'")
+
     def record_driver(self, query: asyncpg.connection.LoggedQuery) -> None:
-        self._add(query.query)
+        if not self._introspection.search(query.query):
+            self._add(query.query)
 
     def _add(self, statement: str) -> None:
         if not self._bookkeeping.match(statement):

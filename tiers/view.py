@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from crm.errors import Code, DomainError
 from models import FeePayment, Membership, Programme, QualifyingEntry, TierChange, TierOverride, TrainingBooking
+from models.database import DriverStatement
 from tiers.benefits import training_granted, training_used
 from tiers.membership import TierState, combine_state, fee_rank_at, floor_rank_at, lock_rank_at, window_rule_of
 from tiers.programmes import published_rules, version_in_force
@@ -86,16 +87,14 @@ def _figures_statement() -> Select:
     )
 
 
-_FIGURES = _figures_statement()
+_FIGURES = DriverStatement(_figures_statement())
 
 
 async def _figures(db: AsyncSession | AsyncConnection, membership: Membership, programme: Programme, at: datetime,
                    window: Window, period: Window) -> _Figures:
-    # On a Core connection (the session's): a Core statement needs none of the ORM's execution.
-    connection = await db.connection() if isinstance(db, AsyncSession) else db
-    row = (await connection.execute(_FIGURES, {
+    [row] = await _FIGURES.fetch(db, {
         "membership_id": membership.id, "programme_id": programme.id, "at": at, "window_start": window.start,
-        "period_start": period.start})).one()
+        "period_start": period.start})
     version_id, fee, floor, lock, lock_expires, fee_ranks, fee_ends, volume, granted, used = row
     return _Figures(version_id, fee, floor, lock, lock_expires, list(fee_ranks or []), list(fee_ends or []),
                     Decimal(volume), int(granted), int(used))
@@ -184,7 +183,8 @@ _MEMBERSHIP, _PROGRAMME = Membership.__table__, Programme.__table__
 _OF_ANY = (select(*(c.label(f"m_{c.key}") for c in _MEMBERSHIP.c), *(c.label(f"p_{c.key}") for c in _PROGRAMME.c))
            .join_from(_MEMBERSHIP, _PROGRAMME, _PROGRAMME.c.id == _MEMBERSHIP.c.programme_id)
            .where(_MEMBERSHIP.c.account_id == bindparam("account_id", type_=BigInteger)).order_by(_MEMBERSHIP.c.id))
-_OF_PROGRAMME = _OF_ANY.where(_MEMBERSHIP.c.programme_id == bindparam("programme_id", type_=BigInteger))
+_OF_PROGRAMME = DriverStatement(_OF_ANY.where(_MEMBERSHIP.c.programme_id == bindparam("programme_id", type_=BigInteger)))
+_OF_ANY = DriverStatement(_OF_ANY)
 
 
 async def membership_and_programme_of(connection: AsyncConnection, account_id: int,
@@ -193,7 +193,6 @@ async def membership_and_programme_of(connection: AsyncConnection, account_id: i
     programme, in one statement on a Core connection (the ORM's loading was a tenth of a
     partner's tier screen); returned as detached instances, for reading."""
     statement = _OF_PROGRAMME if programme_id is not None else _OF_ANY
-    row = _the_one((await connection.execute(statement, {"account_id": account_id, "programme_id": programme_id})).all())
-    values = row._mapping
+    values = _the_one(await statement.fetch(connection, {"account_id": account_id, "programme_id": programme_id}))
     return (Membership(**{c.key: values[f"m_{c.key}"] for c in _MEMBERSHIP.c}),
             Programme(**{c.key: values[f"p_{c.key}"] for c in _PROGRAMME.c}))
