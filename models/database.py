@@ -130,9 +130,9 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def read_connection(self) -> AsyncIterator[AsyncConnection]:
-        """A Core connection for reads whose SQL is compiled ahead (resolvers/sql_json.py
-        runs it with `exec_driver_sql`): no ORM session, no transaction, like
-        `read_session`."""
+        """A Core connection for reads only (a partner's tier screen runs its
+        `DriverStatement`s on it, and reads a rule version's tiers the first time): no ORM
+        session, no transaction, like `read_session`."""
         async with self._serialise:
             if self._bound is not None:  # tests: inside the outer transaction
                 yield self._bound

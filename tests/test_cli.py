@@ -111,7 +111,8 @@ def test_assess_command_runs_a_programme_with_a_progress_bar(postgres_server_url
 
         asyncio.run(setup())
         env = crm_env(DATABASE_URL=url)
-        result = run_crm("assess", "--programme", "agents", "--as-of", "2025-01-01T00:00:00+00:00", "--batch", "2", env=env)
+        result = run_crm("assess", "--programme", "agents", "--as-of", "2025-01-01T00:00:00+00:00", "--batch", "2",
+                         "--jobs", "3", env=env)
         assert result.returncode == 0, result.stderr
         assert "3/3 members" in result.stderr and "assessed 3 members of Agents" in result.stderr
         # fee terms of 12 months ended on 1 January 2025: the two agents without volume lapse
@@ -120,3 +121,7 @@ def test_assess_command_runs_a_programme_with_a_progress_bar(postgres_server_url
         assert "0 promoted, 0 demoted, 0 lapsed" in again.stderr
         assert run_crm("assess", "--programme", "nope", env=env).returncode == 2
         assert "UTC offset" in run_crm("assess", "--programme", "agents", "--as-of", "2025-01-01", env=env).stderr
+        for option, value in (("--jobs", "0"), ("--jobs", "17"), ("--batch", "0")):
+            refused = run_crm("assess", "--programme", "agents", option, value, env=env)
+            assert refused.returncode == 2 and option.lstrip("-") in refused.stderr, refused.stderr
+            assert "Traceback" not in refused.stderr
