@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import httpx
 from sqlalchemy import event, text
@@ -160,3 +161,69 @@ async def test_a_read_on_a_lost_connection_is_answered_and_the_connection_replac
                 assert pooled.get_server_pid() != pid
     finally:
         await database.dispose()
+
+
+async def test_an_assessment_decides_again_a_member_changed_while_it_ran(committed_client, database_url, engine):
+    """A member whose row another transaction changes while a batch is decided is not
+    written from the stale decision: the batch's UPDATE finds the row changed, leaves it
+    out, and the batch is decided again on the new state (one history row, not two)."""
+    from datetime import datetime, timezone
+    from decimal import Decimal
+
+    from models import Customer, Membership, Programme, QualifyingEntry, RuleVersion, Tier
+    from tiers.assessment import assess_programme
+
+    utc = timezone.utc
+    async with database_session(engine) as session:
+        programme = Programme(name="Race", kind="member", currency="EUR", time_zone="UTC", window_kind="calendar_year",
+                              fee_term_months=12, demotion_policy="at_period_end", max_drop=1, grace_days=0)
+        session.add(programme)
+        await session.flush()
+        version = RuleVersion(programme_id=programme.id, number=1, status="published", effective_from=datetime(2000, 1, 1, tzinfo=utc))
+        account = Customer(name="Racer", kind="person")
+        session.add_all([version, account])
+        await session.flush()
+        session.add(Tier(rule_version_id=version.id, rank=1, code="S", name="Silver", entry_fee=Decimal(0), discount_rate=Decimal(0),
+                         training_quota=0, promotion_threshold=Decimal(100), retention_threshold=Decimal(50)))
+        member = Membership(account_id=account.id, programme_id=programme.id, joined_at=datetime(2024, 1, 1, tzinfo=utc))
+        session.add(member)
+        await session.flush()
+        session.add(QualifyingEntry(membership_id=member.id, amount=Decimal(200), occurred_at=datetime(2024, 6, 1, tzinfo=utc),
+                                    source="race"))
+        programme_id, member_id = programme.id, member.id
+
+    database = Database.from_url(database_url, pool_size=2)
+    try:
+        async with engine.connect() as writer:
+            transaction = await writer.begin()
+            # Another transaction has changed the member (a promotion by an order, say) and not committed yet.
+            await writer.execute(text("UPDATE membership SET earned_until = '2030-01-01T00:00:00Z' WHERE id = :id"), {"id": member_id})
+            assessing = asyncio.create_task(assess_programme(database.session, programme_id, datetime(2025, 1, 2, tzinfo=utc), jobs=1))
+            async with engine.connect() as probe:
+                for _ in range(200):  # until the batch's UPDATE waits for the writer's row lock
+                    waiting = (await probe.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                                                        " AND wait_event_type = 'Lock'"))).scalar_one()
+                    if waiting or assessing.done():
+                        break
+                    await asyncio.sleep(0.02)
+            assert waiting == 1
+            await transaction.commit()
+        run = await asyncio.wait_for(assessing, 30)
+    finally:
+        await database.dispose()
+    assert (run.members, run.promoted, run.retried) == (1, 1, 1)
+    async with engine.connect() as connection:
+        changes = (await connection.execute(text("SELECT count(*) FROM tier_change WHERE membership_id = :id"), {"id": member_id})).scalar_one()
+        row = (await connection.execute(text("SELECT earned_rank, tier_rank, earned_until FROM membership WHERE id = :id"),
+                                        {"id": member_id})).one()
+    assert changes == 1
+    # decided again on the row as the writer left it: promoted, held until the end of the next period
+    assert tuple(row) == (1, 1, datetime(2026, 1, 1, tzinfo=utc))
+
+
+@contextlib.asynccontextmanager
+async def database_session(engine):
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+        yield session

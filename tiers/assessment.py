@@ -1,12 +1,16 @@
 """Bulk assessment in set-based SQL: the same decisions as tiers.engine.assess, for every
 member of a programme, in keyset batches of members.
 
-One statement per batch locks the batch's membership rows (orders promoting members
-take the same row locks, so assessment is safe while orders arrive), computes each
-member's last closed period in the programme's time zone, its qualifying volume from
-the ledger, the decision, and the tier in force (fee terms, overrides), then updates
-the members whose state changes and appends their tier_change rows. Running it twice
-changes nothing the second time: a member's assessed period is remembered.
+One statement per batch computes each member's last closed period in the programme's
+time zone, its qualifying volume from the ledger, the decision, and the tier in force
+(fee terms, overrides), then updates the members whose state changes and appends their
+tier_change rows. Only the rows it updates are locked, and only where the membership
+row is still as the statement read it: a member whose tier an order, a fee or an
+override changed in the meantime is left out, and its batch is decided again. The
+ledger, fee terms and overrides are read as of the statement's start (as when the
+batch's rows were locked up front, which waited for such writers but read the other
+tables at that same start). Running it twice changes nothing the second time: a
+member's assessed period is remembered.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ tiers AS (SELECT rank, promotion_threshold, retention_threshold, discount_rate F
 batch AS MATERIALIZED (
     SELECT m.id, m.joined_at, m.earned_rank, m.earned_until, m.assessed_through, m.tier_rank
     FROM membership m WHERE m.programme_id = :programme AND m.id > :after AND m.id <= :upto AND m.joined_at <= :as_of
-    ORDER BY m.id LIMIT :batch {lock}
+    ORDER BY m.id LIMIT :batch
 ),
 span AS MATERIALIZED (SELECT min(id) AS first_id, max(id) AS last_id FROM batch),
 {periods_and_volumes},
@@ -173,7 +177,7 @@ class TierThresholds:
     retention: Decimal
 
 
-def decide_sql(window_kind: str, tiers: list[TierThresholds], *, lock: bool) -> tuple[str, dict[str, Any]]:
+def decide_sql(window_kind: str, tiers: list[TierThresholds]) -> tuple[str, dict[str, Any]]:
     """The decision statement for a programme's window kind and a version's tiers, and
     the parameters it adds. The tiers are written in as CASE branches, highest rank
     first: "the highest rank whose threshold the volume reaches" then costs a comparison
@@ -187,7 +191,6 @@ def decide_sql(window_kind: str, tiers: list[TierThresholds], *, lock: bool) -> 
         kept.append(f"WHEN v.earned >= {tier.rank} AND v.volume >= CAST(:{retention} AS numeric) THEN {tier.rank}")
         keep_threshold.append(f"WHEN {tier.rank} THEN CAST(:{retention} AS numeric)")
     sql = _DECIDE.format(
-        lock="FOR UPDATE" if lock else "",
         periods_and_volumes=(_OWN_WINDOW if window_kind == "anniversary" else _SHARED_WINDOW).strip(),
         promoted=f"CASE {' '.join(promoted)} ELSE 0 END" if tiers else "0",
         kept=f"CASE {' '.join(kept)} ELSE 0 END" if tiers else "0",
@@ -196,21 +199,27 @@ def decide_sql(window_kind: str, tiers: list[TierThresholds], *, lock: bool) -> 
     return sql, parameters
 
 
-async def _decide(session: AsyncSession, programme_id: int, version_id: int, *, lock: bool) -> tuple[str, dict[str, Any]]:
+async def _decide(session: AsyncSession, programme_id: int, version_id: int) -> tuple[str, dict[str, Any]]:
     window_kind = (await session.execute(select(Programme.window_kind).where(Programme.id == programme_id))).scalar_one()
     tiers = [TierThresholds(rank, promotion, retention) for rank, promotion, retention in await session.execute(
         select(Tier.rank, Tier.promotion_threshold, Tier.retention_threshold).where(Tier.rule_version_id == version_id))]
-    return decide_sql(window_kind, tiers, lock=lock)
+    return decide_sql(window_kind, tiers)
 
 
 _APPLY = """,
 changed AS (
     SELECT * FROM final WHERE reason IS NOT NULL OR new_effective <> tier_rank
 ),
+-- Row locks only for the members that change (locking the whole batch up front was a
+-- third of deciding it), and only if the row is as read: the UPDATE re-checks these
+-- columns on a row that changed since the statement began.
 updated AS (
     UPDATE membership m SET earned_rank = c.new_earned, earned_until = c.new_until, tier_rank = c.new_effective,
         assessed_through = CASE WHEN c.due THEN c.w_end ELSE m.assessed_through END
-    FROM changed c WHERE m.id = c.id AND m.id BETWEEN (SELECT first_id FROM span) AND (SELECT last_id FROM span)
+    FROM changed c
+    WHERE m.id = c.id AND m.id BETWEEN (SELECT first_id FROM span) AND (SELECT last_id FROM span)
+      AND m.earned_rank = c.earned_rank AND m.tier_rank = c.tier_rank
+      AND m.earned_until IS NOT DISTINCT FROM c.earned_until AND m.assessed_through IS NOT DISTINCT FROM c.assessed_through
     RETURNING m.id
 ),
 history AS (
@@ -221,15 +230,18 @@ history AS (
                               'earned_rank', c.new_earned, 'promoted_rank', c.promoted, 'retained_rank', c.kept,
                               'retention_threshold', c.keep_threshold::text, 'max_drop', c.max_drop, 'rule_version', :version),
            :as_of
-    FROM changed c
+    FROM changed c JOIN updated u ON u.id = c.id
     RETURNING reason
 )
 SELECT (SELECT max(id) FROM batch) AS last_id, (SELECT count(*) FROM batch) AS members,
        (SELECT count(*) FROM history WHERE reason = 'promoted') AS promoted,
        (SELECT count(*) FROM history WHERE reason = 'demoted') AS demoted,
        (SELECT count(*) FROM history WHERE reason = 'expired') AS expired,
-       (SELECT count(*) FROM updated) AS updated
+       (SELECT count(*) FROM changed) - (SELECT count(*) FROM updated) AS skipped
 """
+
+
+MAX_ATTEMPTS = 5  # a member still changing after that is assessed by the next run
 
 
 @dataclass
@@ -239,6 +251,7 @@ class AssessmentRun:
     demoted: int = 0
     expired: int = 0
     batches: int = 0
+    retried: int = 0  # members decided again because they changed meanwhile
     rule_version_id: int | None = None
     as_of: datetime | None = None
     details: dict[str, Any] = field(default_factory=dict)
@@ -253,8 +266,8 @@ async def version_in_force(session: AsyncSession, programme_id: int, at: datetim
 async def assess_batch(session: AsyncSession, programme_id: int, version_id: int, as_of: datetime, *, after: int,
                        batch: int, upto: int = 2**63 - 1) -> dict[str, Any]:
     """Assesses the next `batch` members with ids in (after, upto], in the caller's
-    transaction, their rows locked until it ends."""
-    decide, parameters = await _decide(session, programme_id, version_id, lock=True)
+    transaction; the rows it updates stay locked until that ends."""
+    decide, parameters = await _decide(session, programme_id, version_id)
     row = (await session.execute(text(decide + _APPLY), {
         **parameters, "programme": programme_id, "version": version_id, "as_of": as_of, "after": after, "upto": upto,
         "batch": batch,
@@ -289,14 +302,21 @@ async def assess_programme(session_factory: Callable[[], Any], programme_id: int
 
     async def assess_slice(after: int, upto: int) -> None:
         while True:
-            async with session_factory() as session, session.begin():
-                result = await assess_batch(session, programme_id, version_id, as_of, after=after, upto=upto, batch=batch)
+            for attempt in range(1, MAX_ATTEMPTS + 1):
+                async with session_factory() as session, session.begin():
+                    result = await assess_batch(session, programme_id, version_id, as_of, after=after, upto=upto,
+                                                batch=batch)
+                run.promoted += result["promoted"]
+                run.demoted += result["demoted"]
+                run.expired += result["expired"]
+                # Members changed by another transaction while the batch was decided: the
+                # same batch again (those already applied are no longer due).
+                if not result["skipped"]:
+                    break
+                run.retried += result["skipped"]
             if not result["members"]:
                 return
             run.members += result["members"]
-            run.promoted += result["promoted"]
-            run.demoted += result["demoted"]
-            run.expired += result["expired"]
             run.batches += 1
             after = result["last_id"]
             if progress:
@@ -311,7 +331,7 @@ async def assess_programme(session_factory: Callable[[], Any], programme_id: int
 async def decisions(session: AsyncSession, programme_id: int, version_id: int, as_of: datetime) -> list[dict[str, Any]]:
     """Every member's decision without writing anything (previews, and the property test
     that compares the SQL with tiers.engine.assess)."""
-    decide, parameters = await _decide(session, programme_id, version_id, lock=False)
+    decide, parameters = await _decide(session, programme_id, version_id)
     rows = await session.execute(text(decide + """
         SELECT id, reason, new_earned, new_until, volume, w_start, w_end, tier_rank, new_effective FROM final ORDER BY id"""),
         {**parameters, "programme": programme_id, "version": version_id, "as_of": as_of, "after": 0, "upto": 2**63 - 1,
@@ -337,7 +357,7 @@ async def preview(session: AsyncSession, version_id: int, as_of: datetime) -> Pr
     if version is None:
         raise DomainError.one("version_id", "No rule version has this ID.", Code.NOT_FOUND)
     programme = await get_row(session, Programme, version.programme_id)
-    decide, parameters = await _decide(session, programme.id, version_id, lock=False)
+    decide, parameters = await _decide(session, programme.id, version_id)
     rows = await session.execute(text(decide + """,
         moves AS (SELECT tier_rank AS now_rank, new_effective AS new_rank, count(*) AS members FROM final GROUP BY 1, 2),
         cost AS (
