@@ -264,10 +264,12 @@ async def version_in_force(session: AsyncSession, programme_id: int, at: datetim
 
 
 async def assess_batch(session: AsyncSession, programme_id: int, version_id: int, as_of: datetime, *, after: int,
-                       batch: int, upto: int = 2**63 - 1) -> dict[str, Any]:
+                       batch: int, upto: int = 2**63 - 1, decide: tuple[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Assesses the next `batch` members with ids in (after, upto], in the caller's
-    transaction; the rows it updates stay locked until that ends."""
-    decide, parameters = await _decide(session, programme_id, version_id)
+    transaction; the rows it updates stay locked until that ends. `decide` is
+    `decide_sql`'s result when the caller has it already (it is the same for every batch
+    of a run)."""
+    decide, parameters = decide or await _decide(session, programme_id, version_id)
     row = (await session.execute(text(decide + _APPLY), {
         **parameters, "programme": programme_id, "version": version_id, "as_of": as_of, "after": after, "upto": upto,
         "batch": batch,
@@ -295,6 +297,8 @@ async def assess_programme(session_factory: Callable[[], Any], programme_id: int
         version_id = await version_in_force(session, programme_id, as_of)
         low, high = (await session.execute(text("SELECT min(id), max(id) FROM membership WHERE programme_id = :p"),
                                            {"p": programme_id})).one()
+        # Published versions are never edited: one statement serves every batch.
+        statement = await _decide(session, programme_id, version_id) if version_id is not None else None
     run = AssessmentRun(rule_version_id=version_id, as_of=as_of)
     if version_id is None or low is None:
         return run
@@ -305,7 +309,7 @@ async def assess_programme(session_factory: Callable[[], Any], programme_id: int
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 async with session_factory() as session, session.begin():
                     result = await assess_batch(session, programme_id, version_id, as_of, after=after, upto=upto,
-                                                batch=batch)
+                                                batch=batch, decide=statement)
                 run.promoted += result["promoted"]
                 run.demoted += result["demoted"]
                 run.expired += result["expired"]
