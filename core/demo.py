@@ -57,6 +57,8 @@ async def seed_demo_data(database: Database) -> int:
                 name=name, kind=CustomerKind.ORGANISATION, classification=classification, lifecycle_stage=stage,
                 email=email, tags=tags, attributes=attributes, owner_id=(sam, mia)[i % 2].id,
                 source_channel_id=(web, fair)[i % 2].id,
+                # a lead Northwind brought in, free for Nora to register a deal on
+                referring_partner_id=customers[0].id if name == "Lucerne Publishing" else None,
             )))
         await create_customer(session, CustomerData(
             name="Ana Trujillo", kind=CustomerKind.PERSON, classification=C.CUSTOMER, lifecycle_stage=S.CUSTOMER,

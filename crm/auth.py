@@ -37,6 +37,8 @@ class Principal:
     # The login session an access token belongs to (revocable); None for API keys and
     # service tokens issued with the secret key (`crm token`).
     session_id: int | None = None
+    # The API key the request was made with; None for tokens.
+    api_key_id: int | None = None
 
 
 class InvalidToken(Exception):

@@ -88,9 +88,10 @@ async def claims_of(session: AsyncSession, customer_ids: list[int], now: datetim
 
 async def register_deal(session: AsyncSession, *, partner_id: int, customer_id: int, opportunity_id: int | None,
                         exclusivity_days: int) -> DealRegistration:
-    """A partner's exclusive claim for `exclusivity_days`, refused (naming the claim in
-    the way) when another partner holds an unexpired registration on the customer, or
-    when direct sales owns an open deal of it."""
+    """A partner's exclusive claim for `exclusivity_days`, refused when another partner
+    holds an unexpired registration on the customer, or when direct sales owns an open
+    deal of it. The refusal says which kind of claim is in the way, not whose: the
+    caller is a partner, who may not read another partner's or direct sales' deals."""
     now = datetime.now(timezone.utc)
     await live_partner(session, partner_id, "partner")
     customer = await live(session, Customer, customer_id, "customer_id", "customer")
@@ -115,7 +116,7 @@ async def register_deal(session: AsyncSession, *, partner_id: int, customer_id: 
         {"c": customer.id, "p": partner_id})).scalar_one_or_none()
     if direct is not None:
         errors.append(FieldError("customer_id", "Direct sales already works an open deal with this customer.",
-                                 ConflictErrorCode.OWNED_BY_DIRECT_SALES, ("Opportunity", direct)))
+                                 ConflictErrorCode.OWNED_BY_DIRECT_SALES))
     if errors:
         raise DomainError(errors)
     registration = DealRegistration(partner_id=partner_id, customer_id=customer.id, opportunity_id=opportunity_id,

@@ -81,9 +81,10 @@ class Tokens:
     user: User
 
 
-def _principal(user: User, session_id: int | None = None, role: str | None = None) -> Principal:
+def _principal(user: User, session_id: int | None = None, role: str | None = None,
+               api_key_id: int | None = None) -> Principal:
     return Principal(subject=user.email, role=Role(role or user.role), account_id=user.partner_account_id,
-                     user_id=user.id, session_id=session_id)
+                     user_id=user.id, session_id=session_id, api_key_id=api_key_id)
 
 
 def _access_token(secret_key: str, user: User, session_id: int, now: datetime) -> tuple[str, datetime]:
@@ -156,8 +157,21 @@ class NewApiKey:
     row: ApiKey
 
 
+def _outranks(role: Role, other: Role) -> bool:
+    """Whether `role` may do more than `other` (staff roles are ordered; a partner is
+    not staff)."""
+    if role == other:
+        return False
+    if role in STAFF_ORDER and other in STAFF_ORDER:
+        return STAFF_ORDER.index(role) > STAFF_ORDER.index(other)
+    return role in STAFF_ORDER  # staff outranks a partner, a partner no staff role
+
+
 async def create_api_key(session: AsyncSession, *, user_id: int, name: str, role: Role | None,
-                         expires_at: datetime | None) -> NewApiKey:
+                         expires_at: datetime | None, creator_role: Role | None = None) -> NewApiKey:
+    """A key acting as the user's role or a lesser staff role, and never above the role
+    of the credential creating it (`creator_role`): a sales key of an admin cannot mint
+    an admin key."""
     check = Checker()
     name = check.text("name", name, max_len=100, required=True)
     check.aware("expires_at", expires_at)
@@ -167,11 +181,15 @@ async def create_api_key(session: AsyncSession, *, user_id: int, name: str, role
     user = await get_row(session, User, user_id)
     if user is None or not user.active:
         raise DomainError.one("user_id", "No active user has this ID.", Code.NOT_FOUND)
-    wanted = Role(role) if role else Role(user.role)
     own = Role(user.role)
-    allowed = wanted == own or (own in STAFF_ORDER and wanted in STAFF_ORDER and STAFF_ORDER.index(wanted) < STAFF_ORDER.index(own))
+    ceiling = own if creator_role is None or not _outranks(own, creator_role) else creator_role
+    wanted = Role(role) if role else ceiling
+    allowed = wanted == own or (own in STAFF_ORDER and wanted in STAFF_ORDER
+                                and STAFF_ORDER.index(wanted) < STAFF_ORDER.index(own))
+    allowed = allowed and not _outranks(wanted, ceiling)
     if not allowed:
-        raise DomainError.one("role", f"A {own.value} user's key can act as {own.value} or a lesser staff role.",
+        raise DomainError.one("role", f"A {own.value} user's key can act as {own.value} or a lesser staff role, "
+                              "and never above the role of the credential that creates it.",
                               IdentityErrorCode.ROLE_NOT_ALLOWED)
     prefix = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
@@ -212,4 +230,4 @@ async def principal_for_api_key(session: AsyncSession, key: str) -> Principal | 
     if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
         row.last_used_at = now
         await session.commit()
-    return _principal(user, role=row.role)
+    return _principal(user, role=row.role, api_key_id=row.id)

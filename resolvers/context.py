@@ -33,6 +33,7 @@ class Context:
         loader = self._loaders.get(key)
         if loader is None:
             loader = self._loaders[key] = loader_class(self.database, *args)
+            loader.context = self
         return loader  # type: ignore[return-value]
 
     @property
@@ -97,3 +98,10 @@ class DatabaseLoader(DataLoader):
         super().__init__()
         self.database = database
         self.args = args
+        self.context: Context | None = None
+
+    @property
+    def principal(self) -> Principal | None:
+        """The caller whose request this loader serves (None before authentication:
+        then a scoped loader reads nothing)."""
+        return self.context._principal if self.context is not None else None

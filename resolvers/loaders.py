@@ -23,22 +23,28 @@ from models import (
 )
 from resolvers.context import DatabaseLoader
 from resolvers.node import NODE_LOADERS
+from resolvers.scoping import row_scope
 
 
 class ByIdLoader(DatabaseLoader):
+    """Rows the caller may read (resolvers/scoping.py), by primary key: a row out of
+    scope is a miss, as a missing one is. Every to-one relation, `node(id:)` and by-id
+    argument reads through these, so none can reach a row its caller may not see."""
+
     model: Any
+    type_name: str
 
     async def batch_load_fn(self, ids: list[int]) -> list[Any]:
+        scope = row_scope(self.type_name, self.principal)
         async with self.database.read_session() as session:
-            rows = (await session.execute(select(self.model).where(self.model.id.in_(list(ids))))).scalars()
+            rows = (await session.execute(select(self.model).where(self.model.id.in_(list(ids)), scope))).scalars()
             found = {row.id: row for row in rows}
         return [found.get(pk) for pk in ids]
 
 
-def _by_id(model: Any, node_type: str | None = None) -> type[ByIdLoader]:
-    loader = type(f"{model.__name__}ByIdLoader", (ByIdLoader,), {"model": model})
-    if node_type:
-        NODE_LOADERS[node_type] = loader
+def _by_id(model: Any, node_type: str) -> type[ByIdLoader]:
+    loader = type(f"{model.__name__}ByIdLoader", (ByIdLoader,), {"model": model, "type_name": node_type})
+    NODE_LOADERS[node_type] = loader
     return loader
 
 

@@ -1,23 +1,105 @@
-"""Row scoping: what a caller may see and change, applied in the statements themselves.
+"""Row scoping: what a caller may see and change, declared once per type and applied in
+the statements themselves.
 
-Staff read everything; sales change only what it owns. A partner sees its own account,
-the customers it referred, the deals it registered, its own orders and membership, and
-nothing else: another partner's rows are not found, not forbidden, so a partner cannot
-even learn that they exist.
+`ROW_SCOPES` says, for every type a client can fetch by id, which rows each caller may
+read, as a SQL condition over the type's table. Every by-id read derives from it: the
+by-id loaders behind `node(id:)`, every to-one relation field and every by-id argument
+(resolvers/loaders.py), the single-statement read path's relations
+(resolvers/sql_json.py), and the root lists and nested lists (their builders). A type
+without a declaration is visible to nobody but staff, and a test walks the schema to
+make sure every fetchable type is declared (tests/test_tenant_walk.py).
+
+Staff read everything (API keys: admins all, others their own); sales change only what
+it owns. A partner reads its own account and what belongs to it; where it may read a
+row it does not own, the declaration says why. Another partner's rows are not found,
+not forbidden, so a partner cannot even learn that they exist.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select, true
+from sqlalchemy import exists, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from crm.auth import Principal, Role
+from crm.errors import not_found
 from models import (
-    Activity, Contact, Customer, Membership, Opportunity, Order, TrainingBooking,
+    Activity, ApiKey, Channel, ChannelSpend, Contact, Customer, CustomerMerge, DealRegistration, FeePayment, Membership,
+    Opportunity, OpportunityStageChange, Order, OrderLine, OrderReturn, Product, Programme, RuleVersion, Segment,
+    TierOverride, TrainingBooking, User,
 )
 from resolvers.errors import ApiError, ErrorCode
+
+# (the type's columns, the partner's account, the partner's user) -> condition
+PartnerRule = Callable[[Any, int, int | None], ColumnElement[bool]]
+
+
+@dataclass(frozen=True)
+class RowScope:
+    """Who reads which rows of one type. `partner`: the rows a partner reads (None: none);
+    `staff`: a condition for staff other than admins (None: every row); `shared`: where a
+    partner reads rows it does not own, what the product means by it (the schema's
+    descriptions say the same)."""
+
+    model: Any
+    partner: PartnerRule | None = None
+    staff: Callable[[Any, Principal], ColumnElement[bool]] | None = None
+    shared: str = ""
+
+
+def _membership_of(account: int) -> Any:
+    return select(Membership.id).where(Membership.account_id == account)
+
+
+def _order_of(account: int) -> Any:
+    return select(Order.id).where(Order.customer_id == account)
+
+
+def _customer_visible(c: Any, account: int, user: int | None) -> ColumnElement[bool]:
+    return or_(
+        c.id == account,
+        c.referring_partner_id == account,
+        exists().where(Opportunity.customer_id == c.id, Opportunity.registering_partner_id == account),
+        exists().where(DealRegistration.customer_id == c.id, DealRegistration.partner_id == account),
+    )
+
+
+_OWNED_BY_MEMBERSHIP: PartnerRule = lambda c, account, user: c.membership_id.in_(_membership_of(account))  # noqa: E731
+_EVERY_ROW: PartnerRule = lambda c, account, user: true()  # noqa: E731
+
+ROW_SCOPES: dict[str, RowScope] = {
+    "Customer": RowScope(Customer, _customer_visible, shared=(
+        "A partner reads its own account, the customers it referred, and the customers of the deals it registered or "
+        "holds a registration on; of these, relations to other partners and to staff (referring partner, owner, "
+        "source channel, ...) read as null.")),
+    "Opportunity": RowScope(Opportunity, lambda c, account, user: c.registering_partner_id == account),
+    "OpportunityStageChange": RowScope(OpportunityStageChange, lambda c, account, user: c.opportunity_id.in_(
+        select(Opportunity.id).where(Opportunity.registering_partner_id == account))),
+    "Order": RowScope(Order, lambda c, account, user: c.customer_id == account),
+    "OrderLine": RowScope(OrderLine, lambda c, account, user: c.order_id.in_(_order_of(account))),
+    "OrderReturn": RowScope(OrderReturn, lambda c, account, user: c.order_id.in_(_order_of(account))),
+    "Membership": RowScope(Membership, lambda c, account, user: c.account_id == account),
+    "FeePayment": RowScope(FeePayment, _OWNED_BY_MEMBERSHIP),
+    "TrainingBooking": RowScope(TrainingBooking, _OWNED_BY_MEMBERSHIP),
+    "TierOverride": RowScope(TierOverride, _OWNED_BY_MEMBERSHIP),
+    "Product": RowScope(Product, _EVERY_ROW, shared="The catalogue: every partner reads every product."),
+    "Programme": RowScope(Programme, _EVERY_ROW, shared="Grade programmes and their rules are public to partners."),
+    "RuleVersion": RowScope(RuleVersion, _EVERY_ROW, shared="Grade programmes and their rules are public to partners."),
+    "User": RowScope(User, lambda c, account, user: c.id == (user if user is not None else -1)),
+    "ApiKey": RowScope(ApiKey, lambda c, account, user: c.user_id == (user if user is not None else -1),
+                       staff=lambda c, principal: c.user_id == (principal.user_id if principal.user_id is not None else -1)),
+    # Staff only: a partner reads none of these.
+    "Activity": RowScope(Activity),
+    "Channel": RowScope(Channel),
+    "ChannelSpend": RowScope(ChannelSpend),
+    "Contact": RowScope(Contact),
+    "CustomerMerge": RowScope(CustomerMerge),
+    "Segment": RowScope(Segment),
+}
 
 
 def partner_account(principal: Principal | None) -> int | None:
@@ -27,49 +109,46 @@ def partner_account(principal: Principal | None) -> int | None:
     return principal.account_id if principal.account_id is not None else -1
 
 
+def row_scope(type_name: str, principal: Principal | None, columns: Any = None) -> ColumnElement[bool]:
+    """The rows of `type_name` the caller may read, as a condition over `columns` (the
+    type's table, or an alias of it)."""
+    scope = ROW_SCOPES[type_name]
+    c = scope.model.__table__.c if columns is None else columns
+    if principal is None:
+        return false()
+    if principal.role != Role.PARTNER:
+        if scope.staff is None or principal.role == Role.ADMIN:
+            return true()
+        return scope.staff(c, principal)
+    if scope.partner is None:
+        return false()
+    return scope.partner(c, partner_account(principal), principal.user_id)
+
+
 def customers_scope(principal: Principal) -> Any:
+    """The `customers` lists: the customers a partner may read, its own account left out
+    (it is the partner, not one of its customers)."""
     account = partner_account(principal)
-    return true() if account is None else Customer.referring_partner_id == account
+    if account is None:
+        return true()
+    return row_scope("Customer", principal) & (Customer.id != account)
 
 
 def customer_visible_scope(principal: Principal) -> Any:
-    account = partner_account(principal)
-    return true() if account is None else or_(Customer.id == account, Customer.referring_partner_id == account)
+    return row_scope("Customer", principal)
 
 
 def opportunities_scope(principal: Principal) -> Any:
-    account = partner_account(principal)
-    return true() if account is None else Opportunity.registering_partner_id == account
+    return row_scope("Opportunity", principal)
 
 
 def orders_scope(principal: Principal) -> Any:
-    account = partner_account(principal)
-    return true() if account is None else Order.customer_id == account
+    return row_scope("Order", principal)
 
 
 def own_account_only(principal: Principal, account_id: int) -> bool:
     account = partner_account(principal)
     return account is None or account == account_id
-
-
-def visible(principal: Principal, type_name: str, row: Any) -> bool:
-    """Whether `node(id:)` shows this row to the caller."""
-    account = partner_account(principal)
-    if account is None:
-        return type_name != "ApiKey" or principal.role == Role.ADMIN or row.user_id == principal.user_id
-    rules = {
-        "Customer": lambda r: account in (r.id, r.referring_partner_id),
-        "Opportunity": lambda r: r.registering_partner_id == account,
-        "Order": lambda r: r.customer_id == account,
-        "Membership": lambda r: r.account_id == account,
-        "Product": lambda r: True,
-        "Programme": lambda r: True,
-        "RuleVersion": lambda r: True,
-        "User": lambda r: r.id == principal.user_id,
-        "ApiKey": lambda r: r.user_id == principal.user_id,
-    }
-    rule = rules.get(type_name)
-    return bool(rule and rule(row))
 
 
 def forbidden(message: str = "This is not yours to change.") -> ApiError:
@@ -93,14 +172,30 @@ async def require_owner(session: AsyncSession, principal: Principal, kind: str, 
         raise forbidden(f"Sales may change only what it owns (this {kind} is someone else's).")
 
 
+async def readable(session: AsyncSession, principal: Principal | None, type_name: str, pk: int | None) -> bool:
+    """Whether the caller may read row `pk` of `type_name` (False for a missing row too,
+    so a by-id argument answers a foreign id as it answers an unknown one)."""
+    if pk is None:
+        return False
+    model = ROW_SCOPES[type_name].model
+    statement = select(model.id).where(model.id == pk, row_scope(type_name, principal))
+    return (await session.execute(statement)).first() is not None
+
+
+async def require_readable(session: AsyncSession, principal: Principal | None, type_name: str, pk: int | None,
+                           field: str, what: str) -> None:
+    """NOT_FOUND, worded as for a missing row, when a by-id input names a row the caller
+    may not read: a foreign id and an unknown one get the same answer."""
+    if pk is not None and not await readable(session, principal, type_name, pk):
+        raise not_found(field, what)
+
+
 async def require_own_membership(session: AsyncSession, principal: Principal, membership_id: int | None = None,
                                  booking_id: int | None = None) -> bool:
-    """False (so the caller answers NOT_FOUND) when a partner reaches another membership."""
-    account = partner_account(principal)
-    if account is None:
+    """False (so the caller answers NOT_FOUND) when a partner reaches another membership;
+    staff pass (the domain call reports a missing row)."""
+    if partner_account(principal) is None:
         return True
     if booking_id is not None:
-        membership_id = (await session.execute(select(TrainingBooking.membership_id).where(TrainingBooking.id == booking_id))).scalar_one_or_none()
-    owner = (await session.execute(select(Membership.account_id).where(Membership.id == membership_id))).scalar_one_or_none()
-    return owner == account
-
+        return await readable(session, principal, "TrainingBooking", booking_id)
+    return await readable(session, principal, "Membership", membership_id)

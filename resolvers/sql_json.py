@@ -55,6 +55,7 @@ from strawberry.types.arguments import convert_arguments
 from crm.pagination import (
     Ordering, PageRequest, PaginationError, bounded_statement, count_statement, encode_cursor_values, page_request,
 )
+from resolvers.scoping import row_scope
 
 BACKREF = "strawberry-definition"
 PAGE_ARGUMENTS = ("first", "after", "last", "before")
@@ -102,7 +103,7 @@ class TableType:
     # Nested connections: field name -> builder(principal, **arguments) -> NestedList,
     # the same builder the field's resolver uses.
     connections: dict[str, Callable[..., Any]] = field(default_factory=dict)
-    # To-one relations whose resolver loads the row by id, unscoped: field name ->
+    # To-one relations whose resolver loads the row by id (scoped by resolvers/scoping.py): field name ->
     # (GraphQL type, foreign key column).
     relations: dict[str, tuple[str, str]] = field(default_factory=dict)
 
@@ -207,8 +208,42 @@ class NodePlan:
     type_name: str
     table: Table | None
     alias: str
-    parts: list[str | tuple[str, ConnectionPlan]]
+    parts: list[str | RelationPart | tuple[str, ConnectionPlan]]
     columns: list[str]
+
+
+@dataclass
+class RelationPart:
+    """`'key', (SELECT <its JSON> FROM <table> AS pN WHERE pN.id = <outer>.<foreign key>
+    AND <the caller's row scope>)`: NULL when the key is NULL or the row is out of the
+    caller's scope, as the resolver's load by id (resolvers/loaders.ByIdLoader) answers.
+    The scope is resolvers/scoping.row_scope, the same declaration the loader reads; its
+    SQL depends on the caller, so it is rendered per caller and kept."""
+
+    key: str
+    item: NodePlan
+    foreign_key: str
+    outer: str
+    rendered: OrderedDict = field(default_factory=OrderedDict)
+
+    def sql(self, principal: Any) -> str:
+        caller = (principal.role, principal.account_id, principal.user_id) if principal is not None else None
+        cached = self.rendered.get(caller)
+        if cached is not None:
+            return cached
+        pairs = ", ".join(_part_sql(part, principal) for part in self.item.parts)
+        alias = self.item.table.alias(self.item.alias)
+        statement = select(literal_column(f"json_build_object({pairs})")).select_from(alias).where(
+            alias.c.id == literal_column(f"{self.outer}.{DIALECT.identifier_preparer.quote(self.foreign_key)}"),
+            row_scope(self.item.type_name, principal, alias.c))
+        rendered = self.rendered[caller] = f"{_quoted(self.key)}, ({_sql(statement)})"
+        if len(self.rendered) > BUILT_PER_LIST:
+            self.rendered.popitem(last=False)
+        return rendered
+
+
+def _part_sql(part: str | RelationPart, principal: Any) -> str:
+    return part.sql(principal) if isinstance(part, RelationPart) else part
 
 
 @dataclass
@@ -321,7 +356,7 @@ class SqlCompiler:
                 plan.item = self._node(target, node, nested_roles)
             roots.append(plan)
         nested = [part[1] for root in roots for part in (root.connection.item if root.connection else root.item).parts
-                  if not isinstance(part, str)]
+                  if isinstance(part, tuple)]
         return SqlPlan(roots, nested_roles, self._wants_cursors, all(connection.static for connection in nested))
 
     def _node(self, object_type: GraphQLObjectType, node: FieldNode, nested_roles: list) -> NodePlan:
@@ -331,7 +366,7 @@ class SqlCompiler:
         self._aliases += 1
         alias_name = f"p{self._aliases}"
         row = table_type.table.alias(alias_name).c
-        parts: list[str | tuple[str, ConnectionPlan]] = []
+        parts: list[str | RelationPart | tuple[str, ConnectionPlan]] = []
         used: set[str] = {"id"}  # nested lists correlate on it
         for child in _fields(node.selection_set):
             key, name = (child.alias or child.name).value, child.name.value
@@ -384,19 +419,16 @@ class SqlCompiler:
         return NodePlan(object_type.name, table_type.table, alias_name, parts, columns)
 
     def _relation(self, object_type: Any, node: FieldNode, relation: tuple[str, str], key: str, outer: str,
-                  nested_roles: list) -> str:
-        """`'key', (SELECT <its JSON> FROM <table> AS pN WHERE pN.id = <outer>.<foreign key>)`:
-        NULL when the key is NULL, as the resolver's load by id answers."""
+                  nested_roles: list) -> RelationPart:
+        """A to-one relation as a correlated subquery, scoped for the caller as the
+        resolver's load by id is (`RelationPart`)."""
         target, foreign_key = relation
         if getattr(object_type, "name", None) != target or node.arguments:
             raise Unsupported(f"relation to {target}")
         item = self._node(object_type, node, nested_roles)
-        if any(not isinstance(part, str) for part in item.parts):
+        if any(isinstance(part, tuple) for part in item.parts):
             raise Unsupported("a list below a relation")
-        pairs = ", ".join(item.parts)
-        table, column = DIALECT.identifier_preparer.format_table(item.table), DIALECT.identifier_preparer.quote(foreign_key)
-        return (f"{_quoted(key)}, (SELECT json_build_object({pairs}) FROM {table} AS {item.alias} "
-                f"WHERE {item.alias}.id = {outer}.{column})")
+        return RelationPart(key, item, foreign_key, outer)
 
     def _connection(self, connection_type: GraphQLObjectType, node: FieldNode, definition: Any, strawberry_field: Any,
                     build: Callable[..., Any], nested_roles: list) -> ConnectionPlan:
@@ -440,7 +472,7 @@ class SqlCompiler:
             item = NodePlan("", None, f"p{self._aliases}", [], ["id"])
         self._wants_cursors = self._wants_cursors or wants_cursors
         static = not any(_has_variable(argument.value) for argument in node.arguments or ()) and all(
-            part[1].static for part in item.parts if not isinstance(part, str))
+            part[1].static for part in item.parts if isinstance(part, tuple))
         kinds = {kind for _, kind, _ in selection}
         return ConnectionPlan(node, definition, strawberry_field, build, item, selection, edge_type, wants_cursors, static,
                               needs_page=bool(kinds & {"edges", "pageInfo"}), counts="count" in kinds)
@@ -497,8 +529,8 @@ def _node_json(plan: NodePlan, run: _Request) -> ColumnElement[Any]:
     """The node's JSON object over its page subquery's row."""
     arguments: list[Any] = []
     for part in plan.parts:
-        if isinstance(part, str):
-            arguments.append(literal_column(part))
+        if not isinstance(part, tuple):
+            arguments.append(literal_column(_part_sql(part, run.principal)))
         else:
             key, connection = part
             arguments += [literal_column(_quoted(key)), _nested_json(connection, plan.alias, run)]

@@ -11,7 +11,8 @@ from schema.conflicts import ConflictMutations, ConflictQueries
 from schema.activities import ActivityMutations, ActivityQueries, ActivityType
 from schema.channels import ChannelMutations, ChannelQueries, ChannelSpendType, ChannelType
 from schema.contacts import ContactMutations, ContactQueries, ContactType
-from schema.descriptions import describe
+from resolvers.scoping import ROW_SCOPES
+from schema.descriptions import describe, describe_row_scopes
 from schema.customers import CustomerMergeType, CustomerMutations, CustomerQueries, CustomerType
 from schema.extensions import OperationName
 from schema.limits import Limits, limit_rules
@@ -81,6 +82,7 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True) ->
         extensions=extensions,
     )
     describe(built._schema)
+    describe_row_scopes(built._schema, ROW_SCOPES)
     return built
 
 

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from crm import conflicts as service
+from resolvers import scoping
 from resolvers.context import DatabaseLoader
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id
@@ -88,7 +89,7 @@ class DealRegistration:
 @strawberry.type(description="Result of dealRegister.")
 class DealRegistrationPayload:
     registration: DealRegistration | None = strawberry.field(description="The registration; null when refused.")
-    errors: list[ConflictError] = strawberry.field(description="Why it was refused (relatedId: the deal in the way).")
+    errors: list[ConflictError] = strawberry.field(description="Why it was refused.")
 
 
 @strawberry.type
@@ -107,17 +108,22 @@ class ConflictQueries:
 class ConflictMutations:
     @guarded_mutation(description="Register a deal for the calling partner: exclusivity on the customer (and the deal, "
                       "when given) for the configured number of days (CRM_DEAL_EXCLUSIVITY_DAYS), refused when another "
-                      "partner registered the customer first or direct sales works an open deal with it.",
+                      "partner registered the customer first or direct sales works an open deal with it (the error says "
+                      "that it is claimed, never by whom). The customer must be one the partner can read (its referred "
+                      "customers and those of its deals) and the deal one it registered; any other ID answers NOT_FOUND, "
+                      "as an unknown one does.",
                       permissions=[Partners])
     async def deal_register(self, info: Info, customer_id: strawberry.ID,
                             opportunity_id: strawberry.ID | None = None) -> DealRegistrationPayload:
         context = info.context
 
         async def action(session):
-            return await service.register_deal(
-                session, partner_id=context.principal.account_id, customer_id=decode_id(customer_id, "Customer", "customer_id"),
-                opportunity_id=decode_optional_id(opportunity_id, "Opportunity", "opportunity_id"),
-                exclusivity_days=context.deal_exclusivity_days)
+            customer = decode_id(customer_id, "Customer", "customer_id")
+            deal = decode_optional_id(opportunity_id, "Opportunity", "opportunity_id")
+            await scoping.require_readable(session, context.principal, "Customer", customer, "customer_id", "customer")
+            await scoping.require_readable(session, context.principal, "Opportunity", deal, "opportunity_id", "opportunity")
+            return await service.register_deal(session, partner_id=context.principal.account_id, customer_id=customer,
+                                               opportunity_id=deal, exclusivity_days=context.deal_exclusivity_days)
         row, errors = await mutate(context, action)
         return DealRegistrationPayload(
             registration=DealRegistration(id=gid("DealRegistration", row.id), registered_at=row.registered_at,

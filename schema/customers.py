@@ -433,10 +433,7 @@ class CustomerQueries:
     @guarded_field(description="One customer (archived and merged ones too); null when there is none.", permissions=[StaffOrOwnAccount])
     async def customer(self, info: Info, id: strawberry.ID) -> CustomerType | None:
         _, pk = from_global_id(id, expected_type="Customer")
-        customer = await load_customer(info, pk)
-        if customer is None or not scoping.visible(info.context.principal, "Customer", customer._row):
-            return None
-        return customer
+        return await load_customer(info, pk)
 
     @guarded_field(description=f"Groups of live customers that look like duplicates. {PAGE_ARGUMENTS_HELP}", permissions=[Managers])
     async def customer_duplicates(self, info: Info, first: int | None = None, after: str | None = None,

@@ -200,3 +200,17 @@ def describe(schema: GraphQLSchema) -> None:
                     value.description = f"By {value_name.lower().replace('_', ' ')}."
                 else:
                     value.description = docs.get(value_name)
+
+
+def describe_row_scopes(schema: GraphQLSchema, scopes: dict) -> None:
+    """Says on each fetchable type which of its objects a partner reads, from the row
+    scopes themselves (resolvers/scoping.ROW_SCOPES), so the schema cannot claim other."""
+    for type_name, scope in scopes.items():
+        gql_type = schema.type_map[type_name]
+        if scope.partner is None:
+            note = "Partners read none of these (staff only)."
+        elif scope.shared:
+            note = f"Partners: {scope.shared}"
+        else:
+            note = "Partners read only their own account's."
+        gql_type.description = f"{gql_type.description}\n\n{note}" if gql_type.description else note

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
 
 from crm import identity as service
-from crm.auth import Role
+from crm.auth import Principal, Role
 from crm.errors import DomainError
 from models import ApiKey as ApiKeyRow
 from models import User as UserRow
@@ -21,6 +23,9 @@ from schema.errors import error_codes, error_type
 from schema.node import NODE_TYPES, Node
 from schema.permissions import Admins, AnyRole, Public, guarded_field, guarded_mutation
 from schema.users import UserType
+
+if TYPE_CHECKING:
+    from schema.customers import CustomerType
 
 IdentityErrorCode = error_codes(service.IdentityErrorCode, "identity")
 IdentityError = error_type("IdentityError", IdentityErrorCode, "identity")
@@ -63,6 +68,55 @@ class ApiKeyType(Node):
 NODE_TYPES["ApiKey"] = ApiKeyType.from_row
 
 
+@strawberry.enum(description="What a request authenticated with.")
+class CredentialKind(enum.Enum):
+    ACCESS_TOKEN = strawberry.enum_value("access_token", description="An access token from login or tokenRefresh.")
+    API_KEY = strawberry.enum_value("api_key", description="An API key (`crm_...`).")
+    SERVICE_TOKEN = strawberry.enum_value("service_token", description="A token issued with the server's secret key "
+                                          "(`crm token`), tied to no login.")
+
+
+@strawberry.enum(description="Which rows a caller reaches (resolvers/scoping.py).")
+class AccessScope(enum.Enum):
+    EVERYTHING = strawberry.enum_value("everything", description="Admins and managers: read and change every row "
+                                       "(API keys: admins every key, managers their own).")
+    READ_ALL_CHANGE_OWNED = strawberry.enum_value("read_all_change_owned", description="Sales: reads every row, changes "
+                                                  "only the customers, deals and activities it owns.")
+    OWN_ACCOUNT = strawberry.enum_value("own_account", description="A partner: its own account, membership, orders and "
+                                        "keys, the customers it referred or registered deals of, the deals it "
+                                        "registered, and the public catalogue and programmes; nothing of another account.")
+
+
+@strawberry.type(description="The caller: who it is and what its credential may do.")
+class Viewer:
+    role: UserRole = strawberry.field(description="The effective role of this request's credential: an API key acts "
+                                      "with its own role, which may be lower than its user's.")
+    credential: CredentialKind = strawberry.field(description="What the request authenticated with.")
+    scope: AccessScope = strawberry.field(description="Which rows this credential reaches.")
+    _principal: strawberry.Private[Principal]
+
+    @strawberry.field(description="The user behind the credential; null for a service token tied to no user.")
+    async def user(self, info: Info) -> UserType | None:
+        from schema.users import load_user
+
+        return await load_user(info, self._principal.user_id)
+
+    @strawberry.field(description="The API key the request was made with; null for tokens.")
+    async def api_key(self, info: Info) -> ApiKeyType | None:
+        from resolvers.loaders import ApiKeyByIdLoader
+
+        if self._principal.api_key_id is None:
+            return None
+        row = await info.context.loader(ApiKeyByIdLoader).load(self._principal.api_key_id)
+        return ApiKeyType.from_row(row) if row else None
+
+    @strawberry.field(description="For a partner, the account it acts for (the scope of everything it reads).")
+    async def partner_account(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")] | None:
+        from schema.customers import load_customer
+
+        return await load_customer(info, self._principal.account_id) if self._principal.role == Role.PARTNER else None
+
+
 @strawberry.type(description="Result of apiKeyCreate.")
 class ApiKeyCreatePayload:
     api_key: ApiKeyType | None = strawberry.field(description="The key's record.")
@@ -87,14 +141,16 @@ def _source(info: Info) -> str:
 
 @strawberry.type
 class IdentityQueries:
-    @guarded_field(description="The calling user (null for a service token not tied to a user).", permissions=[AnyRole])
-    async def me(self, info: Info) -> UserType | None:
-        user_id = info.context.principal.user_id
-        if user_id is None:
-            return None
-        async with info.context.database.session() as session:
-            row = await session.get(UserRow, user_id)
-        return UserType.from_row(row) if row else None
+    @guarded_field(description="The caller as this API sees it: the credential's effective role (an API key's own "
+                   "role, not its user's), which rows it reaches, and the user, key and partner account behind it.",
+                   permissions=[AnyRole])
+    async def me(self, info: Info) -> Viewer:
+        principal = info.context.principal
+        credential = (CredentialKind.API_KEY if principal.api_key_id is not None else
+                      CredentialKind.ACCESS_TOKEN if principal.session_id is not None else CredentialKind.SERVICE_TOKEN)
+        scope = (AccessScope.OWN_ACCOUNT if principal.role == Role.PARTNER else
+                 AccessScope.READ_ALL_CHANGE_OWNED if principal.role == Role.SALES else AccessScope.EVERYTHING)
+        return Viewer(role=UserRole(principal.role.value), credential=credential, scope=scope, _principal=principal)
 
     @guarded_field(description="The caller's own API keys, newest first.", permissions=[AnyRole])
     async def api_keys(self, info: Info) -> list[ApiKeyType]:
@@ -147,7 +203,7 @@ class IdentityMutations:
             if owner is None:
                 raise DomainError.one("user_id", "Say which user the key is for.", "required")
             return await service.create_api_key(session, user_id=owner, name=name, role=Role(role.value) if role else None,
-                                                expires_at=expires_at)
+                                                expires_at=expires_at, creator_role=principal.role)
         created, errors = await mutate(info.context, action)
         return ApiKeyCreatePayload(api_key=ApiKeyType.from_row(created.row) if created else None,
                                    key=created.key if created else None,

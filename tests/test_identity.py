@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import new_user, ok
+from crm.auth import Principal, Role
+from tests.helpers import new_customer, new_user, ok
 
 LOGIN = """mutation($e: String!, $p: String!) { login(email: $e, password: $p) {
   accessToken refreshToken accessTokenExpiresAt user { email role } errors { field code message } } }"""
@@ -20,7 +21,7 @@ async def sam(post_graphql):
     return user
 
 
-async def call(client, token: str | None, query: str = "{ me { email role } }", variables=None):
+async def call(client, token: str | None, query: str = "{ me { user { email } role } }", variables=None):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return (await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)).json()
 
@@ -28,7 +29,7 @@ async def call(client, token: str | None, query: str = "{ me { email role } }", 
 async def test_login_refresh_logout(post_graphql, client, sam):
     tokens = (await post_graphql(LOGIN, {"e": " SAM@example.com ", "p": PASSWORD}, as_=None)).data["login"]
     assert tokens["errors"] == [] and tokens["user"] == {"email": "sam@example.com", "role": "SALES"}
-    assert (await call(client, tokens["accessToken"]))["data"]["me"] == {"email": "sam@example.com", "role": "SALES"}
+    assert (await call(client, tokens["accessToken"]))["data"]["me"] == {"user": {"email": "sam@example.com"}, "role": "SALES"}
     # refresh rotates: the old refresh token is spent
     fresh = (await post_graphql(REFRESH, {"t": tokens["refreshToken"]}, as_=None)).data["tokenRefresh"]
     assert fresh["errors"] == [] and fresh["refreshToken"] != tokens["refreshToken"]
@@ -38,7 +39,7 @@ async def test_login_refresh_logout(post_graphql, client, sam):
     assert (await call(client, fresh["accessToken"], "mutation { logout { ok } }"))["data"]["logout"] == {"ok": True}
     for token in (tokens["accessToken"], fresh["accessToken"]):
         body = await call(client, token)
-        assert body["data"] == {"me": None} and body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     gone = (await post_graphql(REFRESH, {"t": fresh["refreshToken"]}, as_=None)).data["tokenRefresh"]
     assert gone["errors"] == [{"field": "refreshToken", "code": "INVALID_TOKEN"}]
 
@@ -76,7 +77,7 @@ async def test_api_keys_shown_once_scoped_and_revocable(post_graphql, client, sa
     created = (await call(client, tokens["accessToken"], create, {"n": "ERP sync"}))["data"]["apiKeyCreate"]
     key = created["key"]
     assert key.startswith(f"crm_{created['apiKey']['prefix']}_") and created["apiKey"]["role"] == "SALES"
-    assert (await call(client, key))["data"]["me"]["email"] == "sam@example.com"
+    assert (await call(client, key))["data"]["me"]["user"]["email"] == "sam@example.com"
     listed = (await call(client, tokens["accessToken"], "{ apiKeys { id lastUsedAt } }"))["data"]["apiKeys"]
     assert listed[0]["lastUsedAt"] is not None and "key" not in listed[0]
     # a sales user cannot mint an admin key
@@ -85,9 +86,41 @@ async def test_api_keys_shown_once_scoped_and_revocable(post_graphql, client, sa
     revoke = "mutation($id: ID!) { apiKeyRevoke(id: $id) { ok errors { code } } }"
     assert (await call(client, tokens["accessToken"], revoke, {"id": created["apiKey"]["id"]}))["data"]["apiKeyRevoke"]["ok"]
     body = await call(client, key)
-    assert body["data"] == {"me": None} and body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     forged = await call(client, key[:-4] + "AAAA")
     assert forged["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_me_tells_the_credentials_effective_role_and_scope(post_graphql, client):
+    """An admin's key made with role SALES acts, and says it acts, as SALES, and cannot
+    mint a key above SALES for its user."""
+    import base64
+
+    admin = await new_user(post_graphql, "ada@example.com", role="ADMIN")
+    await post_graphql("mutation($id: ID!, $p: String!) { userSetPassword(id: $id, password: $p) { ok } }", {"id": admin, "p": PASSWORD})
+    tokens = (await post_graphql(LOGIN, {"e": "ada@example.com", "p": PASSWORD}, as_=None)).data["login"]
+    create = "mutation($n: String!, $r: UserRole) { apiKeyCreate(name: $n, role: $r) { key apiKey { id role } errors { field code } } }"
+    me = "{ me { role credential scope user { email role } apiKey { id role } partnerAccount { id } } }"
+    assert (await call(client, tokens["accessToken"], me))["data"]["me"] == {
+        "role": "ADMIN", "credential": "ACCESS_TOKEN", "scope": "EVERYTHING", "user": {"email": "ada@example.com", "role": "ADMIN"},
+        "apiKey": None, "partnerAccount": None}
+    created = (await call(client, tokens["accessToken"], create, {"n": "reports", "r": "SALES"}))["data"]["apiKeyCreate"]
+    assert created["errors"] == []
+    assert (await call(client, created["key"], me))["data"]["me"] == {
+        "role": "SALES", "credential": "API_KEY", "scope": "READ_ALL_CHANGE_OWNED",
+        "user": {"email": "ada@example.com", "role": "ADMIN"}, "apiKey": created["apiKey"], "partnerAccount": None}
+    for role in ("ADMIN", "MANAGER", None):
+        minted = (await call(client, created["key"], create, {"n": "up", "r": role}))["data"]["apiKeyCreate"]
+        if role is None:  # the default is the creating key's role, not the user's
+            assert minted["errors"] == [] and minted["apiKey"]["role"] == "SALES"
+        else:
+            assert minted == {"key": None, "apiKey": None, "errors": [{"field": "role", "code": "ROLE_NOT_ALLOWED"}]}
+    # a partner's token: its account is its scope
+    account = await new_customer(post_graphql, "Partner", classification="PARTNER")
+    pk = int(base64.b64decode(account).decode().split(":")[1])
+    partner = await post_graphql(me, as_=Principal("p", Role.PARTNER, account_id=pk))
+    assert partner.data["me"] == {"role": "PARTNER", "credential": "SERVICE_TOKEN", "scope": "OWN_ACCOUNT", "user": None,
+                                  "apiKey": None, "partnerAccount": {"id": account}}
 
 
 async def test_public_login_ignores_a_stale_token(client, sam):

@@ -32,7 +32,7 @@ async def test_readme_examples_answer_on_demo_data(database, post_graphql):
     for example in EXAMPLES:
         variables = {name: value for name, value in values.items() if f"${name}" in example}
         caller = {"as_": nora} if "myMembership" in example or "dealRegister" in example else {}
-        if "$customerId" in example:  # a demo customer nobody works yet
+        if "$customerId" in example:  # a lead the demo partner referred, nobody works yet
             free = await post_graphql('{ customers(filter: {name: {eq: "Lucerne Publishing"}}) { edges { node { id } } } }')
             variables["customerId"] = free.data["customers"]["edges"][0]["node"]["id"]
         result = await post_graphql(example, variables or None, **caller)
