@@ -11,6 +11,7 @@ from schema.conflicts import ConflictMutations, ConflictQueries
 from schema.activities import ActivityMutations, ActivityQueries, ActivityType
 from schema.channels import ChannelMutations, ChannelQueries, ChannelSpendType, ChannelType
 from schema.contacts import ContactMutations, ContactQueries, ContactType
+from schema.defaults import publish_literal_defaults
 from schema.descriptions import describe
 from schema.customers import CustomerMergeType, CustomerMutations, CustomerQueries, CustomerType
 from schema.extensions import OperationName
@@ -81,6 +82,7 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True) ->
         extensions=extensions,
     )
     describe(built._schema)
+    publish_literal_defaults(built._schema)
     return built
 
 
