@@ -162,9 +162,10 @@ async def test_fast_shutdown_under_load_is_unavailable_never_internal(settings, 
             await call(client, kind, number * 1_000_000 + n)
 
     kinds = ("fast", "normal", "write")
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                     headers={"Authorization": f"Bearer {token_for(ADMIN)}"}) as client:
+    callers: list[asyncio.Task] = []
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                 headers={"Authorization": f"Bearer {token_for(ADMIN)}"}) as client:
+        try:
             await call(client, "fast", 0)  # the compiler learns the document
             callers = [asyncio.create_task(caller(client, kind, i)) for i, kind in enumerate(kinds * 3)]
             await until(lambda: all(seen["up", kind, ()] >= 3 for kind in kinds))
@@ -181,13 +182,14 @@ async def test_fast_shutdown_under_load_is_unavailable_never_internal(settings, 
             await asyncio.to_thread(restart)
             phase = "restarted"
             await until(lambda: all(seen["restarted", kind, ()] >= 2 for kind in kinds))
+        finally:
             stopping.set()
-            await asyncio.gather(*callers)
-    finally:
-        stopping.set()
-        await database.dispose()
+            finished = await asyncio.gather(*callers, return_exceptions=True)
+            await database.dispose()
+    assert not [error for error in finished if error is not None], finished
 
-    wrong = collections.Counter((p, k, s, c) for p, k, s, c in answers if s != 200 or c not in ((), ("DATABASE_UNAVAILABLE",)))
+    expected = ((), ("DATABASE_UNAVAILABLE",))
+    wrong = collections.Counter((p, k, s, c) for p, k, s, c in answers if s != 200 or c not in expected)
     assert not wrong, wrong
     assert {k for p, k, s, c in answers if c == ("DATABASE_UNAVAILABLE",)} == set(kinds)
     # Some answers fell in the shutdown itself (57P03 on connect, sessions ended), the
