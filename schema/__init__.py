@@ -12,6 +12,7 @@ from schema.activities import ActivityMutations, ActivityQueries, ActivityType
 from schema.channels import ChannelMutations, ChannelQueries, ChannelSpendType, ChannelType
 from schema.contacts import ContactMutations, ContactQueries, ContactType
 from resolvers.scoping import ROW_SCOPES
+from schema.defaults import publish_literal_defaults
 from schema.descriptions import describe, describe_row_scopes
 from schema.customers import CustomerMergeType, CustomerMutations, CustomerQueries, CustomerType
 from schema.extensions import OperationName
@@ -83,6 +84,7 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True) ->
     )
     describe(built._schema)
     describe_row_scopes(built._schema, ROW_SCOPES)
+    publish_literal_defaults(built._schema)
     return built
 
 

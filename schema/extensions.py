@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
+import asyncpg
 from graphql import GraphQLError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -18,14 +19,58 @@ _UNAVAILABLE = "The database is unavailable; try again shortly."
 _INTERNAL = "Internal server error. Quote the requestId when reporting it."
 
 
-def _database_down(error: BaseException | None) -> bool:
-    if isinstance(error, (OperationalError, InterfaceError, PoolTimeoutError, ConnectionError, TimeoutError)):
-        return True
+# SQLSTATEs that say the server is not there for us now but will be: connection
+# exceptions (class 08), a server shutting down, crashed or still starting (57P01-57P03,
+# the first ~0.2 s of a fast shutdown or a failover), and a full connection table. Other
+# codes, 40001/40P01 and 57014 (statement timeout) included, are not outages: retrying
+# the same request does not wait for anything to come back.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    return code if isinstance(code, str) and len(code) == 5 else None
+
+
+def _chain(error: BaseException | None) -> Iterator[BaseException]:
+    """The error and what it wraps: `__cause__`/`__context__`, SQLAlchemy's `.orig`,
+    graphql-core's `original_error`; each once, so a cycle cannot loop."""
+    seen: set[int] = set()
+    stack = [error]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        stack.extend(getattr(current, attribute, None) for attribute in ("__cause__", "orig", "original_error"))
+        if not current.__suppress_context__:
+            stack.append(current.__context__)
+
+
+def _connection_lost(error: BaseException) -> bool:
+    """Failures that carry no SQLSTATE but mean the connection is gone or never came."""
+    if isinstance(error, (PoolTimeoutError, OperationalError, InterfaceError, ConnectionError, TimeoutError, OSError)):
+        return True  # OSError: connection refused, socket file gone, host unreachable
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
-    if isinstance(error, OSError):  # connection refused, socket gone
-        return True
     return False
+
+
+def _database_down(error: BaseException | None) -> bool:
+    """Whether the error means the database is unreachable for the moment. A SQLSTATE
+    anywhere in the chain decides (the server said what it is); without one, the kind
+    of connection failure does."""
+    chain = list(_chain(error))
+    states = [state for state in map(_sqlstate, chain) if state is not None]
+    if states:
+        return any(state.startswith("08") or state in _UNAVAILABLE_SQLSTATES for state in states)
+    misuse = [link for link in chain if isinstance(link, asyncpg.InterfaceError)]
+    if misuse:
+        # The driver refusing a call: "connection is closed" is an outage; "another
+        # operation is in progress" is a fault of ours, whatever SQLAlchemy wraps it in.
+        return any("closed" in str(link) for link in misuse)
+    return any(_connection_lost(link) for link in chain)
 
 
 class OperationName(SchemaExtension):
