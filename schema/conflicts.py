@@ -108,7 +108,7 @@ class ConflictMutations:
     @guarded_mutation(description="Register a deal for the calling partner: exclusivity on the customer (and the deal, "
                       "when given) for the configured number of days (CRM_DEAL_EXCLUSIVITY_DAYS), refused when another "
                       "partner registered the customer first or direct sales works an open deal with it.",
-                      permissions=[Partners])
+                      idempotent=True, permissions=[Partners])
     async def deal_register(self, info: Info, customer_id: strawberry.ID,
                             opportunity_id: strawberry.ID | None = None) -> DealRegistrationPayload:
         context = info.context
