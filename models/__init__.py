@@ -11,6 +11,7 @@ from models.contact import Contact
 from models.customer import Customer, CustomerClassification, CustomerKind, CustomerMerge, LifecycleStage
 from models.database import Database
 from models.identity import ApiKey, AuthSession, LoginAttempt
+from models.idempotency import IdempotencyKey
 from models.opportunity import Opportunity, OpportunityStage, OpportunityStageChange
 from models.programme import (
     BenefitGrant, BenefitUsage, DemotionPolicy, FeePayment, Membership, OverrideKind, Programme, ProgrammeKind,
@@ -30,4 +31,5 @@ __all__ = [
     "BenefitGrant", "BenefitUsage", "DemotionPolicy", "FeePayment", "Membership", "OverrideKind", "Programme",
     "ProgrammeKind", "QualifyingEntry", "RuleVersion", "RuleVersionStatus", "Tier", "TierChange", "TierChangeReason",
     "TierOverride", "TrainingBooking", "WindowKind", "ApiKey", "AuthSession", "LoginAttempt", "Segment", "DealRegistration",
+    "IdempotencyKey",
 ]

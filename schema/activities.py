@@ -151,7 +151,7 @@ class ActivityQueries:
 @strawberry.type
 class ActivityMutations:
     @guarded_mutation(description="Log an activity as the caller. Without a due date (and unless a commitment) it is "
-                      "complete when logged; otherwise it is an open follow-up.", permissions=[StaffOwning])
+                      "complete when logged; otherwise it is an open follow-up.", idempotent=True, permissions=[StaffOwning])
     async def activity_log(self, info: Info, input: ActivityLogInput) -> ActivityPayload:
         async def action(session):
             return await service.log_activity(

@@ -137,7 +137,7 @@ class ChannelQueries:
 
 @strawberry.type
 class ChannelMutations:
-    @guarded_mutation(description="Create a channel.", permissions=[Managers])
+    @guarded_mutation(description="Create a channel.", idempotent=True, permissions=[Managers])
     async def channel_create(self, info: Info, input: ChannelCreateInput) -> ChannelPayload:
         return _payload(*await mutate(info.context, lambda session: service.create_channel(
             session, name=input.name, kind=input.kind, active=input.active)))
@@ -157,7 +157,7 @@ class ChannelMutations:
         return _payload(*await mutate(info.context, lambda s: service.restore_channel(s, decode_id(id, "Channel", "id"))))
 
     @guarded_mutation(description="Record what a channel cost over a period. Periods of one channel and currency may not overlap.",
-                      permissions=[Managers])
+                      idempotent=True, permissions=[Managers])
     async def channel_spend_record(self, info: Info, input: ChannelSpendRecordInput) -> ChannelSpendPayload:
         async def action(session):
             return await service.record_spend(

@@ -112,7 +112,7 @@ class ConflictMutations:
                       "that it is claimed, never by whom). The customer must be one the partner can read (its referred "
                       "customers and those of its deals) and the deal one it registered; any other ID answers NOT_FOUND, "
                       "as an unknown one does.",
-                      permissions=[Partners])
+                      idempotent=True, permissions=[Partners])
     async def deal_register(self, info: Info, customer_id: strawberry.ID,
                             opportunity_id: strawberry.ID | None = None) -> DealRegistrationPayload:
         context = info.context

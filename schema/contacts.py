@@ -181,7 +181,7 @@ class ContactQueries:
 
 @strawberry.type
 class ContactMutations:
-    @guarded_mutation(description="Add a contact to an organisation customer.", permissions=[StaffOwning])
+    @guarded_mutation(description="Add a contact to an organisation customer.", idempotent=True, permissions=[StaffOwning])
     async def contact_create(self, info: Info, input: ContactCreateInput) -> ContactPayload:
         async def action(session):
             customer_id = decode_id(input.customer_id, "Customer", "customer_id")

@@ -447,7 +447,7 @@ class CustomerQueries:
 class CustomerMutations:
     @guarded_mutation(description="Create a customer. A normalised email, phone or tax ID that a live customer already "
                       "has is refused with DUPLICATE (relatedId: that customer) unless allowDuplicate is true.",
-                      permissions=[Staff])
+                      idempotent=True, permissions=[Staff])
     async def customer_create(self, info: Info, input: CustomerCreateInput, allow_duplicate: bool = False) -> CustomerPayload:
         async def action(session):
             values = _customer_values(input)
@@ -475,7 +475,7 @@ class CustomerMutations:
     @guarded_mutation(description="Merge `fromId` into `intoId`: contacts, deals, activities, orders, referrals and partner "
                       "users move to the survivor, which also takes the contact details it lacks; `fromId` is archived "
                       "and points at the survivor; an audit record keeps what moved. All or nothing.",
-                      permissions=[Managers])
+                      idempotent=True, permissions=[Managers])
     async def customer_merge(self, info: Info, into_id: strawberry.ID, from_id: strawberry.ID) -> CustomerMergePayload:
         async def action(session):
             into = decode_id(into_id, "Customer", "into_id")

@@ -362,7 +362,7 @@ async def _view_of(info: Info, account: int, programme: int | None, at: datetime
 class MembershipMutations:
     @guarded_mutation(description="Enrol an account by paying a tier's entry fee (or more): the tier holds for the "
                       "programme's fee term. A lower payment is refused (FEE_TOO_LOW says what is missing). Paying "
-                      "again renews or upgrades.", permissions=[Admins])
+                      "again renews or upgrades.", idempotent=True, permissions=[Admins])
     async def membership_enroll(self, info: Info, input: MembershipEnrollInput) -> MembershipPayload:
         async def action(session):
             membership, _ = await service.enroll(
@@ -373,7 +373,7 @@ class MembershipMutations:
             return membership
         return await _payload(info, *await mutate(info.context, action))
 
-    @guarded_mutation(description="Refund an entry fee: its term ends now and the tier is recomputed.", permissions=[Admins])
+    @guarded_mutation(description="Refund an entry fee: its term ends now and the tier is recomputed.", idempotent=True, permissions=[Admins])
     async def fee_refund(self, info: Info, id: strawberry.ID, reason: str | None = None) -> MembershipPayload:
         async def action(session):
             membership, _ = await service.refund_fee(session, decode_id(id, "FeePayment", "id"), reason=reason, at=now(),
@@ -382,7 +382,7 @@ class MembershipMutations:
         return await _payload(info, *await mutate(info.context, action))
 
     @guarded_mutation(description="Post a qualifying volume adjustment (signed) with a reason. `key` makes a retry "
-                      "safe: an adjustment with a key already posted changes nothing.", permissions=[Admins])
+                      "safe: an adjustment with a key already posted changes nothing.", idempotent=True, permissions=[Admins])
     async def qualifying_adjust(self, info: Info, membership_id: strawberry.ID, amount: Decimal, reason: str,
                                 key: str | None = None, occurred_at: datetime | None = None) -> MembershipPayload:
         async def action(session):
@@ -402,7 +402,7 @@ class MembershipMutations:
         return await _payload(info, *await mutate(info.context, action))
 
     @guarded_mutation(description="Set a manual floor (at least this tier) or lock (exactly this tier), with a reason "
-                      "and optional expiry.", permissions=[Admins])
+                      "and optional expiry.", idempotent=True, permissions=[Admins])
     async def tier_override_set(self, info: Info, membership_id: strawberry.ID, kind: OverrideKind, tier_code: str,
                                 reason: str, expires_at: datetime | None = None) -> MembershipPayload:
         async def action(session):
@@ -419,7 +419,7 @@ class MembershipMutations:
         return await _payload(info, *await mutate(info.context, action))
 
     @guarded_mutation(description="Book a training session against the current period's quota (QUOTA_EXHAUSTED when "
-                      "none is left, also under concurrent bookings).", permissions=[ManagersOrOwnMembership])
+                      "none is left, also under concurrent bookings).", idempotent=True, permissions=[ManagersOrOwnMembership])
     async def training_book(self, info: Info, membership_id: strawberry.ID, title: str, session_at: datetime) -> TrainingBookingPayload:
         async def action(session):
             pk = decode_id(membership_id, "Membership", "membership_id")
@@ -431,7 +431,7 @@ class MembershipMutations:
         return TrainingBookingPayload(booking=TrainingBookingType.from_row(row) if row else None,
                                       errors=payload_errors(errors, MembershipError, MembershipErrorCode))
 
-    @guarded_mutation(description="Cancel a booking before its session: the unit returns to the quota.", permissions=[ManagersOrOwnMembership])
+    @guarded_mutation(description="Cancel a booking before its session: the unit returns to the quota.", idempotent=True, permissions=[ManagersOrOwnMembership])
     async def training_cancel(self, info: Info, id: strawberry.ID) -> TrainingBookingPayload:
         async def action(session):
             pk = decode_id(id, "TrainingBooking", "id")

@@ -270,7 +270,7 @@ class OpportunityQueries:
 
 @strawberry.type
 class OpportunityMutations:
-    @guarded_mutation(description="Create a deal in an open stage; its first stage-history entry is recorded.", permissions=[StaffOwning])
+    @guarded_mutation(description="Create a deal in an open stage; its first stage-history entry is recorded.", idempotent=True, permissions=[StaffOwning])
     async def opportunity_create(self, info: Info, input: OpportunityCreateInput) -> OpportunityPayload:
         async def action(session):
             values = _values(input)

@@ -216,7 +216,7 @@ class OrderQueries:
 @strawberry.type
 class OrderMutations:
     @guarded_mutation(description="Place an order. Each line is priced from the product's list price and the customer's "
-                      "discount (crm.pricing), and the prices are kept on the line.", permissions=[StaffOwning])
+                      "discount (crm.pricing), and the prices are kept on the line.", idempotent=True, permissions=[StaffOwning])
     async def order_place(self, info: Info, input: OrderPlaceInput) -> OrderPayload:
         async def action(session):
             customer_id = decode_id(input.customer_id, "Customer", "customer_id")
@@ -229,17 +229,17 @@ class OrderMutations:
                                              actor_id=info.context.actor_id)
         return _payload(*await mutate(info.context, action))
 
-    @guarded_mutation(description="Record payment of a placed order.", permissions=[Managers])
+    @guarded_mutation(description="Record payment of a placed order.", idempotent=True, permissions=[Managers])
     async def order_mark_paid(self, info: Info, id: strawberry.ID) -> OrderPayload:
         return _payload(*await mutate(info.context, lambda s: service.mark_paid(s, decode_id(id, "Order", "id"))))
 
-    @guarded_mutation(description="Cancel a placed (unpaid) order. A paid order is returned instead.", permissions=[Managers])
+    @guarded_mutation(description="Cancel a placed (unpaid) order. A paid order is returned instead.", idempotent=True, permissions=[Managers])
     async def order_cancel(self, info: Info, id: strawberry.ID) -> OrderPayload:
         return _payload(*await mutate(info.context, lambda s: service.cancel_order(s, decode_id(id, "Order", "id"))))
 
     @guarded_mutation(description="Return goods of a paid order: the given lines and quantities, or everything not yet "
                       "returned when `lines` is absent. The order becomes RETURNED when every unit is back.",
-                      permissions=[Managers])
+                      idempotent=True, permissions=[Managers])
     async def order_return(self, info: Info, id: strawberry.ID, lines: list[OrderReturnLineInput] | None = None,
                            reason: str | None = None, returned_at: datetime | None = None) -> OrderReturnPayload:
         async def action(session):

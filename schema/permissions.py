@@ -12,6 +12,7 @@ from strawberry.types import Info
 
 from crm.auth import Role
 from resolvers.errors import ApiError, ErrorCode
+from resolvers.mutations import Idempotent
 
 STAFF = (Role.ADMIN, Role.MANAGER, Role.SALES)
 
@@ -75,8 +76,14 @@ def guarded_field(*, description: str, permissions: list[type[BasePermission]], 
     )
 
 
-def guarded_mutation(*, description: str, permissions: list[type[BasePermission]], **kwargs: Any) -> Any:
-    """`strawberry.mutation` with its permission requirement in the description."""
+def guarded_mutation(*, description: str, permissions: list[type[BasePermission]], idempotent: bool = False,
+                     **kwargs: Any) -> Any:
+    """`strawberry.mutation` with its permission requirement in the description.
+
+    `idempotent`: the mutation takes an `idempotencyKey` (resolvers.mutations.Idempotent);
+    every mutation that creates a record or moves money does, so a client may retry it."""
+    # Permission extensions wrap the others, so the caller is known before the key is read.
+    extensions = [*kwargs.pop("extensions", []), *([Idempotent()] if idempotent else [])]
     return strawberry.mutation(
-        description=_describe(description, permissions), permission_classes=permissions, **kwargs
+        description=_describe(description, permissions), permission_classes=permissions, extensions=extensions, **kwargs
     )

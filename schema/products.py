@@ -119,7 +119,7 @@ class ProductQueries:
 
 @strawberry.type
 class ProductMutations:
-    @guarded_mutation(description="Create a product.", permissions=[Managers])
+    @guarded_mutation(description="Create a product.", idempotent=True, permissions=[Managers])
     async def product_create(self, info: Info, input: ProductCreateInput) -> ProductPayload:
         return _payload(*await mutate(info.context, lambda s: service.create_product(s, _values(input))))
 

@@ -241,7 +241,7 @@ class ProgrammeQueries:
 @strawberry.type
 class ProgrammeMutations:
     @guarded_mutation(description="Create a grade programme (it has no tiers until a rule version is published).",
-                      permissions=[Admins])
+                      idempotent=True, permissions=[Admins])
     async def programme_create(self, info: Info, input: ProgrammeCreateInput) -> ProgrammePayload:
         values = {k: getattr(v, "value", v) for k, v in vars(input).items()}
         row, errors = await mutate(info.context, lambda s: service.create_programme(s, values))
@@ -250,7 +250,7 @@ class ProgrammeMutations:
 
     @guarded_mutation(description="Create a draft rule version with its tiers. Refused: ranks or codes not unique, "
                       "thresholds not increasing with rank, retention above promotion, a discount outside [0, 1), "
-                      "negative fees or quotas.", permissions=[Admins])
+                      "negative fees or quotas.", idempotent=True, permissions=[Admins])
     async def rule_version_create(self, info: Info, programme_id: strawberry.ID, tiers: list[TierInput]) -> RuleVersionPayload:
         async def action(session):
             return await service.create_draft(session, decode_id(programme_id, "Programme", "programme_id"), _tiers(tiers))

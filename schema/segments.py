@@ -129,7 +129,7 @@ async def _zero() -> int:
 
 @strawberry.type
 class SegmentMutations:
-    @guarded_mutation(description="Define a segment: a saved customers filter with a priority.", permissions=[Admins])
+    @guarded_mutation(description="Define a segment: a saved customers filter with a priority.", idempotent=True, permissions=[Admins])
     async def segment_create(self, info: Info, input: SegmentCreateInput) -> SegmentPayload:
         values = _values(input)
         return await _payload(info, *await mutate(info.context, lambda s: service.create_segment(s, **values)))

@@ -111,7 +111,7 @@ class UserQueries:
 
 @strawberry.type
 class UserMutations:
-    @guarded_mutation(description="Create a user (no credentials yet: login arrives with issue [4/6]).", permissions=[Admins])
+    @guarded_mutation(description="Create a user (no credentials yet: login arrives with issue [4/6]).", idempotent=True, permissions=[Admins])
     async def user_create(self, info: Info, input: UserCreateInput) -> UserPayload:
         async def action(session):
             account = decode_optional_id(input.partner_account_id, "Customer", "partner_account_id")
