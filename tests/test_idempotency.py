@@ -381,7 +381,7 @@ async def test_every_keyed_mutation_answers_a_retry_with_its_first_result(post_g
                 {"m": membership})
     await twice("feeRefund", "id: $f", "membership { id }", {"f": enrolled["membership"]["feePayments"][0]["id"]})
 
-    free = await new_customer(post_graphql, "Unworked")
+    free = await new_customer(post_graphql, "Unworked", referringPartnerId=agent)  # a lead the partner brought in
     partner = Principal(subject="partner@test", role=Role.PARTNER,
                         account_id=int(base64.b64decode(agent).decode().split(":")[1]))
     await twice("dealRegister", "customerId: $c", "registration { id }", {"c": free}, as_=partner)
