@@ -13,7 +13,6 @@ from crm import identity as service
 from crm.auth import Principal, Role
 from crm.errors import DomainError
 from models import ApiKey as ApiKeyRow
-from models import User as UserRow
 from models import UserRole
 from resolvers import scoping
 from resolvers.mutations import mutate

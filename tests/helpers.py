@@ -77,3 +77,25 @@ async def count_of(post_graphql, list_field: str, filter_type: str | None = None
         result = await post_graphql(f"{{ {list_field} {{ totalCount }} }}")
     assert not result.errors, result.body
     return result.data[list_field]["totalCount"]
+
+
+def required_literal(gql_type, name: str, id_for, *, list_items: bool = True, day: str = "2030-01-01") -> str:
+    """A minimal GraphQL literal of a type, for required arguments and input fields (the
+    required fields of input objects filled in turn): `id_for(name)` gives the value of
+    an ID named `name`; lists hold one item, or none without `list_items`."""
+    from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLList, GraphQLNonNull, Undefined
+
+    if isinstance(gql_type, GraphQLNonNull):
+        return required_literal(gql_type.of_type, name, id_for, list_items=list_items, day=day)
+    if isinstance(gql_type, GraphQLList):
+        return f"[{required_literal(gql_type.of_type, name, id_for, list_items=list_items, day=day)}]" if list_items else "[]"
+    if isinstance(gql_type, GraphQLEnumType):
+        return next(iter(gql_type.values))
+    if isinstance(gql_type, GraphQLInputObjectType):
+        parts = [f"{n}: {required_literal(f.type, n, id_for, list_items=list_items, day=day)}" for n, f in gql_type.fields.items()
+                 if isinstance(f.type, GraphQLNonNull) and f.default_value is Undefined]
+        return "{" + ", ".join(parts) + "}"
+    if gql_type.name == "ID":
+        return f'"{id_for(name)}"'
+    return {"String": '"x"', "Int": "1", "Boolean": "false", "Decimal": '"1"', "DateTime": f'"{day}T00:00:00Z"',
+            "Date": f'"{day}"', "JSON": "{}"}[gql_type.name]

@@ -4,14 +4,12 @@ and two partners trying every read and write path into each other's account."""
 from __future__ import annotations
 
 import pytest
-from graphql import (
-    GraphQLEnumType, GraphQLInputObjectType, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLScalarType, Undefined,
-)
+from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, Undefined
 
 from crm.auth import Principal, Role
 from schema import schema
 from schema.permissions import Public, RolePermission
-from tests.helpers import gid, new_customer, new_product, ok
+from tests.helpers import gid, new_customer, new_product, ok, required_literal
 from tests.programme_helpers import agents_programme, enroll
 
 PARTNER_ACCOUNT = 987_654
@@ -36,24 +34,10 @@ def test_every_root_field_declares_who_may_call_it():
             assert all(issubclass(p, (RolePermission, Public)) for p in permissions), f"{root}.{name}"
 
 
-def literal(gql_type, argument: str, role: str) -> str | None:
+def literal(gql_type, argument: str, role: str) -> str:
     """A minimal value of a type, for required arguments and input fields."""
-    if isinstance(gql_type, GraphQLNonNull):
-        return literal(gql_type.of_type, argument, role)
-    if isinstance(gql_type, GraphQLList):
-        return "[]"
-    if isinstance(gql_type, GraphQLEnumType):
-        return next(iter(gql_type.values))
-    if isinstance(gql_type, GraphQLInputObjectType):
-        parts = [f"{name}: {literal(f.type, name, role)}" for name, f in gql_type.fields.items()
-                 if isinstance(f.type, GraphQLNonNull) and f.default_value is Undefined]
-        return "{" + ", ".join(parts) + "}"
-    assert isinstance(gql_type, GraphQLScalarType)
-    return {
-        "String": '"x"', "Int": "1", "Boolean": "false", "Decimal": '"1"', "DateTime": '"2030-01-01T00:00:00Z"',
-        "Date": '"2030-01-01"', "JSON": "{}",
-        "ID": f'"{gid("Customer", PARTNER_ACCOUNT if argument == "accountId" else 999_999)}"',
-    }[gql_type.name]
+    return required_literal(gql_type, argument, lambda name: gid("Customer", PARTNER_ACCOUNT if name == "accountId" else 999_999),
+                            list_items=False)
 
 
 def operation(root: str, name: str, role: str) -> str:

@@ -37,7 +37,7 @@ from resolvers import sql_json
 from resolvers.node import NODE_LOADERS
 from resolvers.scoping import ROW_SCOPES
 from schema import schema
-from tests.helpers import gid, new_channel, new_customer, new_product, new_user, ok
+from tests.helpers import gid, new_channel, new_customer, new_product, new_user, ok, required_literal
 from tests.programme_helpers import agents_programme, enroll
 
 GRAPHQL = schema._schema
@@ -197,20 +197,7 @@ async def world(post_graphql):
 
 def literal(graphql_type: Any, name: str, own: dict[str, Any], world: dict[str, Any]) -> str:
     """A valid value for a required argument or input field, with the caller's own ids."""
-    if isinstance(graphql_type, GraphQLNonNull):
-        return literal(graphql_type.of_type, name, own, world)
-    if isinstance(graphql_type, GraphQLList):
-        return f"[{literal(graphql_type.of_type, name, own, world)}]"
-    if isinstance(graphql_type, GraphQLEnumType):
-        return next(iter(graphql_type.values))
-    if isinstance(graphql_type, GraphQLInputObjectType):
-        parts = [f"{n}: {literal(f.type, n, own, world)}" for n, f in graphql_type.fields.items()
-                 if isinstance(f.type, GraphQLNonNull) and f.default_value is Undefined]
-        return "{" + ", ".join(parts) + "}"
-    if graphql_type.name == "ID":
-        return json.dumps(own_id(name, own, world))
-    return {"String": '"x"', "Int": "1", "Boolean": "false", "Decimal": '"1"', "DateTime": '"2026-06-01T00:00:00Z"',
-            "Date": '"2026-06-01"', "JSON": "{}"}[graphql_type.name]
+    return required_literal(graphql_type, name, lambda id_name: own_id(id_name, own, world), day="2026-06-01")
 
 
 def own_id(name: str, own: dict[str, Any], world: dict[str, Any]) -> str:
