@@ -188,8 +188,8 @@ async def create_api_key(session: AsyncSession, *, user_id: int, name: str, role
                                 and STAFF_ORDER.index(wanted) < STAFF_ORDER.index(own))
     allowed = allowed and not _outranks(wanted, ceiling)
     if not allowed:
-        raise DomainError.one("role", f"A {own.value} user's key can act as {own.value} or a lesser staff role, "
-                              "and never above the role of the credential that creates it.",
+        raise DomainError.one("role", f"Keys of a user with role {own.value} act as {own.value} or a lesser staff role, "
+                              f"and never above the role of the credential creating them ({ceiling.value} here).",
                               IdentityErrorCode.ROLE_NOT_ALLOWED)
     prefix = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"

@@ -100,6 +100,13 @@ class DatabaseLoader(DataLoader):
         self.args = args
         self.context: Context | None = None
 
+    def load(self, key):  # type: ignore[override]
+        # One cached future serves every field that asks for the key. When graphql-core
+        # gives up on a result (a non-null field failed) it cancels the fields still
+        # waiting; a cancelled waiter must not cancel the shared future under the
+        # others, whose CancelledError would escape the executor as a 500.
+        return asyncio.shield(super().load(key))
+
     @property
     def principal(self) -> Principal | None:
         """The caller whose request this loader serves (None before authentication:

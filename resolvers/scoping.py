@@ -18,10 +18,10 @@ not forbidden, so a partner cannot even learn that they exist.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import exists, false, or_, select, true
+from sqlalchemy import case, exists, false, null, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -123,6 +123,29 @@ def row_scope(type_name: str, principal: Principal | None, columns: Any = None) 
     if scope.partner is None:
         return false()
     return scope.partner(c, partner_account(principal), principal.user_id)
+
+
+def visible_reference(column: Any, type_name: str, principal: Principal | None) -> Any:
+    """A foreign key as the caller sees the relation: NULL where the row it names is out
+    of the caller's scope (the relation field reads null there too)."""
+    if partner_account(principal) is None:
+        return column
+    # An alias: the relation may point at the list's own table (a customer's referrer).
+    target = ROW_SCOPES[type_name].model.__table__.alias(f"visible_{type_name.lower()}")
+    return case((exists().where(target.c.id == column, row_scope(type_name, principal, target.c)), column), else_=null())
+
+
+def visible_filter_fields(fields: dict[str, Any], id_types: dict[str, str], principal: Principal | None) -> dict[str, Any]:
+    """A list's filter fields with each relation's key as the caller sees it, so a
+    partner cannot find out by filtering (`owner: {eq: ...}`, `referringPartner:
+    {isNull: false}`) what the relation field hides from it."""
+    if partner_account(principal) is None:
+        return fields
+    out = dict(fields)
+    for name, type_name in id_types.items():
+        if name != "id" and name in fields:
+            out[name] = replace(fields[name], column=visible_reference(fields[name].column, type_name, principal))
+    return out
 
 
 def customers_scope(principal: Principal) -> Any:

@@ -200,7 +200,8 @@ def customer_opportunities(principal, filter: OpportunityFilter | None = None) -
     from schema.opportunities import OPPORTUNITY_ID_FILTERS
 
     spec = to_spec(filter, OPPORTUNITY_ID_FILTERS)
-    condition = filter_clause(spec, opportunity_service.FILTER_FIELDS, opportunity_service.FILTER_SPECIAL)
+    fields = scoping.visible_filter_fields(opportunity_service.FILTER_FIELDS, OPPORTUNITY_ID_FILTERS, principal)
+    condition = filter_clause(spec, fields, opportunity_service.FILTER_SPECIAL)
     condition = and_(condition, scoping.opportunities_scope(principal))
     return nested("customer.opportunities", spec, opportunity_service.opportunities_statement(condition),
                   Opportunity.customer_id, opportunity_service.opportunity_ordering([("created_at", True)]))
@@ -219,7 +220,7 @@ def customer_orders(principal, filter: OrderFilter | None = None) -> NestedList:
     from schema.orders import ORDER_ID_FILTERS
 
     spec = to_spec(filter, ORDER_ID_FILTERS)
-    condition = filter_clause(spec, order_service.FILTER_FIELDS)
+    condition = filter_clause(spec, scoping.visible_filter_fields(order_service.FILTER_FIELDS, ORDER_ID_FILTERS, principal))
     condition = and_(condition, scoping.orders_scope(principal))
     return nested("customer.orders", spec, order_service.orders_statement(condition), Order.customer_id,
                   order_service.order_ordering([]))
@@ -286,9 +287,10 @@ def _attributes_spec(spec):
     return spec
 
 
-def customer_condition(filter: CustomerFilter | None):
+def customer_condition(filter: CustomerFilter | None, principal=None):
     spec = _attributes_spec(to_spec(filter, CUSTOMER_ID_FILTERS))
-    return spec, filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL)
+    fields = scoping.visible_filter_fields(service.FILTER_FIELDS, CUSTOMER_ID_FILTERS, principal)
+    return spec, filter_clause(spec, fields, service.FILTER_SPECIAL)
 
 
 @strawberry.input(description="A new customer. Only `name` is required.")
@@ -407,7 +409,7 @@ def _payload(row, errors) -> CustomerPayload:
 def customers_list(principal, filter: CustomerFilter | None = None,
                    order_by: list[CustomerOrder] | None = None) -> tuple[Select, Ordering]:
     """The rows and ordering of `customers` (its resolver and resolvers/sql_json.py)."""
-    spec, condition = customer_condition(filter)
+    spec, condition = customer_condition(filter, principal)
     condition = and_(condition, scoping.customers_scope(principal))
     statement = service.customers_statement(condition, include_archived=bool(spec and spec.get("archived")))
     return statement, service.customer_ordering(order_pairs(order_by))

@@ -240,7 +240,8 @@ class OpportunityQueries:
                             order_by: list[OpportunityOrder] | None = None, first: int | None = None,
                             after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[OpportunityType]:
         spec = to_spec(filter, OPPORTUNITY_ID_FILTERS)
-        statement = service.opportunities_statement(and_(filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL),
+        fields = scoping.visible_filter_fields(service.FILTER_FIELDS, OPPORTUNITY_ID_FILTERS, info.context.principal)
+        statement = service.opportunities_statement(and_(filter_clause(spec, fields, service.FILTER_SPECIAL),
                                                          scoping.opportunities_scope(info.context.principal)))
         ordering = service.opportunity_ordering(order_pairs(order_by))
         return await list_connection(info, statement, ordering, OpportunityType.from_row,

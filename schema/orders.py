@@ -206,7 +206,8 @@ class OrderQueries:
     async def orders(self, info: Info, filter: OrderFilter | None = None, first: int | None = None,
                      after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[OrderType]:
         spec = to_spec(filter, ORDER_ID_FILTERS)
-        statement = service.orders_statement(and_(filter_clause(spec, service.FILTER_FIELDS),
+        fields = scoping.visible_filter_fields(service.FILTER_FIELDS, ORDER_ID_FILTERS, info.context.principal)
+        statement = service.orders_statement(and_(filter_clause(spec, fields),
                                                   scoping.orders_scope(info.context.principal)))
         ordering = service.order_ordering([])
         return await list_connection(info, statement, ordering, OrderType.from_row,

@@ -227,3 +227,31 @@ async def database_session(engine):
 
     async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
         yield session
+
+
+async def test_a_refused_field_beside_fields_sharing_a_loader_is_forbidden_not_a_500(committed_client):
+    """Thirty customers and deals share one owner: their `owner` fields wait on one
+    loader future. A refused non-null field (`timeline`, staff only) makes graphql-core
+    give up on the result and cancel the fields still waiting; that must not cancel the
+    shared future under the others (its CancelledError escaped as an HTTP 500)."""
+    import base64
+
+    from crm.auth import Principal, Role
+
+    owner = (await gql(committed_client, 'mutation { userCreate(input: {email: "s@x.example", name: "S", role: SALES}) { user { id } } }'))["userCreate"]["user"]["id"]
+    partner = (await gql(committed_client, 'mutation { customerCreate(input: {name: "P", classification: PARTNER}) { customer { id } } }'))["customerCreate"]["customer"]["id"]
+    for i in range(30):
+        customer = (await gql(committed_client, """mutation($o: ID!, $p: ID!, $n: String!) {
+            customerCreate(input: {name: $n, ownerId: $o, referringPartnerId: $p}, allowDuplicate: true) { customer { id } } }""",
+                              {"o": owner, "p": partner, "n": f"C{i}"}))["customerCreate"]["customer"]["id"]
+        await gql(committed_client, """mutation($c: ID!, $p: ID!, $o: ID!) { opportunityCreate(input: {customerId: $c, name: "D",
+            amount: {amount: "1", currency: "EUR"}, registeringPartnerId: $p, ownerId: $o}) { errors { code } } }""",
+                  {"c": customer, "p": partner, "o": owner})
+    account = int(base64.b64decode(partner).decode().split(":")[1])
+    headers = {"Authorization": f"Bearer {token_for(Principal('p', Role.PARTNER, account_id=account))}"}
+    query = """{ customers(first: 30) { edges { node { id owner { name } timeline(first: 5) { edges { node { at } } } } } }
+                 opportunities(first: 30) { edges { node { customer { owner { name } } } } } }"""
+    for _ in range(5):
+        response = await committed_client.post("/graphql", json={"query": query}, headers=headers)
+        assert response.status_code == 200, response.text
+        assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["FORBIDDEN"]

@@ -187,9 +187,20 @@ async def world(post_graphql):
             "ApiKey": [api_key], "TrainingBooking": [booking],
         }
         assert override["membership"]["id"] == membership
-        out[key] = {"ids": ids, "principal": principal, "account": account, "referred": referred, "membership": membership,
+        out[key] = {"ids": ids, "staff_ids": out["staff"], "principal": principal, "account": account, "referred": referred, "membership": membership,
                     "deal": deal, "order": order["id"], "key": created_key["key"]}
+    # A prospect B referred, with a deal staff registered for A: A reads the customer (the
+    # customer of its deal), never that B referred it.
+    shared = await new_customer(post_graphql, "Shared prospect", referringPartnerId=out["b"]["account"], ownerId=staff_user)
+    await new_opportunity_for(post_graphql, shared, out["a"]["account"], staff)
+    out["shared"] = shared
     return out
+
+
+async def new_opportunity_for(post_graphql, customer: str, partner: str, staff: Principal) -> str:
+    return (await ok(post_graphql, """mutation($i: OpportunityCreateInput!) { opportunityCreate(input: $i) { opportunity { id } errors { code } } }""",
+                     {"i": {"customerId": customer, "name": "Shared deal", "amount": {"amount": "5", "currency": "CNY"},
+                            "registeringPartnerId": partner}}, "opportunityCreate", as_=staff))["opportunity"]["id"]
 
 
 # --- selections generated from the schema ----------------------------------------------
@@ -536,12 +547,13 @@ async def test_another_partners_ids_answer_as_unknown_ones_and_change_nothing(po
         own, theirs = world[me], world[other]
         for root, field_name in ID_FIELDS:
             for argument, path, kind in id_slots(root, field_name):
-                kinds = sorted(theirs["ids"]) if kind == "*" else [kind]
+                foreign_ids = {t: theirs["ids"].get(t, []) + world["staff"].get(t, []) for t in set(theirs["ids"]) | set(world["staff"])}
+                kinds = sorted(foreign_ids) if kind == "*" else [kind]
                 for type_name in kinds:
-                    if type_name not in theirs["ids"]:
+                    if type_name not in foreign_ids:
                         continue  # public types (products, programmes): nothing of theirs
                     unknown = gid(type_name, UNKNOWN_PK)
-                    for foreign in theirs["ids"][type_name]:
+                    for foreign in foreign_ids[type_name]:
                         before = await fingerprint(connection)
                         answers = []
                         for value in (foreign, unknown):
@@ -554,3 +566,53 @@ async def test_another_partners_ids_answer_as_unknown_ones_and_change_nothing(po
                         assert await fingerprint(connection) == before, (root, field_name, argument, path, type_name)
                         tried += 1
     assert tried > 50
+
+
+PARTNER_LIST_FILTERS = {  # root list -> its filter's relation fields (schema/*_ID_FILTERS)
+    "customers": ("schema.customers", "CUSTOMER_ID_FILTERS"),
+    "opportunities": ("schema.opportunities", "OPPORTUNITY_ID_FILTERS"),
+    "orders": ("schema.orders", "ORDER_ID_FILTERS"),
+}
+
+
+def test_every_list_a_partner_reads_is_checked_for_its_relation_filters():
+    def filters_a_relation(name: str) -> bool:
+        argument = GRAPHQL.query_type.fields[name].args.get("filter")
+        return argument is not None and any(named(f.type).name == "IDFilter" for n, f in named(argument.type).fields.items()
+                                            if n != "id")
+    lists = {name for name in partner_roots("Query") if filters_a_relation(name)}
+    assert lists == set(PARTNER_LIST_FILTERS)
+
+
+async def test_a_relation_filter_agrees_with_the_relation_field_a_partner_reads(post_graphql, world):
+    """Filtering on a relation (`owner: {isNull: ...}`, `referringPartner: {eq: ...}`)
+    finds exactly the rows whose relation field the caller reads so: a partner cannot
+    learn by filtering who owns its rows or who referred a customer."""
+    import importlib
+
+    for me in ("a", "b"):
+        own = world[me]
+        for list_name, (module, constant) in PARTNER_LIST_FILTERS.items():
+            relations = {name: kind for name, kind in getattr(importlib.import_module(module), constant).items() if name != "id"}
+            fields = " ".join(f"{camel(name)} {{ id }}" for name in relations)
+            everything = await post_graphql(f"{{ {list_name}(first: 100) {{ edges {{ node {{ id {fields} }} }} }} }}", as_=own["principal"])
+            assert not everything.errors, everything.body
+            rows = [e["node"] for e in everything.data[list_name]["edges"]]
+            for name, kind in relations.items():
+                field = camel(name)
+                candidates = {gid(kind, UNKNOWN_PK)} | {i for t in (world["a"], world["b"]) for i in t["ids"].get(kind, [])} | \
+                    set(world["staff"].get(kind, [])) | {(row[field] or {}).get("id") for row in rows} - {None}
+                cases = [({"isNull": flag}, lambda row, flag=flag: (row[field] is None) == flag) for flag in (True, False)]
+                cases += [({"eq": value}, lambda row, value=value: (row[field] or {}).get("id") == value) for value in candidates]
+                for condition, holds in cases:
+                    query = f"query($f: {named(GRAPHQL.query_type.fields[list_name].args['filter'].type).name}) " \
+                            f"{{ {list_name}(first: 100, filter: $f) {{ edges {{ node {{ id }} }} }} }}"
+                    found = await post_graphql(query, {"f": {field: condition}}, as_=own["principal"])
+                    assert not found.errors, found.body
+                    assert [e["node"]["id"] for e in found.data[list_name]["edges"]] == [r["id"] for r in rows if holds(r)], \
+                        (me, list_name, field, condition)
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
