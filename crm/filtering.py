@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from crm.money import MAX_AMOUNT
 from sqlalchemy import and_, cast, false, not_, or_, true
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.sql.elements import ColumnElement
@@ -112,6 +113,9 @@ def _field(field: FilterField, ops: Mapping[str, Any], path: str) -> ColumnEleme
         elif op == "ilike":
             if len(value) > MAX_PATTERN:
                 raise FilterError(f"{path}.ilike", f"A pattern has at most {MAX_PATTERN} characters.")
+            if (len(value) - len(value.rstrip("\\"))) % 2:
+                # PostgreSQL refuses a pattern that ends in its escape character.
+                raise FilterError(f"{path}.ilike", "A pattern cannot end in a lone \\; write \\\\ for a backslash.")
             parts.append(column.ilike(value))
         elif op == "is_null":
             parts.append(column.is_(None) if value else column.is_not(None))
@@ -124,18 +128,18 @@ def _field(field: FilterField, ops: Mapping[str, Any], path: str) -> ColumnEleme
     return and_(true(), *parts)
 
 
-MAX_NUMBER = Decimal("1e15")
 
 
 def _check_number(value: Any, path: str) -> None:
-    """Amounts compared in SQL must be finite and of a size the NUMERIC columns hold."""
+    """Amounts compared in SQL must be finite and of a size the NUMERIC(14, 2) columns
+    hold: PostgreSQL casts the value to the column's type and overflows above it."""
     try:
         number = Decimal(value)
     except (ArithmeticError, TypeError, ValueError):
         raise FilterError(path, "Not a number.") from None
     size = number.copy_abs()  # abs() would round in the context and overflow on 1e1000000000
-    if not number.is_finite() or size >= MAX_NUMBER or (size and size < Decimal("1e-6")):
-        raise FilterError(path, "A number to compare is finite and below 10^15 in size.")
+    if not number.is_finite() or size > MAX_AMOUNT or (size and size < Decimal("1e-6")):
+        raise FilterError(path, f"A number to compare is finite and at most {MAX_AMOUNT} in size.")
 
 
 def _attribute(column, item: Mapping[str, Any], path: str) -> ColumnElement[bool]:

@@ -46,7 +46,10 @@ async def place_order(session: AsyncSession, *, customer_id: int, lines: list[Li
     """`placed_at` (default now) lets an import keep the time an order was really placed;
     prices and qualifying volume are those of that instant."""
     check = Checker()
-    check.aware("placed_at", placed_at)
+    # Taken once so the instant checked is the instant the order gets when placed_at is not given.
+    now = datetime.now(timezone.utc)
+    if check.aware("placed_at", placed_at) is not None and placed_at > now:
+        check.fail("placed_at", "placedAt is for orders placed in the past; leave it out for now.", Code.OUT_OF_RANGE)
     source = check.text("source", source, max_len=SOURCE_MAX, required=True) or "api"
     external_reference = check.text("external_reference", external_reference, max_len=REFERENCE_MAX, label="external reference")
     if not lines:
@@ -83,7 +86,7 @@ async def place_order(session: AsyncSession, *, customer_id: int, lines: list[Li
         raise DomainError.one("lines", f"All lines of an order are in one currency; these are in {', '.join(sorted(currencies))}.",
                               OrderErrorCode.CURRENCY_MISMATCH)
 
-    now = placed_at or datetime.now(timezone.utc)
+    now = placed_at or now
     currency = currencies.pop()
     priced = await pricing.quote(session, customer.id, [(products[l.product_id], l.quantity) for l in lines], currency, now)
     check = Checker()

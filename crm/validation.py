@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -21,9 +22,19 @@ _PHONE = re.compile(r"^\+?[0-9][0-9 ()\-./]*[0-9]$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CONTROL_IN_LINE = re.compile(r"[\x00-\x1f\x7f]")
 
+# Characters that render as nothing yet are not Unicode whitespace or format characters:
+# the Hangul fillers and the blank Braille pattern, favourites for names that look empty.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
 EMAIL_MAX = 254
 PHONE_MAX = 40
 MAX_QUANTITY = 1_000_000
+
+
+def visible(value: str) -> bool:
+    """Whether text shows anything: not only separators, format characters (zero-width
+    spaces and joiners, direction marks), controls or blank fillers."""
+    return any(unicodedata.category(c)[0] not in "ZC" and c not in _BLANK_LETTERS for c in value)
 
 
 def has_control(value: Any) -> bool:
@@ -54,10 +65,11 @@ class Checker:
 
     def text(self, field: str, value: str | None, *, max_len: int, required: bool = False,
              multiline: bool = False, label: str | None = None) -> str | None:
-        """Trimmed text or None; REQUIRED, TOO_LONG or INVALID (control characters)."""
+        """Trimmed text or None; REQUIRED (also for text of invisible characters only, where
+        it is required), TOO_LONG or INVALID (control characters)."""
         label = label or field
         clean = (value or "").strip()
-        if not clean:
+        if not clean or (required and not visible(clean)):
             if required:
                 self.fail(field, f"A {label} is required.", Code.REQUIRED)
             return None

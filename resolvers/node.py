@@ -23,9 +23,12 @@ def _parse(global_id: str) -> tuple[str, int] | None:
         return None
     try:
         type_name, _, raw_pk = base64.b64decode(global_id, validate=True).decode().partition(":")
-        return type_name, parse_bigint(int(raw_pk))
+        pk = parse_bigint(int(raw_pk))
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
+    # One spelling per object: int() would also take " 1", "0001" and non-ASCII digits,
+    # and base64 more than one encoding of the same bytes.
+    return (type_name, pk) if to_global_id(type_name, pk) == global_id else None
 
 
 def from_global_id(global_id: str, *, expected_type: str | None = None) -> tuple[str, int]:

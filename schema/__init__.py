@@ -15,7 +15,7 @@ from resolvers.scoping import ROW_SCOPES
 from schema.defaults import publish_literal_defaults
 from schema.descriptions import describe, describe_row_scopes
 from schema.customers import CustomerMergeType, CustomerMutations, CustomerQueries, CustomerType
-from schema.extensions import OperationName
+from schema.extensions import NamedScalarErrors, OperationName
 from schema.limits import Limits, limit_rules
 from schema.node import NodeQueries
 from schema.opportunities import OpportunityMutations, OpportunityQueries, OpportunityType, StageChangeType
@@ -24,6 +24,7 @@ from schema.identity import ApiKeyType, IdentityMutations, IdentityQueries
 from schema.memberships import (
     FeePaymentType, MembershipMutations, MembershipQueries, MembershipType, TierOverrideType, TrainingBookingType,
 )
+from schema.scalars import SCALAR_OVERRIDES, harden_builtin_scalars
 from schema.products import ProductMutations, ProductQueries, ProductType
 from schema.segments import SegmentMutations, SegmentQueries, SegmentType
 from schema.programmes import ProgrammeMutations, ProgrammeQueries, ProgrammeType, RuleVersionType
@@ -66,8 +67,10 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True) ->
     # Built once: the validation cache is keyed by the rule classes, so a class made per
     # request would miss it every time.
     rules = limit_rules(limits)
+    harden_builtin_scalars()
     extensions = [
         OperationName,
+        NamedScalarErrors,
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: AddValidationRules(rules),
         lambda: ParserCache(maxsize=512),
@@ -79,7 +82,7 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True) ->
         query=Query,
         mutation=Mutation,
         types=NODE_TYPES,
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_OVERRIDES),
         extensions=extensions,
     )
     describe(built._schema)

@@ -6,12 +6,14 @@ import logging
 from collections.abc import Iterator
 
 import asyncpg
-from graphql import GraphQLError
+from graphql import SKIP, GraphQLError, ValuesOfCorrectTypeRule, VariableDefinitionNode
+from graphql.utilities.validate_input_value import validate_input_literal
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from strawberry.extensions import SchemaExtension
 
 from resolvers.errors import ErrorCode
+from schema.scalars import ScalarError
 
 log = logging.getLogger("crm.graphql")
 
@@ -81,6 +83,44 @@ class OperationName(SchemaExtension):
         self.execution_context.context.request.state.operation_name = self.execution_context.operation_name
 
 
+class _ScalarArgumentValues(ValuesOfCorrectTypeRule):
+    """graphql-core's check of literal argument values, with the name of the argument
+    added to what a scalar of ours refused (schema/scalars.py), so an inline literal is
+    answered like a variable: BAD_USER_INPUT naming where it was."""
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self._arguments: list[str] = []
+
+    def enter_argument(self, node, *_args):
+        self._arguments.append(node.name.value)
+
+    def leave_argument(self, node, *_args):
+        self._arguments.pop()
+
+    def is_valid_value_node(self, node, input_type):
+        if input_type:
+            def on_error(error: GraphQLError, path: list) -> None:
+                if isinstance(error, ScalarError):
+                    where = ".".join([*self._arguments[-1:], *map(str, path)])
+                    error = GraphQLError(f"Argument '{where}': {error.message}", node, extensions={
+                        **error.extensions, "argument": self._arguments[-1] if self._arguments else None})
+                self.report_error(error)
+
+            validate_input_literal(node, input_type, on_error, None, None, self.context.hide_suggestions)
+        return SKIP
+
+
+class NamedScalarErrors(SchemaExtension):
+    """Swaps graphql-core's literal-value rule for the one that names the argument."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        context.validation_rules = tuple(
+            _ScalarArgumentValues if rule is ValuesOfCorrectTypeRule else rule for rule in context.validation_rules)
+        yield
+
+
 def shape_errors(errors: list[GraphQLError], request_id: str | None) -> list[GraphQLError]:
     """Every error leaves with `extensions.code` and `extensions.requestId`.
 
@@ -99,7 +139,10 @@ def _shape(error: GraphQLError, request_id: str | None) -> GraphQLError:
     original = error.original_error
     extensions = dict(error.extensions or {})
     message = error.message
-    if isinstance(original, GraphQLError) and (original.extensions or {}).get("code"):
+    if isinstance(original, ScalarError) and error.nodes and isinstance(error.nodes[0], VariableDefinitionNode):
+        # A variable's value refused during coercion: name the variable, as a literal names its argument.
+        extensions = {**(original.extensions or {}), **extensions, "variable": error.nodes[0].variable.name.value}
+    elif isinstance(original, GraphQLError) and (original.extensions or {}).get("code"):
         extensions = {**(original.extensions or {}), **extensions}
     elif extensions.get("code"):
         pass  # raised with its code (the request limits)

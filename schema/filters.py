@@ -20,7 +20,10 @@ E = TypeVar("E")
 class StringFilter:
     eq: str | None = strawberry.field(default=None, description="Equal to.")
     in_: list[str] | None = strawberry.field(default=None, name="in", description="One of (at most 100).")
-    ilike: str | None = strawberry.field(default=None, description="Case-insensitive SQL pattern: % any run, _ one character.")
+    ilike: str | None = strawberry.field(default=None, description=(
+        "Case-insensitive pattern, at most 200 characters: % matches any run of characters, _ exactly one, "
+        "\\ makes the next character literal (\\% a percent sign, \\_ an underscore, \\\\ a backslash); "
+        "a pattern ending in a lone \\ is refused (BAD_USER_INPUT)."))
     is_null: bool | None = strawberry.field(default=None, description="true: has no value; false: has one.")
 
 

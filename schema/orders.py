@@ -174,7 +174,7 @@ class OrderPlaceInput:
                                                       "source + reference again returns the first order (or DUPLICATE if the contents differ).")
     paid: bool = strawberry.field(default=False, description="Place it as already paid.")
     placed_at: datetime | None = strawberry.field(default=None, description="When it was placed, for imports of past "
-                                                  "orders (give the UTC offset); default now. Prices are those of that instant.")
+                                                  "orders (give the UTC offset; not in the future, OUT_OF_RANGE); default now. Prices are those of that instant.")
 
 
 @strawberry.input(description="Units of one line to return.")

@@ -166,9 +166,10 @@ async def test_adjustments_are_idempotent_by_key_and_can_promote(post_graphql):
     assert first["membership"]["tier"]["code"] == "A"
     again = await ok(post_graphql, adjust, {"m": membership, "a": "1000000", "k": "migration-1"}, "qualifyingAdjust")
     assert again["membership"]["qualifyingVolume"] == first["membership"]["qualifyingVolume"]
-    for amount, code in (("0", "INVALID"), ("1.001", "INVALID"), ("NaN", "INVALID"), ("1e1000000000", "INVALID"),
-                         ("-1e1000000000", "INVALID")):
+    for amount, code in (("0", "INVALID"), ("1.001", "INVALID")):
         assert await refused(post_graphql, adjust, {"m": membership, "a": amount}, "qualifyingAdjust") == [("amount", code)]
+    for amount in ("NaN", "1e1000000000", "-1e1000000000"):  # not decimals at all: the scalar refuses them
+        assert (await post_graphql(adjust, {"m": membership, "a": amount})).error_codes == ["BAD_USER_INPUT"]
 
 
 async def test_preview_of_a_draft_writes_nothing(post_graphql):
