@@ -172,3 +172,40 @@ async def test_sales_changes_only_what_it_owns(post_graphql):
     assert (await post_graphql(update, {"id": theirs}, as_=sales)).error_codes == ["FORBIDDEN"]
     # but sales reads every customer
     assert (await post_graphql("{ customers { totalCount } }", as_=sales)).data["customers"]["totalCount"] == 2
+
+
+async def test_the_isolation_holes_found_from_outside_stay_closed(post_graphql, tenants):
+    """The three holes an outside test found: dealRegister on another partner's account,
+    referred customer or deal (it re-assigned the deal); another partner's account
+    reached through a deal's customer and a merged customer; and dealRegister's answers
+    telling a claimed foreign customer, a foreign deal and a missing id apart."""
+    a, b = tenants["a"], tenants["b"]
+    as_a = {"as_": a["principal"]}
+    register = """mutation($c: ID!, $o: ID) { dealRegister(customerId: $c, opportunityId: $o) {
+        registration { id } errors { field code message relatedId } } }"""
+    not_found = {"registration": None, "errors": [{"field": "customerId", "code": "NOT_FOUND",
+                                                    "message": "No customer has this ID.", "relatedId": None}]}
+    # b holds a registration on its referred customer
+    assert (await post_graphql(register, {"c": b["referred"]}, as_=b["principal"])).data["dealRegister"]["errors"] == []
+    for customer in (b["account"], b["referred"], gid("Customer", 999_999_999)):
+        assert (await post_graphql(register, {"c": customer}, **as_a)).data["dealRegister"] == not_found, customer
+    foreign_deal = await post_graphql(register, {"c": a["referred"], "o": b["deal"]}, **as_a)
+    missing_deal = await post_graphql(register, {"c": a["referred"], "o": gid("Opportunity", 999_999_999)}, **as_a)
+    assert foreign_deal.data == missing_deal.data == {"dealRegister": {"registration": None, "errors": [
+        {"field": "opportunityId", "code": "NOT_FOUND", "message": "No opportunity has this ID.", "relatedId": None}]}}
+    mine = await post_graphql("{ opportunities { edges { node { id } } } }", as_=b["principal"])
+    assert [e["node"]["id"] for e in mine.data["opportunities"]["edges"]] == [b["deal"]]  # still b's
+    # a customer a referred, merged into b's: mergedInto reads null for a
+    duplicate = await new_customer(post_graphql, "Duplicate by a", referringPartnerId=a["account"])
+    await ok(post_graphql, "mutation($i: ID!, $f: ID!) { customerMerge(intoId: $i, fromId: $f) { errors { code } } }",
+             {"i": b["referred"], "f": duplicate}, "customerMerge")
+    merged = await post_graphql("query($id: ID!) { customer(id: $id) { name mergedInto { id referringPartner { name } } } }",
+                                {"id": duplicate}, **as_a)
+    assert merged.data == {"customer": {"name": "Duplicate by a", "mergedInto": None}}
+    # a deal staff registered for a on b's referred customer: a reads the customer, not who referred it
+    shared = await ok(post_graphql, """mutation($i: OpportunityCreateInput!) { opportunityCreate(input: $i) { opportunity { id } errors { code } } }""",
+                      {"i": {"customerId": b["referred"], "name": "Shared", "amount": {"amount": "1", "currency": "CNY"},
+                             "registeringPartnerId": a["account"]}}, "opportunityCreate")
+    seen = await post_graphql("query($id: ID!) { node(id: $id) { ... on Opportunity { customer { name referringPartner { name email } } } } }",
+                              {"id": shared["opportunity"]["id"]}, **as_a)
+    assert seen.data == {"node": {"customer": {"name": "Referred by b", "referringPartner": None}}}
