@@ -200,7 +200,9 @@ async def test_an_assessment_decides_again_a_member_changed_while_it_ran(committ
             await writer.execute(text("UPDATE membership SET earned_until = '2030-01-01T00:00:00Z' WHERE id = :id"), {"id": member_id})
             assessing = asyncio.create_task(assess_programme(database.session, programme_id, datetime(2025, 1, 2, tzinfo=utc), jobs=1))
             async with engine.connect() as probe:
-                for _ in range(200):  # until the batch's UPDATE waits for the writer's row lock
+                # until the batch's UPDATE waits for the writer's row lock (a generous
+                # bound: on a loaded 2-core machine the batch took over 4 s to get there)
+                for _ in range(1500):
                     waiting = (await probe.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                                                         " AND wait_event_type = 'Lock'"))).scalar_one()
                     if waiting or assessing.done():
