@@ -30,8 +30,7 @@ from core.settings import Settings
 from models import Database
 from models.database import redact_url
 from models.migrations import schema_status
-from resolvers.compiled import Compiler, GiveUp
-from resolvers.sql_json import RawJSON
+from engine import Answer, Engine, GiveUp, RawJSON
 from resolvers.context import Context
 from resolvers.errors import ErrorCode
 from schema import build_schema
@@ -87,8 +86,8 @@ class GraphQLView(GraphQL):
     def __init__(self, *, schema: Any, database: Database, secret_key: str, graphiql: bool, max_list: int,
                  deal_exclusivity_days: int = 90, compiled: bool = True) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
-        # The compiled read path (resolvers/compiled.py); off only to compare with it.
-        self.compiler = Compiler(schema._schema) if compiled else None
+        # The engine's fast paths (engine/); off only to compare with them.
+        self.engine = Engine(schema._schema) if compiled else None
         self.max_list = max_list
         self.deal_exclusivity_days = deal_exclusivity_days
         self.database = database
@@ -113,7 +112,7 @@ class GraphQLView(GraphQL):
         return document
 
     def encode_json(self, data: object) -> str | bytes:
-        # The single-statement path's answer is JSON text already (resolvers/sql_json.py).
+        # The single statement's answer is JSON text already (engine/sql.py).
         if isinstance(data, dict) and len(data) == 1 and isinstance(data.get("data"), RawJSON):
             return '{"data":' + data["data"].text + "}"
         return super().encode_json(data)
@@ -126,65 +125,84 @@ class GraphQLView(GraphQL):
 
     async def execute_single(self, request: Request, request_adapter: Any, sub_response: Any, context: Context,  # type: ignore[override]
                              root_value: Any, request_data: Any) -> ExecutionResult:
-        """A query answered before runs on its compiled plan; anything the plan cannot
-        answer (or the first time) runs on Strawberry's normal path."""
+        """Strawberry's normal path (a GET, or a request the engine handed back); a
+        document it answers without errors is learnt by the engine for next time."""
         query, name = request_data.query, request_data.operation_name
-        compiler = self.compiler
-        if compiler is not None and isinstance(query, str):
-            plan = compiler.lookup(query, name)
-            if plan is not None:
-                try:
-                    data = await compiler.execute(plan, context, request_data.variables)
-                except GiveUp as reason:
-                    log.debug("compiled plan gave up: %s", reason)
-                else:
-                    request.state.operation_name = plan.operation_name
-                    return ExecutionResult(data=data, errors=None)
+        if self.engine is not None and getattr(request.state, "execution_path", None) is None:
+            document = self.engine.lookup(query, name) if isinstance(query, str) else None
+            if isinstance(document, str):
+                self._record(request, "resolver", document)
+            elif document is not None:  # a GET of a learnt document
+                answer = await self._answer(request, document, context, request_data.variables)
+                if answer is not None:
+                    return ExecutionResult(data=answer.data, errors=None)
+        if getattr(request.state, "execution_path", None) is None:
+            self._record(request, "resolver", "first time" if self.engine is not None else "engine off")
         result = await super().execute_single(request, request_adapter, sub_response, context, root_value, request_data)
-        if compiler is not None and isinstance(query, str) and not result.errors and not compiler.known(query, name):
-            compiler.learn(query, name)
+        if self.engine is not None and isinstance(query, str) and not result.errors and self.engine.lookup(query, name) is None:
+            self.engine.learn(query, name)
         return result
+
+    def _record(self, request: Request, path: str, reason: str | None = None) -> None:
+        request.state.execution_path = path
+        request.state.execution_reason = reason
+        if self.engine is not None:
+            self.engine.count(path)
+
+    async def _answer(self, request: Request, document: Any, context: Context, variables: Any) -> Answer | None:
+        """The engine's answer, or None (the reason recorded) when the normal path must give it."""
+        try:
+            answer = await self.engine.answer(document, context, variables)
+        except GiveUp as reason:
+            log.debug("the engine gave the request back: %s", reason)
+            request.state.execution_path = "resolver"
+            request.state.execution_reason = f"gave up: {reason}"[:200]
+            self.engine.count("resolver")
+            return None
+        request.state.operation_name = answer.operation_name
+        self._record(request, answer.path)
+        request.state.python_fields = answer.python_fields
+        return answer
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         return Context(request=request, response=response, database=self.database, secret_key=self.secret_key,
                        deal_exclusivity_days=self.deal_exclusivity_days)
 
-    async def compiled_response(self, request: Request) -> Response | None:
-        """The answer of a plain POST of a query that has a compiled plan, without
-        Strawberry's HTTP handling (a tenth of a cached read). None for anything else and
-        whenever the plan gives up: Strawberry's path then handles the request (the body
-        stays readable) exactly as it always did."""
-        if self.compiler is None or request.method != "POST":
+    async def engine_response(self, request: Request) -> Response | None:
+        """The answer of a plain POST of a learnt query, without Strawberry's HTTP handling
+        (a tenth of a cached read). None for anything else and whenever the engine gives
+        the request back: Strawberry's path then handles it (the body stays readable)
+        exactly as it always did."""
+        if self.engine is None or request.method != "POST":
             return None
         if request.headers.get("content-type", "").partition(";")[0].strip().lower() != "application/json":
             return None
         try:
-            document = self.decode_json(await request.body())
+            body = self.decode_json(await request.body())
         except Exception:  # Strawberry's path refuses it, with its own message
             return None
-        if not isinstance(document, dict) or not document.keys() <= {"query", "variables", "operationName"}:
+        if not isinstance(body, dict) or not body.keys() <= {"query", "variables", "operationName"}:
             return None
-        query, variables, name = document.get("query"), document.get("variables"), document.get("operationName")
+        query, variables, name = body.get("query"), body.get("variables"), body.get("operationName")
         if not isinstance(query, str) or not isinstance(variables, (dict, type(None))):
             return None
-        plan = self.compiler.lookup(query, name)
-        if plan is None:
+        document = self.engine.lookup(query, name)
+        if document is None:
             return None
-        context = await self.get_context(request, Response())
-        try:
-            data = await self.compiler.execute(plan, context, variables)
-        except GiveUp as reason:
-            log.debug("compiled plan gave up: %s", reason)
+        if isinstance(document, str):
+            self._record(request, "resolver", document)
             return None
-        request.state.operation_name = plan.operation_name
-        return Response(self.encode_json({"data": data}), media_type="application/json")
+        answer = await self._answer(request, document, await self.get_context(request, Response()), variables)
+        if answer is None:
+            return None
+        return Response(self.encode_json({"data": answer.data}), media_type="application/json")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await super().__call__(scope, receive, send)
         request = Request(scope, receive)
         try:
-            response = await self.compiled_response(request) or await self.run(request)
+            response = await self.engine_response(request) or await self.run(request)
         except HTTPException as error:
             # Malformed JSON, wrong content type, no query...: a GraphQL-shaped body.
             response = JSONResponse(
@@ -228,6 +246,9 @@ class RequestLog:
                     "method": scope["method"],
                     "path": scope["path"],
                     "operation": state.get("operation_name"),
+                    "execution_path": state.get("execution_path"),
+                    "execution_reason": state.get("execution_reason"),
+                    "python_fields": state.get("python_fields"),
                     "error_codes": state.get("graphql_error_codes"),
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),

@@ -7,7 +7,7 @@ import binascii
 
 from crm.errors import Code, DomainError
 from crm.pagination import parse_bigint
-from resolvers.context import Context, DatabaseLoader
+from resolvers.context import DatabaseLoader
 from resolvers.errors import ApiError, ErrorCode
 
 # Type name -> loader of that type by primary key. Each domain registers its types.
@@ -52,9 +52,3 @@ def decode_id(global_id: str, type_name: str, field: str) -> int:
 
 def decode_optional_id(global_id: str | None, type_name: str, field: str) -> int | None:
     return None if global_id is None else decode_id(global_id, type_name, field)
-
-
-async def resolve_node(context: Context, global_id: str) -> tuple[str, object] | None:
-    type_name, pk = from_global_id(global_id)
-    row = await context.loader(NODE_LOADERS[type_name]).load(pk)
-    return None if row is None else (type_name, row)

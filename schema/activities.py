@@ -10,15 +10,16 @@ from crm import activities as service
 from models import Activity as ActivityRow
 from models import ActivityKind
 from resolvers.lists import filter_clause
-from resolvers import scoping, sql_json
+from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id, from_global_id
-from schema.common import list_connection, gid, payload_errors
+from schema.common import payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import DateTimeFilter, EnumFilter, IDFilter, to_spec
+from schema.fields import column, global_id, root_connection, to_one
 from schema.node import NODE_TYPES, Node
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
-from schema.permissions import Staff, StaffOwning, guarded_field, guarded_mutation
+from schema.permissions import Staff, StaffOwning, guarded_mutation
 
 if TYPE_CHECKING:
     from schema.contacts import ContactType
@@ -36,51 +37,40 @@ ACTIVITY_ID_FILTERS = {"customer": "Customer", "user": "User", "opportunity": "O
 @strawberry.type(name="Activity", description="Something done with or promised to a customer. With a due date, and "
                  "always for a commitment, it is a follow-up that stays open until completed.")
 class ActivityType(Node):
-    kind: ActivityKind = strawberry.field(description="Kind.")
-    subject: str = strawberry.field(description="One line.")
-    body: str | None = strawberry.field(description="Details.")
-    occurred_at: datetime = strawberry.field(description="When it happened (or was logged).")
-    due_at: datetime | None = strawberry.field(description="When the follow-up is due.")
-    done_at: datetime | None = strawberry.field(description="When it was completed; null while open.")
-    created_at: datetime = strawberry.field(description="When it was logged.")
+    id: strawberry.ID = global_id("Activity")
+    kind: ActivityKind = column("kind", description="Kind.")
+    subject: str = column("subject", description="One line.")
+    body: str | None = column("body", description="Details.")
+    occurred_at: datetime = column("occurred_at", description="When it happened (or was logged).")
+    due_at: datetime | None = column("due_at", description="When the follow-up is due.")
+    done_at: datetime | None = column("done_at", description="When it was completed; null while open.")
+    created_at: datetime = column("created_at", description="When it was logged.")
     _row: strawberry.Private[ActivityRow]
 
     @strawberry.field(description="Not completed yet.")
     def open(self) -> bool:
-        return self.done_at is None
+        return self._row.done_at is None
 
     @strawberry.field(description="Open and past its due date.")
     def overdue(self) -> bool:
-        return self.done_at is None and self.due_at is not None and self.due_at < datetime.now(timezone.utc)
+        row = self._row
+        return row.done_at is None and row.due_at is not None and row.due_at < datetime.now(timezone.utc)
 
-    @strawberry.field(description="The customer.")
-    async def customer(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")]:
-        from schema.customers import load_customer
+    customer: Annotated["CustomerType", strawberry.lazy("schema.customers")] = to_one(
+        "Customer", "customer_id", description="The customer.")
 
-        return await load_customer(info, self._row.customer_id)
+    opportunity: Annotated["OpportunityType", strawberry.lazy("schema.opportunities")] | None = to_one(
+        "Opportunity", "opportunity_id", description="The deal it concerns.")
 
-    @strawberry.field(description="The deal it concerns.")
-    async def opportunity(self, info: Info) -> Annotated["OpportunityType", strawberry.lazy("schema.opportunities")] | None:
-        from schema.opportunities import load_opportunity
+    contact: Annotated["ContactType", strawberry.lazy("schema.contacts")] | None = to_one(
+        "Contact", "contact_id", description="The contact it was with.")
 
-        return await load_opportunity(info, self._row.opportunity_id)
-
-    @strawberry.field(description="The contact it was with.")
-    async def contact(self, info: Info) -> Annotated["ContactType", strawberry.lazy("schema.contacts")] | None:
-        from schema.contacts import load_contact
-
-        return await load_contact(info, self._row.contact_id)
-
-    @strawberry.field(description="Who logged it (and owns the follow-up).")
-    async def user(self, info: Info) -> Annotated["UserType", strawberry.lazy("schema.users")] | None:
-        from schema.users import load_user
-
-        return await load_user(info, self._row.user_id)
+    user: Annotated["UserType", strawberry.lazy("schema.users")] | None = to_one(
+        "User", "user_id", description="Who logged it (and owns the follow-up).")
 
     @classmethod
     def from_row(cls, row: ActivityRow) -> ActivityType:
-        return cls(id=gid("Activity", row.id), kind=ActivityKind(row.kind), subject=row.subject, body=row.body,
-                   occurred_at=row.occurred_at, due_at=row.due_at, done_at=row.done_at, created_at=row.created_at, _row=row)
+        return cls(_row=row)
 
 
 NODE_TYPES["Activity"] = ActivityType.from_row
@@ -125,27 +115,29 @@ def _payload(row, errors) -> ActivityPayload:
                            errors=payload_errors(errors, ActivityError, ActivityErrorCode))
 
 
+def activities_list(principal, filter: ActivityFilter | None = None):
+    """The rows and ordering of `activities`."""
+    spec = to_spec(filter, ACTIVITY_ID_FILTERS)
+    statement = service.activities_statement(filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL))
+    ordering = service.activity_ordering([])
+    return statement, ordering
+
+
+def follow_ups_list(principal, owner_id: strawberry.ID | None = None, due_before: datetime | None = None):
+    """The rows and ordering of `followUps`."""
+    user_id = from_global_id(owner_id, expected_type="User")[1] if owner_id is not None else None
+    statement = service.follow_ups_statement(user_id=user_id, due_before=due_before)
+    return statement, service.FOLLOW_UP_ORDERING
+
+
 @strawberry.type
 class ActivityQueries:
-    @guarded_field(description=f"Activities, newest first. {PAGE_ARGUMENTS_HELP}", permissions=[Staff])
-    async def activities(self, info: Info, filter: ActivityFilter | None = None, first: int | None = None,
-                         after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[ActivityType]:
-        spec = to_spec(filter, ACTIVITY_ID_FILTERS)
-        statement = service.activities_statement(filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL))
-        ordering = service.activity_ordering([])
-        return await list_connection(info, statement, ordering, ActivityType.from_row,
-                                     first=first, after=after, last=last, before=before)
+    activities: Connection[ActivityType] = root_connection(
+        activities_list, description=f"Activities, newest first. {PAGE_ARGUMENTS_HELP}", permissions=[Staff])
 
-    @guarded_field(description="The follow-up inbox: open activities with a due date, soonest first (overdue ones "
-                   f"first of all), for one user or everyone, optionally due before a time. {PAGE_ARGUMENTS_HELP}",
-                   permissions=[Staff])
-    async def follow_ups(self, info: Info, owner_id: strawberry.ID | None = None, due_before: datetime | None = None,
-                         first: int | None = None, after: str | None = None, last: int | None = None,
-                         before: str | None = None) -> Connection[ActivityType]:
-        user_id = from_global_id(owner_id, expected_type="User")[1] if owner_id is not None else None
-        statement = service.follow_ups_statement(user_id=user_id, due_before=due_before)
-        return await list_connection(info, statement, service.FOLLOW_UP_ORDERING, ActivityType.from_row,
-                                     first=first, after=after, last=last, before=before)
+    follow_ups: Connection[ActivityType] = root_connection(
+        follow_ups_list, description="The follow-up inbox: open activities with a due date, soonest first (overdue ones "
+        f"first of all), for one user or everyone, optionally due before a time. {PAGE_ARGUMENTS_HELP}", permissions=[Staff])
 
 
 @strawberry.type
@@ -170,8 +162,3 @@ class ActivityMutations:
             return await service.complete_activity(session, pk, done_at=done_at)
         return _payload(*await mutate(info.context, action))
 
-
-sql_json.register_type("Activity", ActivityRow, {
-    "id": sql_json.GlobalId("Activity"), "kind": "kind", "subject": "subject", "body": "body",
-    "occurredAt": "occurred_at", "dueAt": "due_at", "doneAt": "done_at", "createdAt": "created_at",
-}, relations={"customer": ("Customer", "customer_id"), "user": ("User", "user_id")})

@@ -8,17 +8,17 @@ from strawberry.types import Info
 from crm import channels as service
 from models import Channel as ChannelRow
 from models import ChannelKind, ChannelSpend
-from resolvers import sql_json
 from resolvers.lists import filter_clause
 from resolvers.loaders import ChannelByIdLoader
 from resolvers.mutations import mutate
 from resolvers.node import decode_id
-from schema.common import list_connection, Money, MoneyInput, gid, given, nested, nested_connection, payload_errors
+from schema.common import Money, MoneyInput, given, nested, payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import BooleanFilter, EnumFilter, to_spec
+from schema.fields import column, connection, global_id, money, root_connection, to_one
 from schema.node import NODE_TYPES, Node
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
-from schema.permissions import Managers, Staff, guarded_field, guarded_mutation
+from schema.permissions import Managers, Staff, guarded_mutation
 
 strawberry.enum(ChannelKind, description="What sort of channel.")
 ChannelErrorCode = error_codes(service.ChannelErrorCode, "channel")
@@ -29,41 +29,36 @@ SPEND_BY_CHANNEL = nested("spend", None, service.spend_statement(), ChannelSpend
 
 @strawberry.type(name="ChannelSpend", description="What a channel cost over [periodStart, periodEnd).")
 class ChannelSpendType(Node):
-    period_start: date = strawberry.field(description="First day of the period.")
-    period_end: date = strawberry.field(description="Day after the last day of the period.")
-    amount: Money = strawberry.field(description="The cost.")
-    recorded_at: datetime = strawberry.field(description="When it was recorded.")
+    id: strawberry.ID = global_id("ChannelSpend")
+    period_start: date = column("period_start", description="First day of the period.")
+    period_end: date = column("period_end", description="Day after the last day of the period.")
+    amount: Money = money("amount", description="The cost.")
+    recorded_at: datetime = column("recorded_at", description="When it was recorded.")
     _row: strawberry.Private[ChannelSpend]
 
-    @strawberry.field(description="The channel.")
-    async def channel(self, info: Info) -> ChannelType:
-        return ChannelType.from_row(await info.context.loader(ChannelByIdLoader).load(self._row.channel_id))
+    channel: ChannelType = to_one("Channel", "channel_id", description="The channel.")
 
     @classmethod
     def from_row(cls, row: ChannelSpend) -> ChannelSpendType:
-        return cls(id=gid("ChannelSpend", row.id), period_start=row.period_start, period_end=row.period_end,
-                   amount=Money.of(row.amount, row.currency), recorded_at=row.recorded_at, _row=row)
+        return cls(_row=row)
 
 
 @strawberry.type(name="Channel", description="Where customers come from: direct, web, event, partner, ...")
 class ChannelType(Node):
-    name: str = strawberry.field(description="Unique name.")
-    kind: ChannelKind = strawberry.field(description="Kind of channel.")
-    active: bool = strawberry.field(description="Whether new customers and deals may be attributed to it.")
-    archived_at: datetime | None = strawberry.field(description="When it was archived; null while live.")
-    created_at: datetime = strawberry.field(description="When it was created.")
+    id: strawberry.ID = global_id("Channel")
+    name: str = column("name", description="Unique name.")
+    kind: ChannelKind = column("kind", description="Kind of channel.")
+    active: bool = column("active", description="Whether new customers and deals may be attributed to it.")
+    archived_at: datetime | None = column("archived_at", description="When it was archived; null while live.")
+    created_at: datetime = column("created_at", description="When it was created.")
     _row: strawberry.Private[ChannelRow]
 
-    @strawberry.field(description=f"Recorded spend, oldest first. {PAGE_ARGUMENTS_HELP}")
-    async def spend(self, info: Info, first: int | None = None, after: str | None = None,
-                    last: int | None = None, before: str | None = None) -> Connection[ChannelSpendType]:
-        return await nested_connection(info, SPEND_BY_CHANNEL, self._row.id, ChannelSpendType.from_row,
-                                       first=first, after=after, last=last, before=before)
+    spend: Connection[ChannelSpendType] = connection(
+        lambda principal: SPEND_BY_CHANNEL, description=f"Recorded spend, oldest first. {PAGE_ARGUMENTS_HELP}")
 
     @classmethod
     def from_row(cls, row: ChannelRow) -> ChannelType:
-        return cls(id=gid("Channel", row.id), name=row.name, kind=ChannelKind(row.kind), active=row.active,
-                   archived_at=row.archived_at, created_at=row.created_at, _row=row)
+        return cls(_row=row)
 
 
 NODE_TYPES["Channel"] = ChannelType.from_row
@@ -123,16 +118,18 @@ def _payload(row, errors) -> ChannelPayload:
                           errors=payload_errors(errors, ChannelError, ChannelErrorCode))
 
 
+def channels_list(principal, filter: ChannelFilter | None = None):
+    """The rows and ordering of `channels`."""
+    spec = to_spec(filter, {})
+    condition = filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL)
+    statement = service.channels_statement(condition, include_archived=bool(spec and spec.get("archived")))
+    return statement, service.CHANNEL_ORDERING
+
+
 @strawberry.type
 class ChannelQueries:
-    @guarded_field(description=f"Channels, by id. {PAGE_ARGUMENTS_HELP}", permissions=[Staff])
-    async def channels(self, info: Info, filter: ChannelFilter | None = None, first: int | None = None,
-                       after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[ChannelType]:
-        spec = to_spec(filter, {})
-        condition = filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL)
-        statement = service.channels_statement(condition, include_archived=bool(spec and spec.get("archived")))
-        return await list_connection(info, statement, service.CHANNEL_ORDERING, ChannelType.from_row,
-                                     first=first, after=after, last=last, before=before)
+    channels: Connection[ChannelType] = root_connection(
+        channels_list, description=f"Channels, by id. {PAGE_ARGUMENTS_HELP}", permissions=[Staff])
 
 
 @strawberry.type
@@ -168,8 +165,3 @@ class ChannelMutations:
         return ChannelSpendPayload(spend=ChannelSpendType.from_row(row) if row else None,
                                    errors=payload_errors(errors, ChannelError, ChannelErrorCode))
 
-
-sql_json.register_type("Channel", ChannelRow, {
-    "id": sql_json.GlobalId("Channel"), "name": "name", "kind": "kind", "active": "active",
-    "archivedAt": "archived_at", "createdAt": "created_at",
-})

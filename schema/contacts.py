@@ -10,16 +10,17 @@ from strawberry.types import Info
 from crm import contacts as service
 from models import Contact as ContactRow
 from resolvers.lists import filter_clause
-from resolvers.loaders import ContactByIdLoader, CustomerByIdLoader
-from resolvers import scoping, sql_json
+from resolvers.loaders import ContactByIdLoader
+from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id
-from schema.common import list_connection, gid, given, payload_errors
+from schema.common import given, payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import ContactMedium, IDFilter, OrderDirection, StringFilter, order_pairs, to_spec
+from schema.fields import column, global_id, root_connection, to_one
 from schema.node import NODE_TYPES, Node
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
-from schema.permissions import Managers, Staff, StaffOwning, guarded_field, guarded_mutation
+from schema.permissions import Managers, Staff, StaffOwning, guarded_mutation
 
 if TYPE_CHECKING:
     from schema.customers import CustomerType
@@ -64,29 +65,29 @@ class ConsentInput:
 
 @strawberry.type(name="Contact", description="A person at an organisation customer.")
 class ContactType(Node):
-    name: str = strawberry.field(description="Full name.")
-    title: str | None = strawberry.field(description="Job title.")
-    email: str | None = strawberry.field(description="Email, lower-cased.")
-    phone: str | None = strawberry.field(description="Phone as entered.")
-    consent: Consent = strawberry.field(description="Opt-outs.")
-    archived_at: datetime | None = strawberry.field(description="When archived; null while live.")
-    created_at: datetime = strawberry.field(description="When created.")
+    id: strawberry.ID = global_id("Contact")
+    name: str = column("name", description="Full name.")
+    title: str | None = column("title", description="Job title.")
+    email: str | None = column("email", description="Email, lower-cased.")
+    phone: str | None = column("phone", description="Phone as entered.")
+    archived_at: datetime | None = column("archived_at", description="When archived; null while live.")
+    created_at: datetime = column("created_at", description="When created.")
     _row: strawberry.Private[ContactRow]
+
+    @strawberry.field(description="Opt-outs.")
+    def consent(self) -> Consent:
+        return Consent.of(self._row)
 
     @strawberry.field(description="Whether this person may be contacted (by the medium, when given).")
     def contactable(self, by: ContactMedium | None = None) -> bool:
         return can_contact(self._row, by)
 
-    @strawberry.field(description="The organisation.")
-    async def customer(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")]:
-        from schema.customers import CustomerType
-
-        return CustomerType.from_row(await info.context.loader(CustomerByIdLoader).load(self._row.customer_id))
+    customer: Annotated["CustomerType", strawberry.lazy("schema.customers")] = to_one(
+        "Customer", "customer_id", description="The organisation.")
 
     @classmethod
     def from_row(cls, row: ContactRow) -> ContactType:
-        return cls(id=gid("Contact", row.id), name=row.name, title=row.title, email=row.email, phone=row.phone,
-                   consent=Consent.of(row), archived_at=row.archived_at, created_at=row.created_at, _row=row)
+        return cls(_row=row)
 
 
 NODE_TYPES["Contact"] = ContactType.from_row
@@ -165,18 +166,19 @@ def values_with_consent(input_object, *, skip: tuple[str, ...] = ()) -> dict:
 CONTACT_ID_FILTERS = {"customer": "Customer"}
 
 
+def contacts_list(principal, filter: ContactFilter | None = None, order_by: list[ContactOrder] | None = None):
+    """The rows and ordering of `contacts`."""
+    spec = to_spec(filter, CONTACT_ID_FILTERS)
+    condition = filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL)
+    statement = service.contacts_statement(condition, include_archived=bool(spec and spec.get("archived")))
+    ordering = service.contact_ordering(order_pairs(order_by))
+    return statement, ordering
+
+
 @strawberry.type
 class ContactQueries:
-    @guarded_field(description=f"Contacts. {PAGE_ARGUMENTS_HELP}", permissions=[Staff])
-    async def contacts(self, info: Info, filter: ContactFilter | None = None, order_by: list[ContactOrder] | None = None,
-                       first: int | None = None, after: str | None = None, last: int | None = None,
-                       before: str | None = None) -> Connection[ContactType]:
-        spec = to_spec(filter, CONTACT_ID_FILTERS)
-        condition = filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL)
-        statement = service.contacts_statement(condition, include_archived=bool(spec and spec.get("archived")))
-        ordering = service.contact_ordering(order_pairs(order_by))
-        return await list_connection(info, statement, ordering, ContactType.from_row,
-                                     first=first, after=after, last=last, before=before)
+    contacts: Connection[ContactType] = root_connection(
+        contacts_list, description=f"Contacts. {PAGE_ARGUMENTS_HELP}", permissions=[Staff])
 
 
 @strawberry.type
@@ -205,8 +207,3 @@ class ContactMutations:
     async def contact_restore(self, info: Info, id: strawberry.ID) -> ContactPayload:
         return _payload(*await mutate(info.context, lambda s: service.restore_contact(s, decode_id(id, "Contact", "id"))))
 
-
-sql_json.register_type("Contact", ContactRow, {
-    "id": sql_json.GlobalId("Contact"), "name": "name", "title": "title", "email": "email", "phone": "phone",
-    "archivedAt": "archived_at", "createdAt": "created_at",
-}, relations={"customer": ("Customer", "customer_id")})

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from sqlalchemy import Select, and_, select
+from sqlalchemy import Select, and_
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -19,10 +19,11 @@ from models import CustomerClassification, CustomerKind, LifecycleStage, Opportu
 from resolvers.lists import filter_clause
 from crm.pagination import Ordering
 from resolvers.loaders import CustomerByIdLoader, NestedList
-from resolvers import scoping, sql_json
+from resolvers import scoping
 from resolvers.mutations import mutate
-from resolvers.node import decode_id, decode_optional_id, from_global_id
+from resolvers.node import decode_id, decode_optional_id
 from schema.common import list_connection, gid, nested, nested_connection, payload_errors
+from schema.fields import column, connection, global_id, root_by_id, root_connection, to_one
 from schema.contacts import Consent, ConsentInput, ContactFilter, ContactType, can_contact, values_with_consent
 from schema.errors import error_codes, error_type
 from schema.filters import (
@@ -52,32 +53,91 @@ CustomerError = error_type("CustomerError", CustomerErrorCode, "customer")
 CUSTOMER_ID_FILTERS = {"id": "Customer", "owner": "User", "source_channel": "Channel", "referring_partner": "Customer"}
 
 
+# A customer's lists (schema/fields.connection).
+
+def customer_contacts(principal, filter: ContactFilter | None = None) -> NestedList:
+    spec = to_spec(filter, {"customer": "Customer"})
+    condition = filter_clause(spec, contact_service.FILTER_FIELDS, contact_service.FILTER_SPECIAL)
+    statement = contact_service.contacts_statement(condition, include_archived=bool(spec and spec.get("archived")))
+    return nested("customer.contacts", spec, statement, Contact.customer_id, contact_service.contact_ordering([]))
+
+
+def customer_opportunities(
+        principal, filter: Annotated["OpportunityFilter", strawberry.lazy("schema.opportunities")] | None = None,
+) -> NestedList:
+    from schema.opportunities import OPPORTUNITY_ID_FILTERS
+
+    spec = to_spec(filter, OPPORTUNITY_ID_FILTERS)
+    fields = scoping.visible_filter_fields(opportunity_service.FILTER_FIELDS, OPPORTUNITY_ID_FILTERS, principal)
+    condition = filter_clause(spec, fields, opportunity_service.FILTER_SPECIAL)
+    condition = and_(condition, scoping.opportunities_scope(principal))
+    return nested("customer.opportunities", spec, opportunity_service.opportunities_statement(condition),
+                  Opportunity.customer_id, opportunity_service.opportunity_ordering([("created_at", True)]))
+
+
+def customer_activities(
+        principal, filter: Annotated["ActivityFilter", strawberry.lazy("schema.activities")] | None = None,
+) -> NestedList:
+    from schema.activities import ACTIVITY_ID_FILTERS
+
+    spec = to_spec(filter, ACTIVITY_ID_FILTERS)
+    condition = filter_clause(spec, activity_service.FILTER_FIELDS, activity_service.FILTER_SPECIAL)
+    return nested("customer.activities", spec, activity_service.activities_statement(condition),
+                  Activity.customer_id, activity_service.activity_ordering([]))
+
+
+def customer_orders(principal, filter: Annotated["OrderFilter", strawberry.lazy("schema.orders")] | None = None) -> NestedList:
+    from schema.orders import ORDER_ID_FILTERS
+
+    spec = to_spec(filter, ORDER_ID_FILTERS)
+    condition = filter_clause(spec, scoping.visible_filter_fields(order_service.FILTER_FIELDS, ORDER_ID_FILTERS, principal))
+    condition = and_(condition, scoping.orders_scope(principal))
+    return nested("customer.orders", spec, order_service.orders_statement(condition), Order.customer_id,
+                  order_service.order_ordering([]))
+
+
+
 @strawberry.type(name="Customer", description="An organisation or person we sell to, or a partner selling for us.")
 class CustomerType(Node):
-    name: str = strawberry.field(description="Display name.")
-    kind: CustomerKind = strawberry.field(description="Organisation or person.")
-    classification: CustomerClassification = strawberry.field(description="Market classification.")
-    lifecycle_stage: LifecycleStage = strawberry.field(description="Life-cycle layer.")
-    email: str | None = strawberry.field(description="Main email address, lower-cased.")
-    phone: str | None = strawberry.field(description="Main phone number as entered.")
-    tax_id: str | None = strawberry.field(description="Tax or company registration number.")
-    tags: list[str] = strawberry.field(description="Portrait tags, in the order first given.")
-    attributes: JSON = strawberry.field(description="Portrait attributes (industry, region, revenue band, ...).")
-    consent: Consent = strawberry.field(description="Opt-outs.")
-    archived_at: datetime | None = strawberry.field(description="When archived (or merged away); null while live.")
-    created_at: datetime = strawberry.field(description="When the customer was created.")
-    updated_at: datetime = strawberry.field(description="When the customer last changed.")
+    id: strawberry.ID = global_id("Customer")
+    name: str = column("name", description="Display name.")
+    kind: CustomerKind = column("kind", description="Organisation or person.")
+    classification: CustomerClassification = column("classification", description="Market classification.")
+    lifecycle_stage: LifecycleStage = column("lifecycle_stage", description="Life-cycle layer.")
+    email: str | None = column("email", description="Main email address, lower-cased.")
+    phone: str | None = column("phone", description="Main phone number as entered.")
+    tax_id: str | None = column("tax_id", description="Tax or company registration number.")
+    tags: list[str] = column("tags", description="Portrait tags, in the order first given.")
+    attributes: JSON = column("attributes", description="Portrait attributes (industry, region, revenue band, ...).")
+    archived_at: datetime | None = column("archived_at", description="When archived (or merged away); null while live.")
+    created_at: datetime = column("created_at", description="When the customer was created.")
+    updated_at: datetime = column("updated_at", description="When the customer last changed.")
+    owner: Annotated["UserType", strawberry.lazy("schema.users")] | None = to_one(
+        "User", "owner_id", description="The user who owns the customer.")
+    source_channel: Annotated["ChannelType", strawberry.lazy("schema.channels")] | None = to_one(
+        "Channel", "source_channel_id", description="The channel the customer came from.")
+    referring_partner: CustomerType | None = to_one(
+        "Customer", "referring_partner_id", description="The partner who referred the customer.")
+    merged_into: CustomerType | None = to_one(
+        "Customer", "merged_into_id", description="The customer this one was merged into, when it was.")
+    contacts: Connection[ContactType] = connection(
+        customer_contacts, description=f"People at this organisation, by name. {PAGE_ARGUMENTS_HELP}", permissions=[Staff])
+    opportunities: Connection[Annotated["OpportunityType", strawberry.lazy("schema.opportunities")]] = connection(
+        customer_opportunities, description=f"The customer's deals, newest first. {PAGE_ARGUMENTS_HELP}")
+    activities: Connection[Annotated["ActivityType", strawberry.lazy("schema.activities")]] = connection(
+        customer_activities, description="Activities with the customer, newest first, across all staff. Open commitments: "
+        f"`filter: {{kind: {{eq: COMMITMENT}}, open: true}}`. {PAGE_ARGUMENTS_HELP}", permissions=[Staff])
+    orders: Connection[Annotated["OrderType", strawberry.lazy("schema.orders")]] = connection(
+        customer_orders, description=f"The customer's orders, newest first. {PAGE_ARGUMENTS_HELP}")
     _row: strawberry.Private[CustomerRow]
 
     @classmethod
     def from_row(cls, row: CustomerRow) -> CustomerType:
-        return cls(
-            id=gid("Customer", row.id), name=row.name, kind=CustomerKind(row.kind),
-            classification=CustomerClassification(row.classification),
-            lifecycle_stage=LifecycleStage(row.lifecycle_stage), email=row.email, phone=row.phone,
-            tax_id=row.tax_id, tags=list(row.tags), attributes=row.attributes, consent=Consent.of(row),
-            archived_at=row.archived_at, created_at=row.created_at, updated_at=row.updated_at, _row=row,
-        )
+        return cls(_row=row)
+
+    @strawberry.field(description="Opt-outs.")
+    def consent(self) -> Consent:
+        return Consent.of(self._row)
 
     @strawberry.field(description="Whether the customer may be contacted (by the medium, when given).")
     def contactable(self, by: ContactMedium | None = None) -> bool:
@@ -93,72 +153,6 @@ class CustomerType(Node):
         if segment_id is None:
             return None
         return SegmentType.from_row(await info.context.loader(SegmentByIdLoader).load(segment_id))
-
-    @strawberry.field(description="The user who owns the customer.")
-    async def owner(self, info: Info) -> Annotated["UserType", strawberry.lazy("schema.users")] | None:
-        from schema.users import load_user
-
-        return await load_user(info, self._row.owner_id)
-
-    @strawberry.field(description="The channel the customer came from.")
-    async def source_channel(self, info: Info) -> Annotated["ChannelType", strawberry.lazy("schema.channels")] | None:
-        from schema.channels import load_channel
-
-        return await load_channel(info, self._row.source_channel_id)
-
-    @strawberry.field(description="The partner who referred the customer.")
-    async def referring_partner(self, info: Info) -> CustomerType | None:
-        return await load_customer(info, self._row.referring_partner_id)
-
-    @strawberry.field(description="The customer this one was merged into, when it was.")
-    async def merged_into(self, info: Info) -> CustomerType | None:
-        return await load_customer(info, self._row.merged_into_id)
-
-    @strawberry.field(description=f"People at this organisation, by name. {PAGE_ARGUMENTS_HELP}\n\nRequires: role admin, manager, sales.",
-                      permission_classes=[Staff])
-    async def contacts(self, info: Info, filter: ContactFilter | None = None, first: int | None = None,
-                       after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[ContactType]:
-        relation = customer_contacts(info.context.principal, filter)
-        return await nested_connection(info, relation, self._row.id, ContactType.from_row,
-                                       first=first, after=after, last=last, before=before)
-
-    @strawberry.field(description=f"The customer's deals, newest first. {PAGE_ARGUMENTS_HELP}")
-    async def opportunities(
-        self, info: Info,
-        filter: Annotated["OpportunityFilter", strawberry.lazy("schema.opportunities")] | None = None,
-        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
-    ) -> Connection[Annotated["OpportunityType", strawberry.lazy("schema.opportunities")]]:
-        from schema.opportunities import OpportunityType
-
-        relation = customer_opportunities(info.context.principal, filter)
-        return await nested_connection(info, relation, self._row.id, OpportunityType.from_row,
-                                       first=first, after=after, last=last, before=before)
-
-    @strawberry.field(description="Activities with the customer, newest first, across all staff. Open commitments: "
-                      f"`filter: {{kind: {{eq: COMMITMENT}}, open: true}}`. {PAGE_ARGUMENTS_HELP}\n\nRequires: role admin, manager, sales.",
-                      permission_classes=[Staff])
-    async def activities(
-        self, info: Info,
-        filter: Annotated["ActivityFilter", strawberry.lazy("schema.activities")] | None = None,
-        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
-    ) -> Connection[Annotated["ActivityType", strawberry.lazy("schema.activities")]]:
-        from schema.activities import ActivityType
-
-        relation = customer_activities(info.context.principal, filter)
-        return await nested_connection(info, relation, self._row.id, ActivityType.from_row,
-                                       first=first, after=after, last=last, before=before)
-
-    @strawberry.field(description=f"The customer's orders, newest first. {PAGE_ARGUMENTS_HELP}")
-    async def orders(
-        self, info: Info,
-        filter: Annotated["OrderFilter", strawberry.lazy("schema.orders")] | None = None,
-        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
-    ) -> Connection[Annotated["OrderType", strawberry.lazy("schema.orders")]]:
-        from schema.orders import OrderType
-
-        relation = customer_orders(info.context.principal, filter)
-        return await nested_connection(info, relation, self._row.id, OrderType.from_row,
-                                       first=first, after=after, last=last, before=before)
 
     @strawberry.field(description=f"Customers this partner referred. {PAGE_ARGUMENTS_HELP}")
     async def referred_customers(self, info: Info, first: int | None = None, after: str | None = None,
@@ -184,46 +178,6 @@ class CustomerType(Node):
 
 async def _zero() -> int:
     return 0
-
-
-# A customer's lists, the same rows for the field's resolver and the single-statement
-# read path (resolvers/sql_json.py).
-
-def customer_contacts(principal, filter: ContactFilter | None = None) -> NestedList:
-    spec = to_spec(filter, {"customer": "Customer"})
-    condition = filter_clause(spec, contact_service.FILTER_FIELDS, contact_service.FILTER_SPECIAL)
-    statement = contact_service.contacts_statement(condition, include_archived=bool(spec and spec.get("archived")))
-    return nested("customer.contacts", spec, statement, Contact.customer_id, contact_service.contact_ordering([]))
-
-
-def customer_opportunities(principal, filter: OpportunityFilter | None = None) -> NestedList:
-    from schema.opportunities import OPPORTUNITY_ID_FILTERS
-
-    spec = to_spec(filter, OPPORTUNITY_ID_FILTERS)
-    fields = scoping.visible_filter_fields(opportunity_service.FILTER_FIELDS, OPPORTUNITY_ID_FILTERS, principal)
-    condition = filter_clause(spec, fields, opportunity_service.FILTER_SPECIAL)
-    condition = and_(condition, scoping.opportunities_scope(principal))
-    return nested("customer.opportunities", spec, opportunity_service.opportunities_statement(condition),
-                  Opportunity.customer_id, opportunity_service.opportunity_ordering([("created_at", True)]))
-
-
-def customer_activities(principal, filter: ActivityFilter | None = None) -> NestedList:
-    from schema.activities import ACTIVITY_ID_FILTERS
-
-    spec = to_spec(filter, ACTIVITY_ID_FILTERS)
-    condition = filter_clause(spec, activity_service.FILTER_FIELDS, activity_service.FILTER_SPECIAL)
-    return nested("customer.activities", spec, activity_service.activities_statement(condition),
-                  Activity.customer_id, activity_service.activity_ordering([]))
-
-
-def customer_orders(principal, filter: OrderFilter | None = None) -> NestedList:
-    from schema.orders import ORDER_ID_FILTERS
-
-    spec = to_spec(filter, ORDER_ID_FILTERS)
-    condition = filter_clause(spec, scoping.visible_filter_fields(order_service.FILTER_FIELDS, ORDER_ID_FILTERS, principal))
-    condition = and_(condition, scoping.orders_scope(principal))
-    return nested("customer.orders", spec, order_service.orders_statement(condition), Order.customer_id,
-                  order_service.order_ordering([]))
 
 
 NODE_TYPES["Customer"] = CustomerType.from_row
@@ -415,27 +369,14 @@ def customers_list(principal, filter: CustomerFilter | None = None,
     return statement, service.customer_ordering(order_pairs(order_by))
 
 
-def customer_by_id(principal, id: strawberry.ID) -> Select:
-    """`customer(id:)` as a statement: archived and merged ones too, if the caller may see it."""
-    _, pk = from_global_id(id, expected_type="Customer")
-    return select(CustomerRow).where(CustomerRow.id == pk, scoping.customer_visible_scope(principal))
-
-
 @strawberry.type
 class CustomerQueries:
-    @guarded_field(description=f"Customers. Default order: by id (creation). {PAGE_ARGUMENTS_HELP}", permissions=[StaffOrOwnAccount])
-    async def customers(self, info: Info, filter: CustomerFilter | None = None, order_by: list[CustomerOrder] | None = None,
-                        first: int | None = None, after: str | None = None, last: int | None = None,
-                        before: str | None = None) -> Connection[CustomerType]:
-        statement, ordering = customers_list(info.context.principal, filter, order_by)
-        # Rows are primed, so node(id:) and referring partners on the page reuse them.
-        return await list_connection(info, statement, ordering, CustomerType.from_row, prime=CustomerByIdLoader,
-                                     first=first, after=after, last=last, before=before)
-
-    @guarded_field(description="One customer (archived and merged ones too); null when there is none.", permissions=[StaffOrOwnAccount])
-    async def customer(self, info: Info, id: strawberry.ID) -> CustomerType | None:
-        _, pk = from_global_id(id, expected_type="Customer")
-        return await load_customer(info, pk)
+    customers: Connection[CustomerType] = root_connection(
+        customers_list, description=f"Customers. Default order: by id (creation). {PAGE_ARGUMENTS_HELP}",
+        permissions=[StaffOrOwnAccount], prime=CustomerByIdLoader)  # primed: node(id:) and referrals reuse the rows
+    customer: CustomerType | None = root_by_id(
+        "Customer", description="One customer (archived and merged ones too); null when there is none.",
+        permissions=[StaffOrOwnAccount])
 
     @guarded_field(description=f"Groups of live customers that look like duplicates. {PAGE_ARGUMENTS_HELP}", permissions=[Managers])
     async def customer_duplicates(self, info: Info, first: int | None = None, after: str | None = None,
@@ -489,15 +430,3 @@ class CustomerMutations:
                                     merge=CustomerMergeType.from_row(record) if record else None,
                                     errors=payload_errors(errors, CustomerError, CustomerErrorCode))
 
-
-# How customers read in the single-statement read path (resolvers/sql_json.py).
-sql_json.register_type("Customer", CustomerRow, {
-    "id": sql_json.GlobalId("Customer"), "name": "name", "kind": "kind", "classification": "classification",
-    "lifecycleStage": "lifecycle_stage", "email": "email", "phone": "phone", "taxId": "tax_id", "tags": "tags",
-    "attributes": "attributes", "archivedAt": "archived_at", "createdAt": "created_at", "updatedAt": "updated_at",
-}, connections={"contacts": customer_contacts, "opportunities": customer_opportunities,
-                "activities": customer_activities, "orders": customer_orders},
-    relations={"owner": ("User", "owner_id"), "sourceChannel": ("Channel", "source_channel_id"),
-               "referringPartner": ("Customer", "referring_partner_id"), "mergedInto": ("Customer", "merged_into_id")})
-sql_json.register_root("customers", "connection", customers_list)
-sql_json.register_root("customer", "node", customer_by_id)

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
@@ -16,12 +15,13 @@ from models import Activity, OpportunityStage, OpportunityStageChange
 from models import Opportunity as OpportunityRow
 from resolvers.lists import filter_clause
 from resolvers.loaders import ListByParentLoader, OpportunityByIdLoader
-from resolvers import scoping, sql_json
+from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id
-from schema.common import list_connection, Money, MoneyInput, gid, given, nested, nested_connection, payload_errors
+from schema.common import Money, MoneyInput, given, nested, nested_connection, payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import DateFilter, DateTimeFilter, DecimalFilter, EnumFilter, IDFilter, OrderDirection, StringFilter, order_pairs, to_spec
+from schema.fields import column, connection, global_id, money, root_connection, to_one
 from schema.node import NODE_TYPES, Node
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
 from schema.permissions import Staff, StaffOrOwnAccount, StaffOwning, guarded_field, guarded_mutation
@@ -37,96 +37,73 @@ OpportunityErrorCode = error_codes(service.OpportunityErrorCode, "opportunity")
 OpportunityError = error_type("OpportunityError", OpportunityErrorCode, "opportunity")
 
 OPPORTUNITY_ID_FILTERS = {"customer": "Customer", "owner": "User", "channel": "Channel", "registering_partner": "Customer"}
+OPPORTUNITY_ACTIVITIES = nested("opportunity.activities", None, activity_service.activities_statement(),
+                                Activity.opportunity_id, activity_service.activity_ordering([]))
 STAGE_HISTORY = nested("opportunity.stageHistory", None, service.stage_history_statement(), OpportunityStageChange.opportunity_id,
                        build_ordering({}, [], OpportunityStageChange.id))
 
 
 @strawberry.type(name="OpportunityStageChange", description="One move of a deal between stages.")
 class StageChangeType(Node):
-    from_stage: OpportunityStage | None = strawberry.field(description="Stage before; null for the deal's creation.")
-    to_stage: OpportunityStage = strawberry.field(description="Stage after.")
-    probability: int = strawberry.field(description="Win probability (percent) set by the move.")
-    changed_at: datetime = strawberry.field(description="When.")
+    id: strawberry.ID = global_id("OpportunityStageChange")
+    from_stage: OpportunityStage | None = column(
+        "from_stage", description="Stage before; null for the deal's creation.")
+    to_stage: OpportunityStage = column("to_stage", description="Stage after.")
+    probability: int = column("probability", description="Win probability (percent) set by the move.")
+    changed_at: datetime = column("changed_at", description="When.")
     _row: strawberry.Private[OpportunityStageChange]
 
-    @strawberry.field(description="The deal.")
-    async def opportunity(self, info: Info) -> OpportunityType:
-        return OpportunityType.from_row(await info.context.loader(OpportunityByIdLoader).load(self._row.opportunity_id))
+    opportunity: OpportunityType = to_one("Opportunity", "opportunity_id", description="The deal.")
 
-    @strawberry.field(description="Who moved it.")
-    async def changed_by(self, info: Info) -> Annotated["UserType", strawberry.lazy("schema.users")] | None:
-        from schema.users import load_user
-
-        return await load_user(info, self._row.changed_by_id)
+    changed_by: Annotated["UserType", strawberry.lazy("schema.users")] | None = to_one(
+        "User", "changed_by_id", description="Who moved it.")
 
     @classmethod
     def from_row(cls, row: OpportunityStageChange) -> StageChangeType:
-        return cls(id=gid("OpportunityStageChange", row.id),
-                   from_stage=OpportunityStage(row.from_stage) if row.from_stage else None,
-                   to_stage=OpportunityStage(row.to_stage), probability=row.probability, changed_at=row.changed_at, _row=row)
+        return cls(_row=row)
 
 
 @strawberry.type(name="Opportunity", description="A deal: what a customer may buy, how likely, by when.")
 class OpportunityType(Node):
-    name: str = strawberry.field(description="Name of the deal.")
-    amount: Money = strawberry.field(description="Expected value.")
-    stage: OpportunityStage = strawberry.field(description="Pipeline stage.")
-    probability: int = strawberry.field(description="Win probability in percent (stage default unless overridden).")
-    weighted_amount: Money = strawberry.field(description="amount x probability, rounded half-up to the cent.")
-    expected_close: date | None = strawberry.field(description="Expected close date.")
-    lost_reason: str | None = strawberry.field(description="Why it was lost (stage LOST).")
-    stage_changed_at: datetime = strawberry.field(description="When it entered its current stage.")
-    created_at: datetime = strawberry.field(description="When created.")
-    updated_at: datetime = strawberry.field(description="When last changed.")
+    id: strawberry.ID = global_id("Opportunity")
+    name: str = column("name", description="Name of the deal.")
+    amount: Money = money("amount", description="Expected value.")
+    stage: OpportunityStage = column("stage", description="Pipeline stage.")
+    probability: int = column(
+        "probability", description="Win probability in percent (stage default unless overridden).")
+    weighted_amount: Money = money(
+        lambda row: row.amount * row.probability / 100, description="amount x probability, rounded half-up to the cent.")
+    expected_close: date | None = column("expected_close", description="Expected close date.")
+    lost_reason: str | None = column("lost_reason", description="Why it was lost (stage LOST).")
+    stage_changed_at: datetime = column("stage_changed_at", description="When it entered its current stage.")
+    created_at: datetime = column("created_at", description="When created.")
+    updated_at: datetime = column("updated_at", description="When last changed.")
     _row: strawberry.Private[OpportunityRow]
 
     @classmethod
     def from_row(cls, row: OpportunityRow) -> OpportunityType:
-        return cls(id=gid("Opportunity", row.id), name=row.name, amount=Money.of(row.amount, row.currency),
-                   stage=OpportunityStage(row.stage), probability=row.probability,
-                   weighted_amount=Money.of(row.amount * Decimal(row.probability) / 100, row.currency),
-                   expected_close=row.expected_close, lost_reason=row.lost_reason, stage_changed_at=row.stage_changed_at,
-                   created_at=row.created_at, updated_at=row.updated_at, _row=row)
+        return cls(_row=row)
 
-    @strawberry.field(description="The customer.")
-    async def customer(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")]:
-        from schema.customers import load_customer
+    customer: Annotated["CustomerType", strawberry.lazy("schema.customers")] = to_one(
+        "Customer", "customer_id", description="The customer.")
 
-        return await load_customer(info, self._row.customer_id)
+    owner: Annotated["UserType", strawberry.lazy("schema.users")] | None = to_one(
+        "User", "owner_id", description="Owning user.")
 
-    @strawberry.field(description="Owning user.")
-    async def owner(self, info: Info) -> Annotated["UserType", strawberry.lazy("schema.users")] | None:
-        from schema.users import load_user
+    channel: Annotated["ChannelType", strawberry.lazy("schema.channels")] | None = to_one(
+        "Channel", "channel_id", description="Channel the deal came through.")
 
-        return await load_user(info, self._row.owner_id)
-
-    @strawberry.field(description="Channel the deal came through.")
-    async def channel(self, info: Info) -> Annotated["ChannelType", strawberry.lazy("schema.channels")] | None:
-        from schema.channels import load_channel
-
-        return await load_channel(info, self._row.channel_id)
-
-    @strawberry.field(description="The partner that registered the deal.")
-    async def registering_partner(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")] | None:
-        from schema.customers import load_customer
-
-        return await load_customer(info, self._row.registering_partner_id)
+    registering_partner: Annotated["CustomerType", strawberry.lazy("schema.customers")] | None = to_one(
+        "Customer", "registering_partner_id", description="The partner that registered the deal.")
 
     @strawberry.field(description="Every stage move, oldest first (the first is the creation).")
     async def stage_history(self, info: Info) -> list[StageChangeType]:
         rows = await info.context.loader(ListByParentLoader, STAGE_HISTORY).load(self._row.id)
         return [StageChangeType.from_row(row) for row in rows]
 
-    @strawberry.field(description=f"Activities on this deal, newest first. {PAGE_ARGUMENTS_HELP}\n\nRequires: role admin, manager, sales.",
-                      permission_classes=[Staff])
-    async def activities(self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None,
-                         before: str | None = None) -> Connection[Annotated["ActivityType", strawberry.lazy("schema.activities")]]:
-        from schema.activities import ActivityType
-
-        relation = nested("opportunity.activities", None, activity_service.activities_statement(),
-                          Activity.opportunity_id, activity_service.activity_ordering([]))
-        return await nested_connection(info, relation, self._row.id, ActivityType.from_row,
-                                       first=first, after=after, last=last, before=before)
+    activities: Connection[Annotated["ActivityType", strawberry.lazy("schema.activities")]] = connection(
+        lambda principal: OPPORTUNITY_ACTIVITIES, description=f"Activities on this deal, newest first. {PAGE_ARGUMENTS_HELP}",
+        permissions=[Staff])
 
 
 NODE_TYPES["Opportunity"] = OpportunityType.from_row
@@ -233,19 +210,21 @@ def _payload(row, errors) -> OpportunityPayload:
                               errors=payload_errors(errors, OpportunityError, OpportunityErrorCode))
 
 
+def opportunities_list(principal, filter: OpportunityFilter | None = None,
+                            order_by: list[OpportunityOrder] | None = None):
+    """The rows and ordering of `opportunities`."""
+    spec = to_spec(filter, OPPORTUNITY_ID_FILTERS)
+    fields = scoping.visible_filter_fields(service.FILTER_FIELDS, OPPORTUNITY_ID_FILTERS, principal)
+    statement = service.opportunities_statement(and_(filter_clause(spec, fields, service.FILTER_SPECIAL),
+                                                     scoping.opportunities_scope(principal)))
+    ordering = service.opportunity_ordering(order_pairs(order_by))
+    return statement, ordering
+
+
 @strawberry.type
 class OpportunityQueries:
-    @guarded_field(description=f"Deals. Default order: by id. {PAGE_ARGUMENTS_HELP}", permissions=[StaffOrOwnAccount])
-    async def opportunities(self, info: Info, filter: OpportunityFilter | None = None,
-                            order_by: list[OpportunityOrder] | None = None, first: int | None = None,
-                            after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[OpportunityType]:
-        spec = to_spec(filter, OPPORTUNITY_ID_FILTERS)
-        fields = scoping.visible_filter_fields(service.FILTER_FIELDS, OPPORTUNITY_ID_FILTERS, info.context.principal)
-        statement = service.opportunities_statement(and_(filter_clause(spec, fields, service.FILTER_SPECIAL),
-                                                         scoping.opportunities_scope(info.context.principal)))
-        ordering = service.opportunity_ordering(order_pairs(order_by))
-        return await list_connection(info, statement, ordering, OpportunityType.from_row,
-                                     first=first, after=after, last=last, before=before)
+    opportunities: Connection[OpportunityType] = root_connection(
+        opportunities_list, description=f"Deals. Default order: by id. {PAGE_ARGUMENTS_HELP}", permissions=[StaffOrOwnAccount])
 
     @guarded_field(description="The pipeline board: one column per stage in pipeline order, with counts, totals per "
                    "currency and the deals of each column (batched: one statement for all columns).",
@@ -306,12 +285,3 @@ class OpportunityMutations:
                                             probability=probability, actor_id=info.context.actor_id)
         return _payload(*await mutate(info.context, action))
 
-
-sql_json.register_type("Opportunity", OpportunityRow, {
-    "id": sql_json.GlobalId("Opportunity"), "name": "name", "amount": sql_json.MoneyOf("amount"), "stage": "stage",
-    "probability": "probability",
-    # As from_row: amount x probability / 100, rounded half-up (round() rounds half away from zero).
-    "weightedAmount": sql_json.MoneyOf(lambda row: row.amount * row.probability / 100),
-    "expectedClose": "expected_close", "lostReason": "lost_reason", "stageChangedAt": "stage_changed_at",
-    "createdAt": "created_at", "updatedAt": "updated_at",
-}, relations={"customer": ("Customer", "customer_id"), "owner": ("User", "owner_id"), "channel": ("Channel", "channel_id")})

@@ -13,16 +13,17 @@ from models import Order as OrderRow
 from models import OrderLine, OrderReturn, OrderReturnLine, OrderStatus
 from resolvers.lists import filter_clause
 from resolvers.loaders import ListByParentLoader, OrderByIdLoader, OrderLineByIdLoader
-from resolvers import scoping, sql_json
+from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id
-from schema.common import list_connection, Money, gid, nested, payload_errors
+from schema.common import Money, nested, payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import DateTimeFilter, EnumFilter, IDFilter, StringFilter, to_spec
+from schema.fields import column, global_id, money, root_connection, to_one
 from schema.node import NODE_TYPES, Node
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
-from schema.permissions import Managers, StaffOrOwnAccount, StaffOwning, guarded_field, guarded_mutation
-from schema.products import ProductType, load_product
+from schema.permissions import Managers, StaffOrOwnAccount, StaffOwning, guarded_mutation
+from schema.products import ProductType
 
 if TYPE_CHECKING:
     from schema.customers import CustomerType
@@ -41,26 +42,22 @@ RETURN_LINES = nested("return.lines", None, service.return_lines_statement(), Or
 
 @strawberry.type(name="OrderLine", description="A product on an order, with the price and discount that applied then.")
 class OrderLineType(Node):
-    quantity: int = strawberry.field(description="Units ordered.")
-    returned_quantity: int = strawberry.field(description="Units returned so far.")
-    list_unit_price: Money = strawberry.field(description="List price per unit when ordered.")
-    discount_rate: Decimal = strawberry.field(description="Discount applied, 0 to 1 (0.2 = 20% off).")
-    net_unit_price: Money = strawberry.field(description="Price paid per unit, rounded half-up to the cent.")
-    line_total: Money = strawberry.field(description="quantity x netUnitPrice.")
-    tier_code: str | None = strawberry.field(description="The grade tier whose discount applied; null when none did.")
+    id: strawberry.ID = global_id("OrderLine")
+    quantity: int = column("quantity", description="Units ordered.")
+    returned_quantity: int = column("returned_quantity", description="Units returned so far.")
+    list_unit_price: Money = money("list_unit_price", description="List price per unit when ordered.")
+    discount_rate: Decimal = column("discount_rate", description="Discount applied, 0 to 1 (0.2 = 20% off).")
+    net_unit_price: Money = money("net_unit_price", description="Price paid per unit, rounded half-up to the cent.")
+    line_total: Money = money("line_total", description="quantity x netUnitPrice.")
+    tier_code: str | None = column(
+        "tier_code", description="The grade tier whose discount applied; null when none did.")
     _row: strawberry.Private[OrderLine]
 
-    @strawberry.field(description="The product.")
-    async def product(self, info: Info) -> ProductType:
-        return await load_product(info, self._row.product_id)
+    product: ProductType = to_one("Product", "product_id", description="The product.")
 
     @classmethod
     def from_row(cls, row: OrderLine) -> OrderLineType:
-        currency = row.currency
-        return cls(id=gid("OrderLine", row.id), quantity=row.quantity, returned_quantity=row.returned_quantity,
-                   list_unit_price=Money.of(row.list_unit_price, currency), discount_rate=row.discount_rate,
-                   net_unit_price=Money.of(row.net_unit_price, currency), line_total=Money.of(row.line_total, currency),
-                   tier_code=row.tier_code, _row=row)
+        return cls(_row=row)
 
 
 @strawberry.type(description="Units of one line that came back in a return.")
@@ -76,9 +73,10 @@ class OrderReturnLineType:
 
 @strawberry.type(name="OrderReturn", description="Goods that came back, whole order or by line.")
 class OrderReturnType(Node):
-    reason: str | None = strawberry.field(description="Why.")
-    amount: Money = strawberry.field(description="Total refunded value.")
-    returned_at: datetime = strawberry.field(description="When.")
+    id: strawberry.ID = global_id("OrderReturn")
+    reason: str | None = column("reason", description="Why.")
+    amount: Money = money("amount", description="Total refunded value.")
+    returned_at: datetime = column("returned_at", description="When.")
     _row: strawberry.Private[OrderReturn]
 
     @strawberry.field(description="What came back.")
@@ -86,48 +84,37 @@ class OrderReturnType(Node):
         rows = await info.context.loader(ListByParentLoader, RETURN_LINES).load(self._row.id)
         return [OrderReturnLineType(quantity=r.quantity, amount=Money.of(r.amount, self._row.currency), _row=r) for r in rows]
 
-    @strawberry.field(description="The order.")
-    async def order(self, info: Info) -> OrderType:
-        return await load_order(info, self._row.order_id)
+    order: OrderType = to_one("Order", "order_id", description="The order.")
 
     @classmethod
     def from_row(cls, row: OrderReturn) -> OrderReturnType:
-        return cls(id=gid("OrderReturn", row.id), reason=row.reason, amount=Money.of(row.amount, row.currency),
-                   returned_at=row.returned_at, _row=row)
+        return cls(_row=row)
 
 
 @strawberry.type(name="Order", description="A purchase; lines keep the prices and discount that applied when it was placed.")
 class OrderType(Node):
-    status: OrderStatus = strawberry.field(description="Status.")
-    total: Money = strawberry.field(description="Sum of line totals (net of discount).")
-    returned_total: Money = strawberry.field(description="Value returned so far.")
-    net_total: Money = strawberry.field(description="total - returnedTotal.")
-    source: str = strawberry.field(description="Where the order came from (api, an import's name, ...).")
-    external_reference: str | None = strawberry.field(description="The source's reference; unique per source.")
-    placed_at: datetime = strawberry.field(description="When placed.")
-    paid_at: datetime | None = strawberry.field(description="When paid.")
-    cancelled_at: datetime | None = strawberry.field(description="When cancelled.")
+    id: strawberry.ID = global_id("Order")
+    status: OrderStatus = column("status", description="Status.")
+    total: Money = money("total", description="Sum of line totals (net of discount).")
+    returned_total: Money = money("returned_total", description="Value returned so far.")
+    net_total: Money = money(lambda row: row.total - row.returned_total, description="total - returnedTotal.")
+    source: str = column("source", description="Where the order came from (api, an import's name, ...).")
+    external_reference: str | None = column(
+        "external_reference", description="The source's reference; unique per source.")
+    placed_at: datetime = column("placed_at", description="When placed.")
+    paid_at: datetime | None = column("paid_at", description="When paid.")
+    cancelled_at: datetime | None = column("cancelled_at", description="When cancelled.")
     _row: strawberry.Private[OrderRow]
 
     @classmethod
     def from_row(cls, row: OrderRow) -> OrderType:
-        c = row.currency
-        return cls(id=gid("Order", row.id), status=OrderStatus(row.status), total=Money.of(row.total, c),
-                   returned_total=Money.of(row.returned_total, c), net_total=Money.of(row.total - row.returned_total, c),
-                   source=row.source, external_reference=row.external_reference, placed_at=row.placed_at,
-                   paid_at=row.paid_at, cancelled_at=row.cancelled_at, _row=row)
+        return cls(_row=row)
 
-    @strawberry.field(description="The customer.")
-    async def customer(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")]:
-        from schema.customers import load_customer
+    customer: Annotated["CustomerType", strawberry.lazy("schema.customers")] = to_one(
+        "Customer", "customer_id", description="The customer.")
 
-        return await load_customer(info, self._row.customer_id)
-
-    @strawberry.field(description="Who placed it.")
-    async def placed_by(self, info: Info) -> Annotated["UserType", strawberry.lazy("schema.users")] | None:
-        from schema.users import load_user
-
-        return await load_user(info, self._row.placed_by_id)
+    placed_by: Annotated["UserType", strawberry.lazy("schema.users")] | None = to_one(
+        "User", "placed_by_id", description="Who placed it.")
 
     @strawberry.field(description="The lines, in order entered (at most 100).")
     async def lines(self, info: Info) -> list[OrderLineType]:
@@ -200,18 +187,20 @@ def _payload(row, errors) -> OrderPayload:
     return OrderPayload(order=OrderType.from_row(row) if row else None, errors=payload_errors(errors, OrderError, OrderErrorCode))
 
 
+def orders_list(principal, filter: OrderFilter | None = None):
+    """The rows and ordering of `orders`."""
+    spec = to_spec(filter, ORDER_ID_FILTERS)
+    fields = scoping.visible_filter_fields(service.FILTER_FIELDS, ORDER_ID_FILTERS, principal)
+    statement = service.orders_statement(and_(filter_clause(spec, fields),
+                                              scoping.orders_scope(principal)))
+    ordering = service.order_ordering([])
+    return statement, ordering
+
+
 @strawberry.type
 class OrderQueries:
-    @guarded_field(description=f"Orders, newest first. {PAGE_ARGUMENTS_HELP}", permissions=[StaffOrOwnAccount])
-    async def orders(self, info: Info, filter: OrderFilter | None = None, first: int | None = None,
-                     after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[OrderType]:
-        spec = to_spec(filter, ORDER_ID_FILTERS)
-        fields = scoping.visible_filter_fields(service.FILTER_FIELDS, ORDER_ID_FILTERS, info.context.principal)
-        statement = service.orders_statement(and_(filter_clause(spec, fields),
-                                                  scoping.orders_scope(info.context.principal)))
-        ordering = service.order_ordering([])
-        return await list_connection(info, statement, ordering, OrderType.from_row,
-                                     first=first, after=after, last=last, before=before)
+    orders: Connection[OrderType] = root_connection(
+        orders_list, description=f"Orders, newest first. {PAGE_ARGUMENTS_HELP}", permissions=[StaffOrOwnAccount])
 
 
 @strawberry.type
@@ -256,11 +245,3 @@ class OrderMutations:
                                   order_return=OrderReturnType.from_row(record) if record else None,
                                   errors=payload_errors(errors, OrderError, OrderErrorCode))
 
-
-sql_json.register_type("Order", OrderRow, {
-    "id": sql_json.GlobalId("Order"), "status": "status", "total": sql_json.MoneyOf("total"),
-    "returnedTotal": sql_json.MoneyOf("returned_total"),
-    "netTotal": sql_json.MoneyOf(lambda row: row.total - row.returned_total),
-    "source": "source", "externalReference": "external_reference", "placedAt": "placed_at", "paidAt": "paid_at",
-    "cancelledAt": "cancelled_at",
-}, relations={"customer": ("Customer", "customer_id"), "placedBy": ("User", "placed_by_id")})

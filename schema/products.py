@@ -12,12 +12,13 @@ from resolvers.lists import filter_clause
 from resolvers.loaders import ProductByIdLoader
 from resolvers.mutations import mutate
 from resolvers.node import decode_id
-from schema.common import list_connection, Money, MoneyInput, gid, given, payload_errors
+from schema.common import Money, MoneyInput, given, payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import BooleanFilter, OrderDirection, StringFilter, order_pairs, to_spec
+from schema.fields import column, global_id, money, root_connection
 from schema.node import NODE_TYPES, Node
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
-from schema.permissions import AnyRole, Managers, guarded_field, guarded_mutation
+from schema.permissions import AnyRole, Managers, guarded_mutation
 
 ProductErrorCode = error_codes(service.ProductErrorCode, "product")
 ProductError = error_type("ProductError", ProductErrorCode, "product")
@@ -25,17 +26,18 @@ ProductError = error_type("ProductError", ProductErrorCode, "product")
 
 @strawberry.type(name="Product", description="Something that can be ordered, at a list price.")
 class ProductType(Node):
-    sku: str = strawberry.field(description="Stock-keeping unit; unique, case-insensitive.")
-    name: str = strawberry.field(description="Name.")
-    list_price: Money = strawberry.field(description="Price before any discount.")
-    active: bool = strawberry.field(description="Whether it can be ordered.")
-    archived_at: datetime | None = strawberry.field(description="When it was archived; null while live.")
-    created_at: datetime = strawberry.field(description="When it was created.")
+    id: strawberry.ID = global_id("Product")
+    sku: str = column("sku", description="Stock-keeping unit; unique, case-insensitive.")
+    name: str = column("name", description="Name.")
+    list_price: Money = money("list_price", description="Price before any discount.")
+    active: bool = column("active", description="Whether it can be ordered.")
+    archived_at: datetime | None = column("archived_at", description="When it was archived; null while live.")
+    created_at: datetime = column("created_at", description="When it was created.")
+    _row: strawberry.Private[ProductRow]
 
     @classmethod
     def from_row(cls, row: ProductRow) -> ProductType:
-        return cls(id=gid("Product", row.id), sku=row.sku, name=row.name, list_price=Money.of(row.list_price, row.currency),
-                   active=row.active, archived_at=row.archived_at, created_at=row.created_at)
+        return cls(_row=row)
 
 
 NODE_TYPES["Product"] = ProductType.from_row
@@ -103,18 +105,19 @@ def _values(input_object) -> dict:
     return values
 
 
+def products_list(principal, filter: ProductFilter | None = None, order_by: list[ProductOrder] | None = None):
+    """The rows and ordering of `products`."""
+    spec = to_spec(filter, {})
+    condition = filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL)
+    statement = service.products_statement(condition, include_archived=bool(spec and spec.get("archived")))
+    ordering = service.product_ordering(order_pairs(order_by))
+    return statement, ordering
+
+
 @strawberry.type
 class ProductQueries:
-    @guarded_field(description=f"Products. {PAGE_ARGUMENTS_HELP}", permissions=[AnyRole])
-    async def products(self, info: Info, filter: ProductFilter | None = None, order_by: list[ProductOrder] | None = None,
-                       first: int | None = None, after: str | None = None, last: int | None = None,
-                       before: str | None = None) -> Connection[ProductType]:
-        spec = to_spec(filter, {})
-        condition = filter_clause(spec, service.FILTER_FIELDS, service.FILTER_SPECIAL)
-        statement = service.products_statement(condition, include_archived=bool(spec and spec.get("archived")))
-        ordering = service.product_ordering(order_pairs(order_by))
-        return await list_connection(info, statement, ordering, ProductType.from_row,
-                                     first=first, after=after, last=last, before=before)
+    products: Connection[ProductType] = root_connection(
+        products_list, description=f"Products. {PAGE_ARGUMENTS_HELP}", permissions=[AnyRole])
 
 
 @strawberry.type

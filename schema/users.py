@@ -9,17 +9,16 @@ from strawberry.types import Info
 from crm import users as service
 from models import User as UserRow
 from models import UserRole
-from resolvers import sql_json
 from resolvers.lists import filter_clause
-from resolvers.loaders import CustomerByIdLoader
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id
-from schema.common import list_connection, gid, given, payload_errors
+from schema.common import given, payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import BooleanFilter, EnumFilter, IDFilter, StringFilter, to_spec
+from schema.fields import column, global_id, root_connection, to_one
 from schema.node import NODE_TYPES, Node
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
-from schema.permissions import Admins, Managers, guarded_field, guarded_mutation
+from schema.permissions import Admins, Managers, guarded_mutation
 
 if TYPE_CHECKING:
     from schema.customers import CustomerType
@@ -31,26 +30,20 @@ UserError = error_type("UserError", UserErrorCode, "user")
 
 @strawberry.type(name="User", description="A staff or partner login; owner and actor of CRM records.")
 class UserType(Node):
-    email: str = strawberry.field(description="Login email, lower-cased.")
-    name: str = strawberry.field(description="Display name.")
-    role: UserRole = strawberry.field(description="Role.")
-    active: bool = strawberry.field(description="False once deactivated; a deactivated user owns nothing new.")
-    created_at: datetime = strawberry.field(description="When the user was created.")
+    id: strawberry.ID = global_id("User")
+    email: str = column("email", description="Login email, lower-cased.")
+    name: str = column("name", description="Display name.")
+    role: UserRole = column("role", description="Role.")
+    active: bool = column("active", description="False once deactivated; a deactivated user owns nothing new.")
+    created_at: datetime = column("created_at", description="When the user was created.")
     _row: strawberry.Private[UserRow]
 
-    @strawberry.field(description="For a partner user, the partner account it acts for.")
-    async def partner_account(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")] | None:
-        from schema.customers import CustomerType
-
-        if self._row.partner_account_id is None:
-            return None
-        row = await info.context.loader(CustomerByIdLoader).load(self._row.partner_account_id)
-        return CustomerType.from_row(row) if row else None
+    partner_account: Annotated["CustomerType", strawberry.lazy("schema.customers")] | None = to_one(
+        "Customer", "partner_account_id", description="For a partner user, the partner account it acts for.")
 
     @classmethod
     def from_row(cls, row: UserRow) -> UserType:
-        return cls(id=gid("User", row.id), email=row.email, name=row.name, role=UserRole(row.role),
-                   active=row.active, created_at=row.created_at, _row=row)
+        return cls(_row=row)
 
 
 NODE_TYPES["User"] = UserType.from_row
@@ -98,15 +91,16 @@ def _payload(row, errors) -> UserPayload:
     return UserPayload(user=UserType.from_row(row) if row else None, errors=payload_errors(errors, UserError, UserErrorCode))
 
 
+def users_list(principal, filter: UserFilter | None = None):
+    """The rows and ordering of `users`."""
+    condition = filter_clause(to_spec(filter, {"partner_account": "Customer"}), service.FILTER_FIELDS)
+    return service.users_statement(condition), service.USER_ORDERING
+
+
 @strawberry.type
 class UserQueries:
-    @guarded_field(description=f"Users, by id. {PAGE_ARGUMENTS_HELP}", permissions=[Managers])
-    async def users(self, info: Info, filter: UserFilter | None = None, first: int | None = None,
-                    after: str | None = None, last: int | None = None, before: str | None = None) -> Connection[UserType]:
-        condition = filter_clause(to_spec(filter, {"partner_account": "Customer"}), service.FILTER_FIELDS)
-        statement = service.users_statement(condition)
-        return await list_connection(info, statement, service.USER_ORDERING, UserType.from_row,
-                                     first=first, after=after, last=last, before=before)
+    users: Connection[UserType] = root_connection(
+        users_list, description=f"Users, by id. {PAGE_ARGUMENTS_HELP}", permissions=[Managers])
 
 
 @strawberry.type
@@ -125,8 +119,3 @@ class UserMutations:
             return await service.update_user(session, decode_id(id, "User", "id"), given(input))
         return _payload(*await mutate(info.context, action))
 
-
-sql_json.register_type("User", UserRow, {
-    "id": sql_json.GlobalId("User"), "email": "email", "name": "name", "role": "role", "active": "active",
-    "createdAt": "created_at",
-})

@@ -57,13 +57,18 @@ async def plain_client(settings, database):
         yield client
 
 
-def _compiler(app):
-    """The compiler of the app's GraphQL view."""
+def engine_of(app):
+    """The engine of the app's GraphQL view (engine/)."""
     for route in app.routes:
         endpoint = getattr(route, "app", None) or getattr(route, "endpoint", None)
-        if getattr(endpoint, "compiler", None) is not None:
-            return endpoint.compiler
-    raise AssertionError("no compiled view in the app")
+        if getattr(endpoint, "engine", None) is not None:
+            return endpoint.engine
+    raise AssertionError("no engine in the app")
+
+
+def answered(engine) -> int:
+    """Requests answered by one of the engine's plans (not the normal path)."""
+    return engine.paths["sql"] + engine.paths["plan"]
 
 
 async def _post(client, query, variables, principal):
@@ -77,17 +82,17 @@ async def _post(client, query, variables, principal):
 
 async def _compare(plain_client, client, compiler, query, variables=None, principal=ADMIN, *, compiled=True,
                    sql=None):
-    """`sql`: whether the single-statement path (resolvers/sql_json.py) must answer it."""
+    """`sql`: whether the single-statement path (resolvers/engine/sql.py) must answer it."""
     expected = await _post(plain_client, query, variables, principal)
     first = await _post(client, query, variables, principal)
-    answered, by_sql = compiler.answered, compiler.answered_by_sql
+    before, by_sql = answered(compiler), compiler.paths["sql"]
     second = await _post(client, query, variables, principal)
     # Key order too: json.dumps keeps it, dict equality would not look.
     assert json.dumps(first) == json.dumps(expected), query
     assert json.dumps(second) == json.dumps(expected), query
-    assert (compiler.answered == answered + 1) is compiled, (query, compiler.gave_up)
+    assert (answered(compiler) == before + 1) is compiled, (query, compiler.gave_up)
     if sql is not None:
-        assert (compiler.answered_by_sql == by_sql + 1) is sql, query
+        assert (compiler.paths["sql"] == by_sql + 1) is sql, query
     return second
 
 
@@ -104,7 +109,7 @@ async def demo(database, post_graphql):
 
 
 async def test_the_benchmark_screens(app, client, plain_client, demo):
-    compiler = _compiler(app)
+    compiler = engine_of(app)
     await _compare(plain_client, client, compiler, scenarios.CUSTOMER_LIST, sql=True)
     for customer in demo["customers"]:
         status, body = await _compare(plain_client, client, compiler, scenarios.CUSTOMER_DETAIL, {"id": customer}, sql=True)
@@ -114,17 +119,18 @@ async def test_the_benchmark_screens(app, client, plain_client, demo):
 
 
 async def test_every_readme_query(app, client, plain_client, demo):
-    compiler = _compiler(app)
+    compiler = engine_of(app)
     values = {"id": demo["customers"][0], "programmeId": demo["programme"]}
     for query in README_QUERIES:
         variables = {name: value for name, value in values.items() if f"${name}" in query}
         principal = demo["nora"] if "myMembership" in query else ADMIN
-        # Documents with fragments (the timeline's union) stay on the normal path.
-        await _compare(plain_client, client, compiler, query, variables, principal, compiled="..." not in query)
+        # The customer pages (fragments on the timeline's union too) in one statement.
+        await _compare(plain_client, client, compiler, query, variables, principal,
+                       sql=True if "customer" in query.split("{")[1] else None)
 
 
 async def test_the_corners(app, client, plain_client, demo):
-    compiler = _compiler(app)
+    compiler = engine_of(app)
     for query in CORNERS:
         variables = {"first": 3, "tags": ["retail"]} if "$first" in query else None
         status, body = await _post(plain_client, query, variables, ADMIN)
@@ -132,7 +138,7 @@ async def test_the_corners(app, client, plain_client, demo):
 
 
 async def test_what_the_plan_hands_back_to_the_normal_path(app, client, plain_client, demo):
-    compiler = _compiler(app)
+    compiler = engine_of(app)
     query = "query($id: ID!) { customer(id: $id) { name email } }"
     await _compare(plain_client, client, compiler, query, {"id": demo["customers"][0]})
     # A partner asking for a customer that is not its own, bad IDs, wrong variable types,
@@ -142,42 +148,60 @@ async def test_what_the_plan_hands_back_to_the_normal_path(app, client, plain_cl
                                  ({}, ADMIN), ({"id": demo["customers"][0]}, None)]:
         expected = await _post(plain_client, query, variables, principal)
         assert await _post(client, query, variables, principal) == expected, (variables, principal)
-    # Documents the plan does not handle are never compiled.
+    # Fragments and directives are the single statement's too, one plan per value of
+    # the directives' variables.
     fragment = "query($id: ID!) { customer(id: $id) { ...F } } fragment F on Customer { name }"
-    await _compare(plain_client, client, compiler, fragment, {"id": demo["customers"][0]}, compiled=False)
-    directive = "query($id: ID!, $x: Boolean!) { customer(id: $id) { name @include(if: $x) } }"
-    await _compare(plain_client, client, compiler, directive, {"id": demo["customers"][0], "x": True}, compiled=False)
+    await _compare(plain_client, client, compiler, fragment, {"id": demo["customers"][0]}, sql=True)
+    directive = "query($id: ID!, $x: Boolean!) { customer(id: $id) { name @include(if: $x) email @skip(if: $x) } }"
+    for x in (True, False, True):
+        await _compare(plain_client, client, compiler, directive, {"id": demo["customers"][0], "x": x}, sql=True)
 
 
 async def test_the_plan_batches_like_the_normal_path(app, client, plain_client, demo, count_statements):
     """Loaders still batch across a list on the plan: the same statements, as many, for
-    a page of 5 and a page of 20 customers (with their orders, contacts and owners; the
-    consent object has no SQL form, so the object plan answers)."""
-    compiler = _compiler(app)
-    query = """query($n: Int) { customers(first: $n) { edges { node { name owner { name } consent { emailOptOut }
-      orders(first: 5) { edges { node { status total { amount } } } } contacts(first: 2) { edges { node { name } } } } } } }"""
+    a page of 5 and a page of 20 deals per pipeline column (a root with no SQL form)
+    with their customers and owners."""
+    compiler = engine_of(app)
+    query = """query($n: Int) { pipeline { stage opportunities(first: $n) { edges { node { name customer { name }
+      owner { name } } } } } }"""
+    counts = set()
     for size in (5, 20):
         async with count_statements() as plain:
             await _post(plain_client, query, {"n": size}, ADMIN)
         await _post(client, query, {"n": size}, ADMIN)  # learns the document (first size only)
-        answered, by_sql = compiler.answered, compiler.answered_by_sql
+        before = compiler.paths["plan"]
         async with count_statements() as compiled:
             await _post(client, query, {"n": size}, ADMIN)
-        assert (compiler.answered, compiler.answered_by_sql) == (answered + 1, by_sql)
-        assert len(compiled) == len(plain) == 4, (compiled.statements, plain.statements)
+        assert compiler.paths["plan"] == before + 1
+        assert len(compiled) == len(plain), (compiled.statements, plain.statements)
+        counts.add(len(compiled))
+    assert len(counts) == 1 and counts.pop() <= 4
+
+
+async def test_a_field_without_sql_form_costs_one_load_not_the_screen(app, client, plain_client, demo, count_statements):
+    """`consent` has a hand-written resolver: the list is still one statement, and the
+    field is resolved in Python over its rows, loaded by id in one more, at any page size."""
+    compiler = engine_of(app)
+    query = """query($n: Int) { customers(first: $n) { edges { node { name owner { name } consent { emailOptOut }
+      orders(first: 5) { edges { node { status total { amount } } } } contacts(first: 2) { edges { node { name } } } } } } }"""
+    for size in (5, 20):
+        await _compare(plain_client, client, compiler, query, {"n": size}, sql=True)
+        async with count_statements() as statements:
+            await _post(client, query, {"n": size}, ADMIN)
+        assert len(statements) == 2, statements.statements
 
 
 async def test_one_statement_whatever_the_page_size(app, client, demo, count_statements):
-    compiler = _compiler(app)
+    compiler = engine_of(app)
     query = """query($n: Int) { customers(first: $n) { totalCount edges { node { name
       orders(first: 5) { edges { node { status total { amount } } } } contacts(first: 2) { totalCount edges { node { name } } } } } } }"""
     await _post(client, query, {"n": 2}, ADMIN)  # learns the document
     for size in (2, 10):
-        by_sql = compiler.answered_by_sql
+        by_sql = compiler.paths["sql"]
         async with count_statements() as statements:
             status, body = await _post(client, query, {"n": size}, ADMIN)
         assert status == 200 and len(body["data"]["customers"]["edges"]) == size
-        assert compiler.answered_by_sql == by_sql + 1
+        assert compiler.paths["sql"] == by_sql + 1
         assert len(statements) == 1, statements.statements
 
 
@@ -223,7 +247,7 @@ async def test_the_single_statement_corners(app, client, plain_client, demo, pos
     escapes and non-ASCII text (also inside cursors), nulls, money rounding, empty lists."""
     from sqlalchemy import text
 
-    compiler = _compiler(app)
+    compiler = engine_of(app)
     odd = await post_graphql("""mutation($name: String!) { customerCreate(input: {name: $name, tags: [], email: "z@example.com"}) {
         customer { id } errors { code } } }""", {"name": 'Zoë \\ "Ünïcødé" \u2028 🚀 </script>'})
     odd_id = odd.data["customerCreate"]["customer"]["id"]
@@ -272,7 +296,7 @@ async def test_the_single_statement_corners(app, client, plain_client, demo, pos
 async def test_the_single_statement_hands_back(app, client, plain_client, demo):
     """What the single statement does not answer itself: a partner (scoped rows, and a
     staff-only list it may not see), a bad cursor, a page too large, a missing id."""
-    compiler = _compiler(app)
+    compiler = engine_of(app)
     nora = demo["nora"]
     scoped = """{ customers(first: 10) { edges { node { name orders(first: 5) { edges { node { status } } }
                  opportunities(first: 5) { edges { node { name } } } } } } }"""

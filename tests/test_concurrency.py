@@ -138,25 +138,25 @@ async def test_a_read_on_a_lost_connection_is_answered_and_the_connection_replac
     """The single-statement path runs on asyncpg's connection itself: when PostgreSQL has
     dropped that connection, the request is still answered (by the normal path) and the
     pool replaces the connection, so the next read is a single statement again."""
-    from tests.test_compiled import _compiler
+    from tests.test_compiled import engine_of
 
     database = Database.from_url(database_url, pool_size=1, max_overflow=0)
     app = create_app(settings, database=database)
-    compiler = _compiler(app)
+    compiler = engine_of(app)
     query = "{ customers(first: 2) { totalCount edges { node { name } } } }"
 
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
             client.headers["Authorization"] = f"Bearer {token_for(ADMIN)}"
             expected = await gql(client, query)  # the normal path, which learns the plan
-            assert await gql(client, query) == expected and compiler.answered_by_sql == 1
+            assert await gql(client, query) == expected and compiler.paths["sql"] == 1
             async with database.driver_connection() as pooled:  # the pool's only connection
                 pid = pooled.get_server_pid()
             async with engine.connect() as connection:
                 assert (await connection.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})).scalar_one()
             assert await gql(client, query) == expected
-            by_sql = compiler.answered_by_sql
-            assert await gql(client, query) == expected and compiler.answered_by_sql == by_sql + 1
+            by_sql = compiler.paths["sql"]
+            assert await gql(client, query) == expected and compiler.paths["sql"] == by_sql + 1
             async with database.driver_connection() as pooled:
                 assert pooled.get_server_pid() != pid
     finally:

@@ -33,7 +33,8 @@ from sqlalchemy import text
 
 from crm.auth import Principal, Role
 from models import Base
-from resolvers import sql_json
+from engine.sql import table_of
+from schema.fields import Column, ConnectionOf, GlobalId, MoneyOf, RootById, RootConnection, RootNode, ToOne, declared_source
 from resolvers.node import NODE_LOADERS
 from resolvers.scoping import ROW_SCOPES
 from schema import schema
@@ -167,6 +168,9 @@ async def world(post_graphql):
                          {"i": {"email": f"{m}-user@example.com", "name": f"{mark} User", "role": "PARTNER", "partnerAccountId": account}},
                          "userCreate"))["user"]["id"]
         principal = Principal(f"{m}-user@example.com", Role.PARTNER, account_id=pk_of(account), user_id=pk_of(user))
+        # A customer the partner referred that its own user owns: a relation to the
+        # partner's side (User.partnerAccount) that holds data.
+        own_owned = await new_customer(post_graphql, f"{mark} Own owned", referringPartnerId=account, ownerId=user)
         created_key = await ok(post_graphql, "mutation($n: String!) { apiKeyCreate(name: $n) { key apiKey { id } errors { code } } }",
                                {"n": f"{mark} Key"}, "apiKeyCreate", as_=principal)
         api_key = created_key["apiKey"]["id"]
@@ -179,7 +183,7 @@ async def world(post_graphql):
             d: node(id: $d) { ... on Opportunity { stageHistory { id } } } }""", {"m": membership, "d": deal})
         assert not details.errors, details.body
         ids = {
-            "Customer": [account, referred, duplicate], "CustomerMerge": [merge], "Opportunity": [deal],
+            "Customer": [account, referred, duplicate, own_owned], "CustomerMerge": [merge], "Opportunity": [deal],
             "OpportunityStageChange": [s["id"] for s in details.data["d"]["stageHistory"]], "Contact": [contact],
             "Activity": [activity], "Membership": [membership], "FeePayment": [f["id"] for f in details.data["m"]["feePayments"]],
             "TierOverride": [o["id"] for o in details.data["m"]["overrides"]], "Order": [order["id"]],
@@ -387,57 +391,75 @@ async def test_a_partner_walking_every_relation_reaches_nothing_of_another(post_
     assert not empty, f"relations the world holds no data for (add some to the fixture): {empty}"
 
 
+def declared(type_name: str) -> dict[str, Any]:
+    """GraphQL field name -> its declaration (schema/fields.py), for the fields the single
+    statement writes in SQL."""
+    definition = GRAPHQL.get_type(type_name)
+    found = {}
+    for name, graphql_field in definition.fields.items():
+        source = declared_source((graphql_field.extensions or {}).get("strawberry-definition"))
+        if source is not None:
+            found[name] = source
+    return found
+
+
 def sql_selection(type_name: str, levels: int, walked: set[tuple[str, str]], *, lists: bool = True) -> str:
-    """Every field the single-statement path declares for the type (resolvers/sql_json),
+    """Every field the type declares for the single statement (schema/fields.py),
     relations and nested lists followed `levels` deep (no lists below a relation: that
     path does not take them)."""
-    declared = sql_json.TABLE_TYPES[type_name]
-    parts = ["__typename"] + [f"{name} {{ amount currency }}" if isinstance(source, sql_json.MoneyOf) else name
-                              for name, source in declared.fields.items()]
+    fields = declared(type_name)
+    parts = ["__typename"] + [f"{name} {{ amount currency }}" if isinstance(source, MoneyOf) else name
+                              for name, source in fields.items() if isinstance(source, (Column, MoneyOf, GlobalId))]
     if levels > 0:
-        for name, (target, _) in declared.relations.items():
-            if target in sql_json.TABLE_TYPES:
+        for name, source in fields.items():
+            if isinstance(source, ToOne) and table_of(source.type_name) is not None:
                 walked.add((type_name, name))
-                parts.append(f"{name} {sql_selection(target, levels - 1, walked, lists=False)}")
-        for name in declared.connections if lists else ():
-            if not partner_may_call(type_name, name):
+                parts.append(f"{name} {sql_selection(source.type_name, levels - 1, walked, lists=False)}")
+        for name, source in fields.items() if lists else ():
+            if not isinstance(source, ConnectionOf) or not partner_may_call(type_name, name):
                 continue
             connection = named(GRAPHQL.get_type(type_name).fields[name].type)
             node_type = named(named(connection.fields["edges"].type).fields["node"].type).name
-            if node_type in sql_json.TABLE_TYPES:
-                walked.add((type_name, name))
-                parts.append(f"{name}(first: 3) {{ totalCount edges {{ node {sql_selection(node_type, levels - 1, walked)} }} }}")
+            walked.add((type_name, name))
+            parts.append(f"{name}(first: 3) {{ totalCount edges {{ node {sql_selection(node_type, levels - 1, walked)} }} }}")
     return "{ " + " ".join(parts) + " }"
 
 
 def sql_walk_queries(own: dict[str, Any], walked: set) -> list[str]:
     queries = []
-    for name, root in sql_json.ROOTS.items():
-        target = named(GRAPHQL.query_type.fields[name].type)
-        if root.kind == "connection":
+    for name, graphql_field in GRAPHQL.query_type.fields.items():
+        source = declared_source((graphql_field.extensions or {}).get("strawberry-definition"))
+        target = named(graphql_field.type)
+        if not partner_may_call("Query", name):
+            continue
+        if isinstance(source, RootConnection):
             node_type = named(named(target.fields["edges"].type).fields["node"].type).name
             queries.append(f"{{ {name}(first: 5) {{ totalCount edges {{ node {sql_selection(node_type, MAX_LEVELS, walked)} }} }} }}")
-        else:
+        elif isinstance(source, RootById):
             for customer in own["ids"]["Customer"]:
                 queries.append(f'{{ {name}(id: "{customer}") {sql_selection(target.name, MAX_LEVELS, walked)} }}')
+        elif isinstance(source, RootNode):
+            for customer in own["ids"]["Customer"]:
+                queries.append(f'{{ {name}(id: "{customer}") {{ ... on Customer '
+                               f'{sql_selection("Customer", MAX_LEVELS, walked)} }} }}')
     return queries
 
 
 async def test_the_single_statement_path_scopes_every_relation_alike(app, post_graphql, world):
     """The same walk over what the single statement declares: its answer (the second
     time a query is sent) holds nothing of the other partner either."""
-    from tests.test_compiled import _compiler
+    from tests.test_compiled import engine_of
 
-    compiler = _compiler(app)
+    compiler = engine_of(app)
     walked: set[tuple[str, str]] = set()
     reached: set[tuple[str, str]] = set()
     for me, other in DIRECTIONS:
         own, theirs = world[me], world[other]
         for query in sql_walk_queries(own, walked):
             first = await post_graphql(query, as_=own["principal"])
-            by_sql = compiler.answered_by_sql
+            by_sql = compiler.paths["sql"]
             second = await post_graphql(query, as_=own["principal"])
-            assert compiler.answered_by_sql == by_sql + 1, (query, compiler.gave_up)
+            assert compiler.paths["sql"] == by_sql + 1, (query, compiler.gave_up)
             assert not first.errors and json.dumps(second.data, sort_keys=True) == json.dumps(first.data, sort_keys=True), query
             assert not leaked(json.dumps(second.body), theirs, MARKS[other]), (query, second.body)
         for query in sql_walk_queries(theirs, set()):

@@ -1,14 +1,15 @@
-"""A faster execution path for read queries: the same schema, resolvers, permission
-classes and answers, without graphql-core's per-field machinery.
+"""The `plan` path: read queries without graphql-core's per-field machinery, for
+documents the single statement (engine/sql.py) does not take (no root field with a SQL
+form: a membership, the pipeline, analytics).
 
-Profiling the customer list showed most of a request in the executor, not in our code
-or the database: for each of ~1,900 fields graphql-core builds a path and an info
-object, Strawberry wraps the call, both check for awaitables and complete the value by
-its type. Most of those fields are plain attributes of an object a resolver already
-built. Here a query document is compiled once into a plan, per selected field:
+Profiling showed most of such a request in the executor, not in our code or the
+database: for each field graphql-core builds a path and an info object, Strawberry wraps
+the call, both check for awaitables and complete the value by its type. Here a query
+document is compiled once into a plan, per selected field:
 
-- a plain attribute (a Strawberry field without resolver and without extensions): read
-  with `getattr` and serialised by the schema's own scalar or enum type;
+- a plain attribute (a Strawberry field without resolver and without extensions), or a
+  column declared in schema/fields.py whose resolver is the generated one: read directly
+  and serialised by the schema's own scalar or enum type;
 - anything else (a resolver, a permission class, an extension): the field's real
   resolver from the GraphQL schema is called, with a real `GraphQLResolveInfo`, so
   Strawberry converts the arguments and runs the permission classes as it always does;
@@ -16,16 +17,11 @@ built. Here a query document is compiled once into a plan, per selected field:
   per-request loaders batch across the list as they do under graphql-core.
 
 What the plan does not cover (fragments, directives, abstract types, mutations,
-introspection, a field asked twice under one name) is never compiled. A document is
-compiled only after the normal path has answered it once without errors, so parsing,
-validation and the request limits have passed for that text. And whenever something
-unexpected happens while a plan runs (an error from a resolver, a null where the
-schema says non-null, variables that do not coerce), the plan gives up and the request
-runs on the normal path, which then produces the errors exactly as before. Reads only,
-so running them twice is harmless.
-
-tests/test_compiled.py runs every query of the benchmark and of the README both ways
-and compares the answers.
+introspection, a field asked twice under one name) stays on the normal path. Whenever
+something unexpected happens while a plan runs (an error from a resolver, a null where
+the schema says non-null), the plan gives up and the request runs on the normal path,
+which then produces the errors exactly as before. Reads only, so running twice is
+harmless.
 """
 
 from __future__ import annotations
@@ -33,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,18 +42,14 @@ from graphql import (
     GraphQLScalarType,
     GraphQLSchema,
     OperationDefinitionNode,
-    OperationType,
     Undefined,
-    parse,
     visit,
 )
-from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.language import Visitor
-from graphql.pyutils import Path
-from graphql.type.definition import GraphQLResolveInfoHelpers
 
-from resolvers import sql_json
-from resolvers.sql_json import SqlPlan
+from engine import internals
+from engine.internals import GraphQLResolveInfoHelpers, Path
+from schema.fields import Column, declared_source
 
 BACKREF = "strawberry-definition"
 log = logging.getLogger("crm.compiled")
@@ -75,7 +66,8 @@ class FieldPlan:
     node: FieldNode
     definition: Any  # GraphQLField
     parent_type: GraphQLObjectType
-    # "attr": getattr(source, python_name); "resolve": the schema's resolver; "typename"
+    # "attr": getattr(source, python_name); "column": getattr(source._row, python_name) (a
+    # declared column, schema/fields.py); "resolve": the schema's resolver; "typename"
     kind: str
     python_name: str = ""
     # Arguments coerced once when they hold no variables, else None (coerced per request).
@@ -94,28 +86,25 @@ class ObjectPlan:
 @dataclass
 class Plan:
     operation: OperationDefinitionNode
-    operation_name: str | None
-    root: ObjectPlan | None
+    root: ObjectPlan
     fragments: dict = field(default_factory=dict)
-    # When every field has a SQL form: the single-statement plan (resolvers/sql_json.py).
-    sql: SqlPlan | None = None
 
 
-class _Unsupported(Exception):
-    pass
+class Unsupported(Exception):
+    """The document has something this path does not answer."""
 
 
 class _FeatureCheck(Visitor):
     """Refuses documents with constructs the plan does not handle."""
 
     def enter_fragment_spread(self, *_args):
-        raise _Unsupported("fragment")
+        raise Unsupported("fragment")
 
     def enter_inline_fragment(self, *_args):
-        raise _Unsupported("fragment")
+        raise Unsupported("fragment")
 
     def enter_directive(self, *_args):
-        raise _Unsupported("directive")
+        raise Unsupported("directive")
 
 
 class Run:
@@ -131,15 +120,13 @@ class Run:
         self.helpers = GraphQLResolveInfoHelpers(gather=_gather, track=lambda _values: None)
 
     def info(self, plan: FieldPlan, path: Path) -> GraphQLResolveInfo:
-        return GraphQLResolveInfo(
-            plan.name, [plan.node], plan.definition.type, plan.parent_type, path, self.schema, self.plan.fragments,
-            None, self.plan.operation, self.variables, self.context, inspect.isawaitable, None, self.helpers,
-        )
+        return internals.resolve_info(plan.name, [plan.node], plan.definition, plan.parent_type, path, self.schema,
+                                      self.plan.fragments, self.plan.operation, self.variables, self.context, self.helpers)
 
     def arguments(self, plan: FieldPlan) -> dict[str, Any]:
         if plan.static_arguments is not None:
             return plan.static_arguments
-        return get_argument_values(plan.definition, plan.node, self.variables)
+        return internals.arguments_of(plan.definition, plan.node, self.variables)
 
 
 async def _gather(values) -> list[Any]:
@@ -155,76 +142,18 @@ async def _gather(values) -> list[Any]:
         raise
 
 
-class Compiler:
-    """Plans per (query text, operation name), kept in a bounded LRU."""
+class PlanCompiler:
+    """Compiles query operations into Plans and runs them."""
 
-    def __init__(self, schema: GraphQLSchema, *, maxsize: int = 256) -> None:
+    def __init__(self, schema: GraphQLSchema) -> None:
         self.schema = schema
-        self.sql = sql_json.SqlCompiler(schema)
-        self.maxsize = maxsize
-        self._plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
-        # Requests answered by a plan, and plans that gave up (the normal path answered).
-        self.answered = 0
-        self.answered_by_sql = 0  # of which by the single statement
-        self.gave_up = 0
 
-    def lookup(self, query: str, operation_name: str | None) -> Plan | None:
-        """The plan for a document the normal path has answered before, else None."""
-        key = (query, operation_name)
-        plan = self._plans.get(key)
-        if plan is not None:
-            self._plans.move_to_end(key)
-        return plan
-
-    def known(self, query: str, operation_name: str | None) -> bool:
-        return (query, operation_name) in self._plans
-
-    def learn(self, query: str, operation_name: str | None) -> None:
-        """Compiles a document the normal path has just answered without errors (so it
-        parsed, validated and passed the request limits). Not compilable -> None, which
-        is remembered too, so the normal path is taken at once next time."""
-        key = (query, operation_name)
-        if key in self._plans:
-            return
-        try:
-            plan = self._compile(query, operation_name)
-        except _Unsupported:
-            plan = None
-        except Exception:  # a fault of the compiler must never fail a request
-            log.exception("could not compile a query; it stays on the normal path")
-            plan = None
-        self._plans[key] = plan
-        if len(self._plans) > self.maxsize:
-            self._plans.popitem(last=False)
-
-    # --- compiling ---------------------------------------------------------------------
-
-    def _compile(self, query: str, operation_name: str | None) -> Plan:
-        document = parse(query)
+    def compile(self, document: Any, operation: OperationDefinitionNode) -> Plan:
         visit(document, _FeatureCheck())
-        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        if len(operations) != len(document.definitions):
-            raise _Unsupported("fragment definitions")
-        if operation_name is None:
-            if len(operations) != 1:
-                raise _Unsupported("which operation")
-            operation = operations[0]
-        else:
-            matching = [o for o in operations if o.name and o.name.value == operation_name]
-            if len(matching) != 1:
-                raise _Unsupported("which operation")
-            operation = matching[0]
-        if operation.operation != OperationType.QUERY:
-            raise _Unsupported("not a query")
-        name = operation.name.value if operation.name else None
-        try:
-            sql = self.sql.compile(operation)
-        except sql_json.Unsupported:
-            sql = None
-        else:
-            return Plan(operation=operation, operation_name=operation_name or name, root=None, sql=sql)
+        if len(document.definitions) != 1:
+            raise Unsupported("fragment definitions or other operations")
         root = self._object(self.schema.query_type, operation.selection_set.selections, top=True)
-        return Plan(operation=operation, operation_name=operation_name or name, root=root)
+        return Plan(operation=operation, root=root)
 
     def _object(self, object_type: GraphQLObjectType, selections, *, top: bool = False) -> ObjectPlan:
         plan = ObjectPlan(type=object_type)
@@ -233,30 +162,33 @@ class Compiler:
         strawberry_fields = {f.python_name: f for f in definition.fields} if definition is not None else {}
         for node in selections:
             if not isinstance(node, FieldNode):
-                raise _Unsupported("fragment")
+                raise Unsupported("fragment")
             key = node.alias.value if node.alias else node.name.value
             if key in seen:
-                raise _Unsupported("a response key asked twice")
+                raise Unsupported("a response key asked twice")
             seen.add(key)
             name = node.name.value
             if name == "__typename":
                 plan.fields.append(FieldPlan(key, name, node, None, object_type, "typename"))
                 continue
             if name.startswith("__"):
-                raise _Unsupported("introspection")
+                raise Unsupported("introspection")
             graphql_field = object_type.fields.get(name)
             if graphql_field is None:
-                raise _Unsupported("unknown field")
+                raise Unsupported("unknown field")
             strawberry_field = (graphql_field.extensions or {}).get(BACKREF)
             kind = "resolve"
             python_name = ""
-            if (not top and strawberry_field is not None and strawberry_field.base_resolver is None
-                    and not strawberry_field.extensions and not strawberry_field.permission_classes
-                    and strawberry_field.python_name in strawberry_fields):
+            plain = not top and strawberry_field is not None and not strawberry_field.extensions \
+                and not strawberry_field.permission_classes
+            source = declared_source(strawberry_field) if plain else None
+            if plain and strawberry_field.base_resolver is None and strawberry_field.python_name in strawberry_fields:
                 kind, python_name = "attr", strawberry_field.python_name
+            elif isinstance(source, Column):
+                kind, python_name = "column", source.name
             field_plan = FieldPlan(key, name, node, graphql_field, object_type, kind, python_name)
             if kind == "resolve" and not any(_has_variable(a.value) for a in node.arguments or ()):
-                field_plan.static_arguments = get_argument_values(graphql_field, node, None)
+                field_plan.static_arguments = internals.arguments_of(graphql_field, node, None)
             field_plan.complete, deferred = self._completer(graphql_field.type, node)
             field_plan.deferred = deferred or kind == "resolve"
             plan.fields.append(field_plan)
@@ -306,7 +238,7 @@ class Compiler:
             return leaf, False
         if isinstance(graphql_type, GraphQLObjectType):
             if node.selection_set is None:
-                raise _Unsupported("object without selection")
+                raise Unsupported("object without selection")
             sub = self._object(graphql_type, node.selection_set.selections)
             is_type_of = graphql_type.is_type_of
             if sub.deferred:
@@ -325,46 +257,18 @@ class Compiler:
                     raise GiveUp("unexpected object type")
                 return _complete_object_sync(value, sub, run, path)
             return object_sync, False
-        raise _Unsupported("abstract type")
+        raise Unsupported("abstract type")
 
     # --- running -----------------------------------------------------------------------
 
-    async def execute(self, plan: Plan, context: Any, raw_variables: dict[str, Any] | None) -> dict[str, Any] | sql_json.RawJSON:
-        """The `data` of the answer (as JSON text from the single statement); raises
-        GiveUp when the normal path must answer."""
-        coerced = get_variable_values(self.schema, plan.operation.variable_definitions or [], raw_variables or {})
-        if isinstance(coerced, list):
-            self.gave_up += 1
-            raise GiveUp("variables do not coerce")
+    async def execute(self, plan: Plan, context: Any, variables: Any) -> dict[str, Any]:
+        """The `data` of the answer; raises GiveUp when the normal path must answer."""
         try:
-            if plan.sql is not None:
-                data = await self._execute_sql(plan.sql, context, coerced)
-                self.answered_by_sql += 1
-            else:
-                data = await _complete_object_deferred(None, plan.root, Run(self.schema, plan, context, coerced), None)
+            return await _complete_object_deferred(None, plan.root, Run(self.schema, plan, context, variables), None)
         except GiveUp:
-            self.gave_up += 1
             raise
         except Exception as error:  # any resolver error: the normal path reports it
-            self.gave_up += 1
             raise GiveUp(repr(error)) from error
-        self.answered += 1
-        return data
-
-    async def _execute_sql(self, plan: SqlPlan, context: Any, variables: dict[str, Any]) -> sql_json.RawJSON:
-        """Runs the single statement. Every root field of this path needs a signed-in
-        caller, so an anonymous or refused one goes to the normal path for its error."""
-        principal = await context.authenticate()
-        required = [root.roles for root in plan.roots if root.roles is not None] + plan.nested_roles
-        if principal is None or any(principal.role not in roles for roles in required):
-            raise GiveUp("not allowed")
-        try:
-            sql, parameters = sql_json.sql_of(plan, principal, variables, self.sql)
-        except sql_json.Refused as reason:
-            raise GiveUp(str(reason)) from None
-        async with context.database.driver_connection() as connection:
-            text = await connection.fetchval(sql, *parameters)
-        return sql_json.answer(plan, text)
 
 
 def _has_variable(value) -> bool:
@@ -382,6 +286,8 @@ def _has_variable(value) -> bool:
 def _resolve(plan: FieldPlan, source: Any, run: Run, path: Path) -> Any:
     if plan.kind == "attr":
         return getattr(source, plan.python_name)
+    if plan.kind == "column":
+        return getattr(source._row, plan.python_name)
     return plan.definition.resolve(source, run.info(plan, path), **run.arguments(plan))
 
 
@@ -391,7 +297,7 @@ def _complete_object_sync(source: Any, plan: ObjectPlan, run: Run, path: Path | 
         if field_plan.kind == "typename":
             out[field_plan.key] = plan.type.name
             continue
-        value = getattr(source, field_plan.python_name)
+        value = getattr(source._row if field_plan.kind == "column" else source, field_plan.python_name)
         out[field_plan.key] = field_plan.complete(value, run, path)
     return out
 

@@ -1,61 +1,70 @@
-"""The hot read screens in one SQL statement: PostgreSQL builds the answer as JSON.
+"""The `sql` path: the answer of a read query in ONE SQL statement, built as JSON by
+PostgreSQL.
 
-A query of plain fields and keyset-paginated connections over tables (a customer list
-with each customer's latest orders, a customer's detail page) is turned into ONE
-statement: each page is a `LIMIT n + 1` subquery, each nested page a subquery
-correlated to its parent's row, each node a `json_build_object` of the selected fields
-written exactly as the GraphQL scalars and enums would write them, each connection's
-edges and pageInfo built around its page. Python only encodes the cursors (marked in the
-text, see `CURSOR`) and writes PostgreSQL's JSON text into the response. This is what
-PostGraphile does; it removes the executor, the ORM and per-value serialisation from
-the request (docs/performance.md). What does not change between requests is compiled
-to SQL text once (`sql_of`).
+Each page is a `LIMIT n + 1` subquery, each nested page a subquery correlated to its
+parent's row, each to-one relation a scoped subquery, each node a `json_build_object`
+of its fields written exactly as the GraphQL scalars and enums would write them, each
+connection's edges and pageInfo built around its page. Python encodes the cursors and
+writes PostgreSQL's JSON text into the response. What does not change between requests
+is compiled to SQL text once (`sql_of`).
 
-The rows, filters, scoping and orderings are not restated here: every root field and
-nested list registers the same builder its resolver uses (`register_root`,
-`register_type` in each domain's schema module), so both paths read the same rows.
-What a type can answer is declared per field: a column (encoded by the field's GraphQL
-type: enum names, ISO timestamps, decimal strings, ...), a global ID, or Money.
+Nothing about a field is stated here. The planner reads each field's declaration
+(schema/fields.py) and takes a field as SQL only when it is declared and its resolver
+is the generated one (`declared_source`); the builders the declarations name are the
+ones their resolvers call, so both paths read the same rows with the same row scope
+(resolvers/scoping.py). Fields are collected as the spec collects them (graphql-core's
+own field collection: fragments, `@include`/`@skip`, merged keys; engine/internals.py).
 
-A query is planned here only if every selected field is declared; otherwise the
-compiled plan (resolvers/compiled.py) or the normal path answers it. Permission classes
-are role checks (schema/permissions.py) and are checked before the statement runs; a
-refused caller, an argument a builder rejects or a cursor that does not decode gives
-the request back to the normal path, which answers with its errors. Reads only.
+A field with no SQL form (a hand-written resolver, an argument on a column, a union, a
+permission that is not a role check...) is not a reason to leave the statement: the
+statement writes a placeholder with the row's key, and after it ran the field is
+resolved in Python by graphql-core with its real resolver, permission classes and
+loaders, over the rows loaded by id through the caller's scope (`finish`). Role checks
+of the SQL fields run before the statement; a refused caller, an argument a builder
+rejects, an error in a Python field give the request back to the normal path, which
+answers with its errors. Reads only.
 
-tests/test_compiled.py compares the answers with the normal path's.
+tests/test_agreement.py and tests/test_compiled.py compare the answers with the normal
+path's, byte for byte.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import re
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
-    FieldNode,
     GraphQLEnumType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
+    VariableNode,
 )
-from graphql.execution.values import get_argument_values
 from sqlalchemy import JSON, Column, Date, String, Table, Text, case, cast, func, literal, literal_column, null, select, text
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql.elements import ColumnElement
 from strawberry.permission import PermissionExtension
-from strawberry.types.arguments import convert_arguments
 
 from crm.pagination import (
     Ordering, PageRequest, PaginationError, bounded_statement, count_statement, encode_cursor_values, page_request,
 )
+from engine import internals
+from engine.internals import FieldDetails
+from resolvers.node import NODE_LOADERS
 from resolvers.scoping import row_scope
+from schema.fields import (
+    Column as ColumnSource, ConnectionOf, GlobalId, MoneyOf, RootById, RootConnection, RootNode, ToOne, by_id_statement,
+    declared_source, node_of,
+)
 
 BACKREF = "strawberry-definition"
 PAGE_ARGUMENTS = ("first", "after", "last", "before")
@@ -65,70 +74,11 @@ BUILT_PER_LIST = 128  # callers whose SQL of one static list is kept
 
 
 class Unsupported(Exception):
-    """The query has something this path does not answer."""
+    """This field (or, at the root, this document) has no SQL form."""
 
 
 class Refused(Exception):
     """This request cannot be answered here (arguments, permissions); the normal path will."""
-
-
-# --- what the domains declare ------------------------------------------------------------
-
-Expression = Callable[[Any], ColumnElement[Any]]  # (the row's columns) -> SQL
-
-
-@dataclass(frozen=True)
-class GlobalId:
-    """An `ID` made of the type name and the primary key (resolvers/node.py)."""
-
-    type_name: str
-    column: str = "id"
-
-
-@dataclass(frozen=True)
-class MoneyOf:
-    """A `Money` object from an amount (a column, or an expression of the row's columns)
-    and a currency column."""
-
-    amount: str | Expression
-    currency: str = "currency"
-
-
-@dataclass
-class TableType:
-    """How a GraphQL object type reads from its table's rows."""
-
-    table: Table
-    fields: dict[str, str | GlobalId | MoneyOf]
-    # Nested connections: field name -> builder(principal, **arguments) -> NestedList,
-    # the same builder the field's resolver uses.
-    connections: dict[str, Callable[..., Any]] = field(default_factory=dict)
-    # To-one relations whose resolver loads the row by id (scoped by resolvers/scoping.py): field name ->
-    # (GraphQL type, foreign key column).
-    relations: dict[str, tuple[str, str]] = field(default_factory=dict)
-
-
-@dataclass
-class Root:
-    """A root field: `kind` "connection" (builder -> (statement, ordering)) or "node"
-    (builder -> statement of at most one row)."""
-
-    kind: str
-    build: Callable[..., Any]
-
-
-TABLE_TYPES: dict[str, TableType] = {}
-ROOTS: dict[str, Root] = {}
-
-
-def register_type(type_name: str, model: Any, fields: dict[str, str | GlobalId | MoneyOf],
-                  connections: dict[str, Callable[..., Any]] | None = None,
-                  relations: dict[str, tuple[str, str]] | None = None) -> None:
-    TABLE_TYPES[type_name] = TableType(model.__table__, fields, connections or {}, relations or {})
-
-
-def register_root(field_name: str, kind: str, build: Callable[..., Any]) -> None:
-    ROOTS[field_name] = Root(kind, build)
 
 
 # --- values as the GraphQL scalars write them ----------------------------------------------
@@ -198,17 +148,47 @@ def _quoted(name: str) -> str:
     return "'" + name.replace("'", "''") + "'"
 
 
+
+
 # --- plans -------------------------------------------------------------------------------
+
+@dataclass
+class PythonField:
+    """A field resolved in Python after the statement: on the row of `type_name` whose key
+    the statement wrote (None: a root field, on the root value)."""
+
+    index: int
+    key: str
+    parent_type: GraphQLObjectType
+    type_name: str | None
+    details: list[FieldDetails]
+
+
+@dataclass
+class PythonPart:
+    """`'key', "\\u0000F<index>:<the row's id>"`: the placeholder of a PythonField."""
+
+    key: str
+    field: PythonField
+    outer: str | None
+
+    def sql(self, principal: Any) -> str:
+        if self.outer is None:
+            return f"{_quoted(self.key)}, CAST('\"\\u0000F{self.field.index}:\"' AS JSON)"
+        return (f"{_quoted(self.key)}, CAST('\"\\u0000F{self.field.index}:' || CAST({self.outer}.id AS TEXT) || '\"' "
+                "AS JSON)")
+
 
 @dataclass
 class NodePlan:
     """A node's JSON over the row of a page subquery named `alias`: static SQL text for
-    its plain fields, and the nested connections, in the selection's order."""
+    its plain fields, relations, Python fields and nested connections, in the
+    selection's order."""
 
     type_name: str
     table: Table | None
     alias: str
-    parts: list[str | RelationPart | tuple[str, ConnectionPlan]]
+    parts: list[str | RelationPart | PythonPart | tuple[str, ConnectionPlan]]
     columns: list[str]
 
 
@@ -242,20 +222,21 @@ class RelationPart:
         return rendered
 
 
-def _part_sql(part: str | RelationPart, principal: Any) -> str:
-    return part.sql(principal) if isinstance(part, RelationPart) else part
+def _part_sql(part: str | RelationPart | PythonPart, principal: Any) -> str:
+    return part if isinstance(part, str) else part.sql(principal)
 
 
 @dataclass
 class ConnectionPlan:
     """One connection field: its arguments, the builder, and what of it is selected."""
 
-    node: FieldNode
+    details: list[FieldDetails]
     definition: Any
     strawberry_field: Any
     build: Callable[..., Any]
     item: NodePlan
-    # [(key, "edges", [(key, "node"|"cursor"|"__typename")]), (key, "pageInfo", [(key, name)]), (key, "typename", name)]
+    # [(key, "edges", [(key, "node"|"cursor"|"__typename")]), (key, "pageInfo", [(key, name)]),
+    #  (key, "typename", name), (key, "count", None)]
     selection: list[tuple[str, str, Any]]
     edge_type: str
     wants_cursors: bool
@@ -272,21 +253,27 @@ class ConnectionPlan:
 @dataclass
 class RootPlan:
     key: str
-    kind: str  # "connection" | "node"
+    kind: str  # "connection" | "node" (by id: RootById, or any type: RootNode)
     roles: tuple[Any, ...] | None
-    node: FieldNode
+    details: list[FieldDetails]
     definition: Any
     strawberry_field: Any
-    build: Callable[..., Any]
+    source: Any
     connection: ConnectionPlan | None = None
-    item: NodePlan | None = None
+    item: NodePlan | None = None  # RootById's; RootNode's are per type, in `items`
+    items: dict[str, NodePlan | None] = field(default_factory=dict)
+    item_roles: dict[str, list] = field(default_factory=dict)
 
 
 @dataclass
 class SqlPlan:
-    roots: list[RootPlan]
+    # Root fields in the selection's order: a RootPlan, static SQL text (`__typename`),
+    # or a PythonPart.
+    roots: list[RootPlan | str | PythonPart]
     # Role checks of nested fields (e.g. contacts are staff only): tuples of allowed roles.
     nested_roles: list[tuple[Any, ...]]
+    python: list[PythonField]
+    planner: _Planner
     wants_cursors: bool = False
     # No variables in the arguments of any nested list: all but the roots' rows is
     # compiled once per caller (`sql_of`).
@@ -315,176 +302,23 @@ def _unwrap(graphql_type: Any) -> Any:
     return graphql_type.of_type if isinstance(graphql_type, GraphQLNonNull) else graphql_type
 
 
-def _fields(selection_set: Any) -> list[FieldNode]:
-    if selection_set is None:
-        raise Unsupported("no selection")
-    nodes = selection_set.selections
-    if any(not isinstance(n, FieldNode) or n.directives for n in nodes):
-        raise Unsupported("fragment or directive")
-    keys = [(n.alias or n.name).value for n in nodes]
-    if len(set(keys)) != len(keys):
-        raise Unsupported("a response key asked twice")
-    return list(nodes)
+def _name(details: list[FieldDetails]) -> str:
+    return details[0].node.name.value
 
 
-class SqlCompiler:
-    def __init__(self, schema: Any) -> None:
-        self.schema = schema
-        self.strawberry_schema = schema.extensions.get(BACKREF) if schema.extensions else None
-        self.rows = _RowsCache()
-
-    def compile(self, operation: Any) -> SqlPlan:
-        if self.strawberry_schema is None:
-            raise Unsupported("not a strawberry schema")
-        self._aliases = 0
-        self._wants_cursors = False
-        nested_roles: list[tuple[Any, ...]] = []
-        roots = []
-        for node in _fields(operation.selection_set):
-            name = node.name.value
-            root = ROOTS.get(name)
-            if root is None:
-                raise Unsupported(f"root field {name}")
-            definition = self.schema.query_type.fields[name]
-            strawberry_field = definition.extensions[BACKREF]
-            plan = RootPlan((node.alias or node.name).value, root.kind, _roles(strawberry_field), node, definition,
-                            strawberry_field, root.build)
-            target = _unwrap(definition.type)
-            if root.kind == "connection":
-                plan.connection = self._connection(target, node, definition, strawberry_field, root.build, nested_roles)
-            else:
-                plan.item = self._node(target, node, nested_roles)
-            roots.append(plan)
-        nested = [part[1] for root in roots for part in (root.connection.item if root.connection else root.item).parts
-                  if isinstance(part, tuple)]
-        return SqlPlan(roots, nested_roles, self._wants_cursors, all(connection.static for connection in nested))
-
-    def _node(self, object_type: GraphQLObjectType, node: FieldNode, nested_roles: list) -> NodePlan:
-        table_type = TABLE_TYPES.get(object_type.name)
-        if table_type is None:
-            raise Unsupported(f"type {object_type.name}")
-        self._aliases += 1
-        alias_name = f"p{self._aliases}"
-        row = table_type.table.alias(alias_name).c
-        parts: list[str | RelationPart | tuple[str, ConnectionPlan]] = []
-        used: set[str] = {"id"}  # nested lists correlate on it
-        for child in _fields(node.selection_set):
-            key, name = (child.alias or child.name).value, child.name.value
-            if name == "__typename":
-                parts.append(f"{_quoted(key)}, {_quoted(object_type.name)}")
-                continue
-            definition = object_type.fields.get(name)
-            if definition is None:
-                raise Unsupported(f"field {name}")
-            strawberry_field = definition.extensions[BACKREF]
-            roles = _roles(strawberry_field)
-            if roles is not None:
-                nested_roles.append(roles)
-            if name in table_type.connections:
-                connection = self._connection(_unwrap(definition.type), child, definition, strawberry_field,
-                                              table_type.connections[name], nested_roles)
-                parts.append((key, connection))
-                continue
-            if name in table_type.relations:
-                parts.append(self._relation(_unwrap(definition.type), child, table_type.relations[name], key,
-                                            alias_name, nested_roles))
-                used.add(table_type.relations[name][1])
-                continue
-            source = table_type.fields.get(name)
-            if source is None or child.arguments:
-                raise Unsupported(f"field {object_type.name}.{name}")
-            field_type = _unwrap(definition.type)
-            if isinstance(source, MoneyOf):
-                amount = source.amount(row) if callable(source.amount) else row[source.amount]
-                pieces: list[Any] = []
-                for part in _fields(child.selection_set):
-                    part_name = part.name.value
-                    value = {"amount": lambda: cast(func.round(amount, 2), Text), "currency": lambda: row[source.currency],
-                             "__typename": lambda: literal(field_type.name)}.get(part_name)
-                    if value is None:
-                        raise Unsupported("money field")
-                    pieces += [literal((part.alias or part.name).value), value()]
-                expression = case((amount.is_(None), null()), else_=func.json_build_object(*pieces))
-            elif isinstance(source, GlobalId):
-                expression = global_id(source.type_name, row[source.column])
-            else:
-                if child.selection_set is not None:
-                    raise Unsupported("object field")
-                expression = _leaf(field_type, row[source])
-            parts.append(f"{_quoted(key)}, {_sql(expression)}")
-            used.update(column.key for column in _columns_of(expression, alias_name))
-        if len(parts) > 50:  # json_build_object takes at most 100 arguments
-            raise Unsupported("more than 50 fields in one object")
-        columns = [column.key for column in table_type.table.columns if column.key in used]
-        return NodePlan(object_type.name, table_type.table, alias_name, parts, columns)
-
-    def _relation(self, object_type: Any, node: FieldNode, relation: tuple[str, str], key: str, outer: str,
-                  nested_roles: list) -> RelationPart:
-        """A to-one relation as a correlated subquery, scoped for the caller as the
-        resolver's load by id is (`RelationPart`)."""
-        target, foreign_key = relation
-        if getattr(object_type, "name", None) != target or node.arguments:
-            raise Unsupported(f"relation to {target}")
-        item = self._node(object_type, node, nested_roles)
-        if any(isinstance(part, tuple) for part in item.parts):
-            raise Unsupported("a list below a relation")
-        return RelationPart(key, item, foreign_key, outer)
-
-    def _connection(self, connection_type: GraphQLObjectType, node: FieldNode, definition: Any, strawberry_field: Any,
-                    build: Callable[..., Any], nested_roles: list) -> ConnectionPlan:
-        selection: list[tuple[str, str, Any]] = []
-        item: NodePlan | None = None
-        wants_cursors = False
-        edge_type = ""
-        for child in _fields(node.selection_set):
-            key, name = (child.alias or child.name).value, child.name.value
-            if name == "__typename":
-                selection.append((key, "typename", connection_type.name))
-            elif name == "edges":
-                edge_object = _unwrap(_unwrap(connection_type.fields["edges"].type).of_type)
-                edge_type = edge_object.name
-                edge_selection = []
-                for edge_child in _fields(child.selection_set):
-                    edge_key, edge_name = (edge_child.alias or edge_child.name).value, edge_child.name.value
-                    if edge_name == "node":
-                        item = self._node(_unwrap(edge_object.fields["node"].type), edge_child, nested_roles)
-                    elif edge_name == "cursor":
-                        wants_cursors = True
-                    elif edge_name != "__typename":
-                        raise Unsupported(f"edge field {edge_name}")
-                    edge_selection.append((edge_key, edge_name))
-                selection.append((key, "edges", edge_selection))
-            elif name == "pageInfo":
-                info_selection = []
-                for info_child in _fields(child.selection_set):
-                    info_name = info_child.name.value
-                    if info_name not in ("hasNextPage", "hasPreviousPage", "startCursor", "endCursor", "__typename"):
-                        raise Unsupported(f"pageInfo field {info_name}")
-                    wants_cursors = wants_cursors or info_name in ("startCursor", "endCursor")
-                    info_selection.append(((info_child.alias or info_child.name).value, info_name))
-                selection.append((key, "pageInfo", info_selection))
-            elif name == "totalCount":
-                selection.append((key, "count", None))
-            else:
-                raise Unsupported(f"connection field {name}")
-        if item is None:  # no node selected: the rows still tell the cursors and pageInfo
-            self._aliases += 1
-            item = NodePlan("", None, f"p{self._aliases}", [], ["id"])
-        self._wants_cursors = self._wants_cursors or wants_cursors
-        static = not any(_has_variable(argument.value) for argument in node.arguments or ()) and all(
-            part[1].static for part in item.parts if isinstance(part, tuple))
-        kinds = {kind for _, kind, _ in selection}
-        return ConnectionPlan(node, definition, strawberry_field, build, item, selection, edge_type, wants_cursors, static,
-                              needs_page=bool(kinds & {"edges", "pageInfo"}), counts="count" in kinds)
+def _has_arguments(details: list[FieldDetails]) -> bool:
+    return any(detail.node.arguments for detail in details)
 
 
 def _has_variable(value: Any) -> bool:
-    from graphql import VariableNode
-
     if isinstance(value, VariableNode):
         return True
     children = getattr(value, "values", None) or getattr(value, "fields", None) or ()
     return any(_has_variable(getattr(child, "value", child)) for child in children)
+
+
+def _static_arguments(details: list[FieldDetails]) -> bool:
+    return not any(_has_variable(argument.value) for detail in details for argument in detail.node.arguments or ())
 
 
 def _columns_of(expression: ColumnElement[Any], alias_name: str) -> list[Any]:
@@ -494,13 +328,227 @@ def _columns_of(expression: ColumnElement[Any], alias_name: str) -> list[Any]:
             if isinstance(element, Column) and getattr(element.table, "name", None) == alias_name]
 
 
+def table_of(type_name: str) -> Table | None:
+    """The table whose rows a row-backed type reads (the table its by-id loader reads),
+    if its objects are made from a row alone (not, like a membership's view, from a
+    computation over the request)."""
+    from schema.node import NODE_TYPES
+
+    loader = NODE_LOADERS.get(type_name)
+    make = NODE_TYPES.get(type_name)
+    if loader is None or make is None or inspect.iscoroutinefunction(make):
+        return None
+    return loader.model.__table__
+
+
+class SqlCompiler:
+    """Compiles operations into SqlPlans; holds what every plan shares."""
+
+    def __init__(self, schema: Any) -> None:
+        self.schema = schema
+        self.strawberry_schema = schema.extensions.get(BACKREF) if schema.extensions else None
+        self.rows = _RowsCache()
+
+    def compile(self, operation: Any, fragments: dict, variables: Any) -> SqlPlan:
+        """`variables`: the values @include/@skip read (a plan is per their values)."""
+        if self.strawberry_schema is None:
+            raise Unsupported("not a strawberry schema")
+        planner = _Planner(self.schema, operation, fragments, variables)
+        nested_roles: list[tuple[Any, ...]] = []
+        roots: list[RootPlan | str | PythonPart] = []
+        query_type = self.schema.query_type
+        for key, details in internals.collect_root(self.schema, fragments, variables, operation).items():
+            name = _name(details)
+            if name == "__typename":
+                roots.append(f"{_quoted(key)}, {_quoted(query_type.name)}")
+                continue
+            roles: list[tuple[Any, ...]] = []
+            try:
+                roots.append(planner.root(key, details, roles))
+            except Unsupported:
+                roots.append(PythonPart(key, planner.python_field(key, query_type, None, details), None))
+            else:
+                nested_roles += roles
+        if not any(isinstance(root, RootPlan) for root in roots):
+            raise Unsupported("no root field has a SQL form")
+        nested = [part[1] for root in roots if isinstance(root, RootPlan) and (root.connection or root.item)
+                  for part in (root.connection.item if root.connection else root.item).parts if isinstance(part, tuple)]
+        static_below = all(connection.static for connection in nested)
+        return SqlPlan(roots, nested_roles, planner.python, planner, planner.wants_cursors, static_below)
+
+
+class _Planner:
+    """One operation's planning: its fragments, the directive variables' values, the
+    aliases handed out, the Python fields found."""
+
+    def __init__(self, schema: Any, operation: Any, fragments: dict, variables: Any) -> None:
+        self.schema, self.operation, self.fragments, self.variables = schema, operation, fragments, variables
+        self.aliases = 0
+        self.wants_cursors = False
+        self.python: list[PythonField] = []
+
+    def sub(self, object_type: GraphQLObjectType, details: list[FieldDetails]) -> dict[str, list[FieldDetails]]:
+        return internals.collect_sub(self.schema, self.fragments, self.variables, self.operation, object_type, details)
+
+    def python_field(self, key: str, parent_type: GraphQLObjectType, type_name: str | None,
+                     details: list[FieldDetails]) -> PythonField:
+        found = PythonField(len(self.python), key, parent_type, type_name, details)
+        self.python.append(found)
+        return found
+
+    def root(self, key: str, details: list[FieldDetails], roles: list) -> RootPlan:
+        definition = self.schema.query_type.fields[_name(details)]
+        strawberry_field = definition.extensions[BACKREF]
+        source = declared_source(strawberry_field)
+        if not isinstance(source, (RootConnection, RootById, RootNode)):
+            raise Unsupported(f"root field {_name(details)}")
+        plan = RootPlan(key, "connection" if isinstance(source, RootConnection) else "node", _roles(strawberry_field),
+                        details, definition, strawberry_field, source)
+        target = _unwrap(definition.type)
+        if isinstance(source, RootConnection):
+            plan.connection = self.connection(target, details, definition, strawberry_field, source.build, roles)
+        elif isinstance(source, RootById):
+            plan.item = self.node(target, details, roles)
+        return plan
+
+    def node_of_type(self, plan: RootPlan, type_name: str) -> NodePlan | None:
+        """`node(id:)`'s plan for the type the ID names (None: that type has no SQL form)."""
+        if type_name not in plan.items:
+            roles: list = []
+            try:
+                plan.items[type_name] = self.node(self.schema.get_type(type_name), plan.details, roles)
+                plan.item_roles[type_name] = roles
+            except Unsupported:
+                plan.items[type_name] = None
+        return plan.items[type_name]
+
+    def node(self, object_type: Any, details: list[FieldDetails], roles: list) -> NodePlan:
+        if not isinstance(object_type, GraphQLObjectType):
+            raise Unsupported(f"abstract type {object_type}")
+        table = table_of(object_type.name)
+        if table is None:
+            raise Unsupported(f"type {object_type.name}")
+        self.aliases += 1
+        alias_name = f"p{self.aliases}"
+        row = table.alias(alias_name).c
+        parts: list[str | RelationPart | PythonPart | tuple[str, ConnectionPlan]] = []
+        used: set[str] = {"id"}  # nested lists correlate on it, Python fields load by it
+        for key, sub in self.sub(object_type, details).items():
+            name = _name(sub)
+            if name == "__typename":
+                parts.append(f"{_quoted(key)}, {_quoted(object_type.name)}")
+                continue
+            field_roles: list = []
+            try:
+                part, columns = self.field(object_type, key, sub, row, alias_name, field_roles)
+            except Unsupported:
+                parts.append(PythonPart(key, self.python_field(key, object_type, object_type.name, sub), alias_name))
+                continue
+            roles += field_roles
+            parts.append(part)
+            used.update(columns)
+        if len(parts) > 50:  # json_build_object takes at most 100 arguments
+            raise Unsupported("more than 50 fields in one object")
+        columns = [column.key for column in table.columns if column.key in used]
+        return NodePlan(object_type.name, table, alias_name, parts, columns)
+
+    def field(self, object_type: GraphQLObjectType, key: str, details: list[FieldDetails], row: Any, alias_name: str,
+              roles: list) -> tuple[Any, set[str]]:
+        """One declared field of a node: its part and the columns it reads."""
+        definition = object_type.fields[_name(details)]
+        strawberry_field = definition.extensions[BACKREF]
+        source = declared_source(strawberry_field)
+        if source is None:
+            raise Unsupported(f"{object_type.name}.{_name(details)} has no SQL form")
+        allowed = _roles(strawberry_field)
+        if allowed is not None:
+            roles.append(allowed)
+        field_type = _unwrap(definition.type)
+        if isinstance(source, ConnectionOf):
+            return (key, self.connection(field_type, details, definition, strawberry_field, source.build, roles)), set()
+        if _has_arguments(details):
+            raise Unsupported("arguments")
+        if isinstance(source, ToOne):
+            if getattr(field_type, "name", None) != source.type_name:
+                raise Unsupported(f"relation to {source.type_name}")
+            item = self.node(field_type, details, roles)
+            if any(isinstance(part, tuple) for part in item.parts):
+                raise Unsupported("a list below a relation")
+            return RelationPart(key, item, source.foreign_key, alias_name), {source.foreign_key}
+        if isinstance(source, MoneyOf):
+            amount = source.amount(row) if callable(source.amount) else row[source.amount]
+            pieces: list[Any] = []
+            for part_key, part in self.sub(field_type, details).items():
+                value = {"amount": lambda: cast(func.round(amount, 2), Text), "currency": lambda: row[source.currency],
+                         "__typename": lambda: literal(field_type.name)}.get(_name(part))
+                if value is None:
+                    raise Unsupported("money field")
+                pieces += [literal(part_key), value()]
+            expression = case((amount.is_(None), null()), else_=func.json_build_object(*pieces))
+        elif isinstance(source, GlobalId):
+            expression = global_id(source.type_name, row[source.column])
+        elif isinstance(source, ColumnSource):
+            expression = _leaf(field_type, row[source.name])
+        else:
+            raise Unsupported(f"source {source}")
+        return f"{_quoted(key)}, {_sql(expression)}", {column.key for column in _columns_of(expression, alias_name)}
+
+    def connection(self, connection_type: GraphQLObjectType, details: list[FieldDetails], definition: Any,
+                   strawberry_field: Any, build: Callable[..., Any], roles: list) -> ConnectionPlan:
+        selection: list[tuple[str, str, Any]] = []
+        item: NodePlan | None = None
+        wants_cursors = False
+        edge_type = ""
+        for key, sub in self.sub(connection_type, details).items():
+            name = _name(sub)
+            if name == "__typename":
+                selection.append((key, "typename", connection_type.name))
+            elif name == "edges":
+                edge_object = _unwrap(_unwrap(connection_type.fields["edges"].type).of_type)
+                edge_type = edge_object.name
+                edge_selection = []
+                for edge_key, edge_sub in self.sub(edge_object, sub).items():
+                    edge_name = _name(edge_sub)
+                    if edge_name == "node":
+                        if item is not None:  # one node plan per page
+                            raise Unsupported("nodes under two keys")
+                        item = self.node(_unwrap(edge_object.fields["node"].type), edge_sub, roles)
+                    elif edge_name == "cursor":
+                        wants_cursors = True
+                    elif edge_name != "__typename":
+                        raise Unsupported(f"edge field {edge_name}")
+                    edge_selection.append((edge_key, edge_name))
+                selection.append((key, "edges", edge_selection))
+            elif name == "pageInfo":
+                info_selection = []
+                for info_key, info_sub in self.sub(_unwrap(connection_type.fields["pageInfo"].type), sub).items():
+                    info_name = _name(info_sub)
+                    if info_name not in ("hasNextPage", "hasPreviousPage", "startCursor", "endCursor", "__typename"):
+                        raise Unsupported(f"pageInfo field {info_name}")
+                    wants_cursors = wants_cursors or info_name in ("startCursor", "endCursor")
+                    info_selection.append((info_key, info_name))
+                selection.append((key, "pageInfo", info_selection))
+            elif name == "totalCount":
+                selection.append((key, "count", None))
+            else:
+                raise Unsupported(f"connection field {name}")
+        if item is None:  # no node selected: the rows still tell the cursors and pageInfo
+            self.aliases += 1
+            item = NodePlan("", None, f"p{self.aliases}", [], ["id"])
+        self.wants_cursors = self.wants_cursors or wants_cursors
+        static = _static_arguments(details) and all(part[1].static for part in item.parts if isinstance(part, tuple))
+        kinds = {kind for _, kind, _ in selection}
+        return ConnectionPlan(details, definition, strawberry_field, build, item, selection, edge_type, wants_cursors,
+                              static, needs_page=bool(kinds & {"edges", "pageInfo"}), counts="count" in kinds)
+
+
 # --- running -------------------------------------------------------------------------------
 
 class _Request:
     """One request: the caller, its variables, and the arguments of a field converted as
     Strawberry converts them for the field's resolver."""
 
-    def __init__(self, compiler: SqlCompiler, principal: Any, variables: dict[str, Any]) -> None:
+    def __init__(self, compiler: SqlCompiler, principal: Any, variables: Any) -> None:
         self.compiler = compiler
         self.principal = principal
         # What a builder may read of the caller (resolvers/scoping.py): the key of what
@@ -508,17 +556,19 @@ class _Request:
         self.caller = (principal.subject, principal.role, principal.account_id, principal.user_id)
         self.variables = variables
 
-    def arguments(self, node: FieldNode, definition: Any, strawberry_field: Any) -> dict[str, Any]:
-        raw = get_argument_values(definition, node, self.variables)
-        schema = self.compiler.strawberry_schema
-        return convert_arguments(raw, strawberry_field.arguments, scalar_registry=schema.schema_converter.scalar_registry,
-                                 config=schema.config)
+    def arguments(self, details: list[FieldDetails], definition: Any, strawberry_field: Any) -> dict[str, Any]:
+        raw = internals.arguments_of(definition, details[0].node, self.variables)
+        return internals.strawberry_arguments(raw, strawberry_field, self.compiler.strawberry_schema)
 
     def page(self, arguments: dict[str, Any], ordering: Ordering) -> PageRequest:
         try:
             return page_request(ordering, **{name: arguments.get(name) for name in PAGE_ARGUMENTS})
         except PaginationError as error:
             raise Refused(error.message) from None
+
+    def check_roles(self, required: list[tuple[Any, ...]]) -> None:
+        if any(self.principal.role not in roles for roles in required):
+            raise Refused("not allowed")
 
 
 def _split(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -627,7 +677,7 @@ def _nested_json(plan: ConnectionPlan, parent_alias: str, run: _Request) -> Colu
         if cached is not None:
             plan.built.move_to_end(run.caller)
             return cached
-    arguments = run.arguments(plan.node, plan.definition, plan.strawberry_field)
+    arguments = run.arguments(plan.details, plan.definition, plan.strawberry_field)
     try:
         relation = plan.build(run.principal, **_split(arguments))
     except Exception as error:  # the builder refused an argument: the normal path reports it
@@ -647,17 +697,25 @@ def _nested_json(plan: ConnectionPlan, parent_alias: str, run: _Request) -> Colu
     return subquery
 
 
-RootRows = tuple[RootPlan, Any, Any, Ordering | None, PageRequest | None]
+RootRows = tuple[Any, Any, Any, Ordering | None, PageRequest | None, NodePlan | None]
 
 
 def _roots(plan: SqlPlan, run: _Request) -> list[RootRows]:
     """Per root field: the SELECT of its rows (a page, or the one node; None when no page
-    is asked for), of its totalCount (or None), its ordering and page."""
+    is asked for), of its totalCount (or None), its ordering, page and node plan. A
+    `__typename` or Python field at the root is passed through."""
     roots: list[RootRows] = []
     for root in plan.roots:
-        arguments = run.arguments(root.node, root.definition, root.strawberry_field)
+        if not isinstance(root, RootPlan):
+            roots.append((root, None, None, None, None, None))
+            continue
+        arguments = run.arguments(root.details, root.definition, root.strawberry_field)
         try:
-            built = root.build(run.principal, **_split(arguments))
+            if root.kind == "connection":
+                built = root.source.build(run.principal, **_split(arguments))
+            else:
+                type_name = root.source.type_name if isinstance(root.source, RootById) else None
+                type_name, built = by_id_statement(type_name, run.principal, arguments["id"])
         except Exception as error:  # the builder refused an argument: the normal path reports it
             raise Refused(repr(error)) from error
         if root.kind == "connection":
@@ -665,23 +723,31 @@ def _roots(plan: SqlPlan, run: _Request) -> list[RootRows]:
             request = run.page(arguments, ordering)
             connection = root.connection
             rows = _page_rows(connection, statement, ordering, request) if connection.needs_page else None
-            roots.append((root, rows, count_statement(statement) if connection.counts else None, ordering, request))
+            roots.append((root, rows, count_statement(statement) if connection.counts else None, ordering, request,
+                          connection.item))
         else:
-            roots.append((root, _rows(root.item, built).limit(1), None, None, None))
+            item = root.item if root.item is not None else plan.planner.node_of_type(root, type_name)
+            if item is None:
+                raise Refused(f"node(id:) of a {type_name}")
+            if root.item is None:
+                run.check_roles(root.item_roles[type_name])
+            roots.append((root, _rows(item, built).limit(1), None, None, None, item))
     return roots
 
 
 def _statement(roots: list[RootRows], run: _Request) -> Any:
     parts: list[Any] = []
-    for root, rows, count, ordering, request in roots:
-        alias = (root.connection.item if root.connection else root.item).alias
+    for root, rows, count, ordering, request, item in roots:
+        if not isinstance(root, RootPlan):
+            parts.append(literal_column(_part_sql(root, run.principal)))
+            continue
         if root.kind == "connection":
             # `count`: its SELECT, or a hole of sql_of's template already in parentheses.
             count_value = count if count is None or isinstance(count, ColumnElement) else count.scalar_subquery()
-            value = _page_json(root.connection, rows.subquery(alias) if rows is not None else None, ordering, request,
-                               run, count_value)
+            value = _page_json(root.connection, rows.subquery(item.alias) if rows is not None else None, ordering,
+                               request, run, count_value)
         else:
-            value = select(_node_json(root.item, run)).select_from(rows.subquery(alias)).scalar_subquery()
+            value = select(_node_json(item, run)).select_from(rows.subquery(item.alias)).scalar_subquery()
         parts += [literal_column(_quoted(root.key)), value]
     return select(cast(func.json_build_object(*parts), Text))
 
@@ -710,7 +776,7 @@ def _compiled(statement: Any, offset: int = 0) -> Compiled:
 
 
 def _positional(compiled: Any, values: dict[str, Any]) -> list[Any]:
-    processors = compiled._bind_processors
+    processors = internals.bind_processors(compiled)
     out = []
     for name in compiled.positiontup:
         value = values[name]
@@ -736,7 +802,7 @@ class _RowsCache:
         self.entries: OrderedDict[Any, tuple[Any, dict[int, str]]] = OrderedDict()
 
     def sql_and_parameters(self, statement: Any, offset: int) -> tuple[str, list[Any]]:
-        key = statement._generate_cache_key()
+        key = internals.sql_cache_key(statement)
         shape = key.key
         entry = self.entries.get(shape)
         if entry is None:
@@ -757,28 +823,33 @@ class _RowsCache:
         return sql, _positional(compiled, values)
 
 
-def sql_of(plan: SqlPlan, principal: Any, variables: dict[str, Any], compiler: SqlCompiler) -> tuple[str, list[Any]]:
+def _static(item: NodePlan | None) -> bool:
+    return item is None or all(part[1].static for part in item.parts if isinstance(part, tuple))
+
+
+def sql_of(plan: SqlPlan, principal: Any, variables: Any, compiler: SqlCompiler) -> tuple[str, list[Any]]:
     """The statement as SQL text and its parameters."""
     run = _Request(compiler, principal, variables)
     roots = _roots(plan, run)
-    if not plan.static_below:
+    if not (plan.static_below and all(_static(item) for *_, item in roots)):
         one = _compiled(_statement(roots, run))
         return one.sql, one.parameters
-    shape = (run.caller, tuple((r.key, o.name if o else None, q.size if q else None, q.forward if q else None,
-                                 q.after is not None if q else None, q.before is not None if q else None)
-                                for r, _, _, o, q in roots))
+    shape = (run.caller, tuple((item.type_name if item else None, o.name if o else None, q.size if q else None,
+                                 q.forward if q else None, q.after is not None if q else None,
+                                 q.before is not None if q else None)
+                                for _, _, _, o, q, item in roots))
     template = plan.templates.get(shape)
     if template is None:
         holes = [(root, text(f"__rows_{i}__").columns() if rows is not None else None,
-                  literal_column(f"(__count_{i}__)") if count is not None else None, ordering, request)
-                 for i, (root, rows, count, ordering, request) in enumerate(roots)]
+                  literal_column(f"(__count_{i}__)") if count is not None else None, ordering, request, item)
+                 for i, (root, rows, count, ordering, request, item) in enumerate(roots)]
         template = plan.templates[shape] = _compiled(_statement(holes, run))
         if len(plan.templates) > TEMPLATES_PER_PLAN:
             plan.templates.popitem(last=False)
     else:
         plan.templates.move_to_end(shape)
     sql, parameters = template.sql, list(template.parameters)
-    for i, (_, rows, count, _, _) in enumerate(roots):
+    for i, (_, rows, count, *_) in enumerate(roots):
         for hole, statement in ((f"__rows_{i}__", rows), (f"__count_{i}__", count)):
             if statement is not None:
                 piece, piece_parameters = compiler.rows.sql_and_parameters(statement, len(parameters))
@@ -789,8 +860,12 @@ def sql_of(plan: SqlPlan, principal: Any, variables: dict[str, Any], compiler: S
 
 # --- the answer -----------------------------------------------------------------------------
 
-# A cursor placeholder in the statement's JSON text: `"\u0000` then the rest of a JSON string.
-CURSOR = re.compile(r'"\\u0000((?:[^"\\]|\\.)*)"')
+# Placeholders in the statement's JSON text, `"\u0000` then the rest of a JSON string:
+# a cursor (`[` and the ordering's name and sort-key values) or a Python field
+# (`F<index>:<the row's id>`). PostgreSQL text never holds NUL, so no value can look
+# like one.
+CURSOR = re.compile(r'"\\u0000(\[(?:[^"\\]|\\.)*)"')
+PYTHON_FIELD = re.compile(r'"\\u0000F(\d+):(\d*)"')
 
 
 class RawJSON:
@@ -807,6 +882,55 @@ def _encode_cursor(match: re.Match[str]) -> str:
     return '"' + encode_cursor_values(name, values) + '"'
 
 
-def answer(plan: SqlPlan, text: str) -> RawJSON:
-    """The `data` of the answer: the statement's JSON with the cursors encoded."""
-    return RawJSON(CURSOR.sub(_encode_cursor, text) if plan.wants_cursors else text)
+class PythonFieldFailed(Exception):
+    """A Python field raised or answered with an error: the normal path reports it."""
+
+
+async def finish(plan: SqlPlan, text: str, context: Any, document: Any, raw_variables: dict[str, Any] | None,
+                 operation_name: str | None, schema: Any) -> RawJSON:
+    """The `data` of the answer: the statement's JSON with the cursors encoded and the
+    Python fields resolved, each over the object of the row whose key the statement wrote
+    (loaded by id, batched per type, through the caller's row scope)."""
+    if plan.wants_cursors:
+        text = CURSOR.sub(_encode_cursor, text)
+    if not plan.python:
+        return RawJSON(text)
+    wanted = [(int(index), int(pk) if pk else None) for index, pk in set(PYTHON_FIELD.findall(text))]
+    if not wanted:
+        return RawJSON(text)
+    by_type: dict[str, set[int]] = defaultdict(set)
+    for index, pk in wanted:
+        type_name = plan.python[index].type_name
+        if type_name is not None:
+            by_type[type_name].add(pk)
+    sources: dict[tuple[str, int], Any] = {}
+    for type_name, pks in by_type.items():
+        ordered = sorted(pks)
+        rows = await context.loader(NODE_LOADERS[type_name]).load_many(ordered)
+        for pk, row in zip(ordered, rows, strict=True):
+            if row is None:  # out of the caller's scope after all: let the normal path decide
+                raise PythonFieldFailed(f"{type_name} {pk} not loaded")
+            sources[(type_name, pk)] = node_of(type_name, row)
+    executor = internals.new_executor(schema, document, context, raw_variables, operation_name)
+    values: list[Any] = []
+    for index, pk in wanted:
+        python_field = plan.python[index]
+        source = sources[(python_field.type_name, pk)] if python_field.type_name is not None else None
+        try:
+            values.append(internals.execute_field(executor, python_field.parent_type, source, python_field.details,
+                                                  python_field.key))
+        except Exception as error:  # a non-null field that failed
+            raise PythonFieldFailed(repr(error)) from error
+    pending = [i for i, value in enumerate(values) if asyncio.iscoroutine(value) or asyncio.isfuture(value)
+               or hasattr(value, "__await__")]
+    if pending:
+        done = await asyncio.gather(*(values[i] for i in pending), return_exceptions=True)
+        for i, value in zip(pending, done, strict=True):
+            if isinstance(value, BaseException):
+                raise PythonFieldFailed(repr(value)) from value
+            values[i] = value
+    if internals.executor_errors(executor):
+        raise PythonFieldFailed(str(internals.executor_errors(executor)[0]))
+    written = {f"{index}:{'' if pk is None else pk}": json.dumps(value, ensure_ascii=False)
+               for (index, pk), value in zip(wanted, values, strict=True)}
+    return RawJSON(PYTHON_FIELD.sub(lambda match: written[f"{match.group(1)}:{match.group(2)}"], text))

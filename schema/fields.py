@@ -1,0 +1,264 @@
+"""One declaration per field: where a field's value comes from, written once.
+
+A row-backed type (a Strawberry type holding its model row in `_row`) declares each
+field with one of the functions below. Each returns a Strawberry field whose resolver is
+generated from the declaration, and keeps the declaration in the field's metadata
+(`SOURCE`). Both read paths derive from it: the normal path runs the generated resolver,
+and the single statement (engine/sql.py) writes the same value in SQL. The planner
+takes a field as SQL only when it is declared here *and* its resolver is still the one
+generated here (`declared_source`): a hand-written resolver is always run, in Python,
+so no SQL form can bypass it.
+
+- `column("name")`: the row's attribute (enums, timestamps, decimals, lists and JSON are
+  written by the field's GraphQL type);
+- `money("total")` / `money(lambda row: row.total - row.returned_total)`: `Money` of an
+  amount and the row's currency column. The expression is evaluated on the ORM row in
+  Python and on the table's columns in SQL: one expression, two evaluations;
+- `global_id("Customer")`: the opaque ID of the row's primary key;
+- `to_one("User", "owner_id")`: the related row by key, read through the caller's row
+  scope (resolvers/scoping.py) on both paths;
+- `connection(build)`: a nested list: `build(principal, **arguments)` returns the
+  NestedList both paths page through (arguments: the builder's own, then first, after,
+  last, before);
+- `root_connection(build)` and `root_by_id("Customer")`: root fields of the same kinds.
+
+docs/architecture.md says how to add a field.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from crm.money import round_money
+from resolvers.node import NODE_LOADERS, from_global_id
+from resolvers.scoping import row_scope
+from schema.permissions import guarded_field
+
+SOURCE = "crm.source"
+PAGE_ARGUMENTS = ("first", "after", "last", "before")
+Expression = Callable[[Any], Any]  # a row (ORM object, or a table's columns) -> its value
+
+
+@dataclass(frozen=True, eq=False)
+class Source:
+    """Where a field's value comes from. `resolver` is the function generated for it."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "resolver", None)
+
+
+@dataclass(frozen=True, eq=False)
+class Column(Source):
+    name: str
+
+
+@dataclass(frozen=True, eq=False)
+class MoneyOf(Source):
+    amount: str | Expression
+    currency: str = "currency"
+
+    def amount_of(self, row: Any) -> Any:
+        return self.amount(row) if callable(self.amount) else getattr(row, self.amount)
+
+
+@dataclass(frozen=True, eq=False)
+class GlobalId(Source):
+    type_name: str
+    column: str = "id"
+
+
+@dataclass(frozen=True, eq=False)
+class ToOne(Source):
+    type_name: str
+    foreign_key: str
+
+
+@dataclass(frozen=True, eq=False)
+class ConnectionOf(Source):
+    build: Callable[..., Any]  # (principal, **arguments) -> NestedList
+
+
+@dataclass(frozen=True, eq=False)
+class RootConnection(Source):
+    build: Callable[..., Any]  # (principal, **arguments) -> (statement, ordering)
+    prime: Any = None  # a by-id loader seeded with the page's rows
+
+
+@dataclass(frozen=True, eq=False)
+class RootById(Source):
+    type_name: str
+
+
+@dataclass(frozen=True, eq=False)
+class RootNode(Source):
+    """`node(id:)`: the type comes from the ID."""
+
+
+def declared_source(strawberry_field: Any) -> Source | None:
+    """The field's declaration, if its resolver is still the one generated from it."""
+    source = (strawberry_field.metadata or {}).get(SOURCE) if strawberry_field is not None else None
+    resolver = strawberry_field.base_resolver if source is not None else None
+    if resolver is None or resolver.wrapped_func is not source.resolver:
+        return None
+    return source
+
+
+def _field(source: Source, resolver: Callable[..., Any], *, description: str, permissions: list | None,
+           **kwargs: Any) -> Any:
+    object.__setattr__(source, "resolver", resolver)
+    metadata = {SOURCE: source}
+    if permissions is not None:
+        made = guarded_field(description=description, permissions=permissions, resolver=resolver, metadata=metadata,
+                             **kwargs)
+    else:
+        made = strawberry.field(description=description, resolver=resolver, metadata=metadata, **kwargs)
+    object.__setattr__(source, "field", made)
+    return made
+
+
+# --- values of the row ---------------------------------------------------------------------
+
+def column(name: str, *, description: str, permissions: list | None = None) -> Any:
+    def resolve(root: Any) -> Any:
+        return getattr(root._row, name)
+    return _field(Column(name), resolve, description=description, permissions=permissions)
+
+
+def money(amount: str | Expression, *, description: str, currency: str = "currency",
+          permissions: list | None = None) -> Any:
+    source = MoneyOf(amount, currency)
+
+    def resolve(root: Any) -> Any:
+        from schema.common import Money
+
+        row = root._row
+        value = source.amount_of(row)
+        return None if value is None else Money(amount=round_money(value), currency=getattr(row, currency))
+    return _field(source, resolve, description=description, permissions=permissions)
+
+
+def global_id(type_name: str, *, description: str = "Opaque global ID; stable across requests.",
+              column_name: str = "id") -> Any:
+    from resolvers.node import to_global_id
+
+    def resolve(root: Any) -> strawberry.ID:
+        return strawberry.ID(to_global_id(type_name, getattr(root._row, column_name)))
+    return _field(GlobalId(type_name, column_name), resolve, description=description, permissions=None)
+
+
+# --- relations --------------------------------------------------------------------------------
+
+def node_of(type_name: str, row: Any) -> Any:
+    """The GraphQL object of a loaded row (schema/node.py's NODE_TYPES)."""
+    from schema.node import NODE_TYPES
+
+    return NODE_TYPES[type_name](row)
+
+
+async def load_node(info: Info, type_name: str, pk: int | None) -> Any:
+    """The object of `type_name` with primary key `pk`, if the caller may read it."""
+    if pk is None:
+        return None
+    row = await info.context.loader(NODE_LOADERS[type_name]).load(pk)
+    return None if row is None else node_of(type_name, row)
+
+
+def to_one(type_name: str, foreign_key: str, *, description: str, permissions: list | None = None) -> Any:
+    async def resolve(root: Any, info: Info) -> Any:
+        return await load_node(info, type_name, getattr(root._row, foreign_key))
+    return _field(ToOne(type_name, foreign_key), resolve, description=description, permissions=permissions)
+
+
+def _with_signature(resolve: Callable[..., Any], build: Callable[..., Any]) -> Callable[..., Any]:
+    """Gives a generated resolver the builder's arguments (all but the principal), then
+    the page arguments: Strawberry reads a field's arguments off its resolver's signature."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [inspect.Parameter("root", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+                  inspect.Parameter("info", keyword, annotation=Info)]
+    parameters += [p.replace(kind=keyword) for p in list(inspect.signature(build).parameters.values())[1:]]
+    parameters += [inspect.Parameter(name, keyword, default=None, annotation=int | None if name in ("first", "last")
+                                     else str | None) for name in PAGE_ARGUMENTS]
+    resolve.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    resolve.__annotations__ = {p.name: p.annotation for p in parameters if p.annotation is not inspect.Parameter.empty}
+    # The builder's string annotations resolve in its own module.
+    resolve.__module__ = build.__module__
+    return resolve
+
+
+def node_class(source: Source) -> Any:
+    """The type of the nodes of the connection a declared field returns, read off the
+    field's own annotation (`Connection[OrderType]`) the first time it is needed."""
+    found = getattr(source, "node_class", None)
+    if found is None:
+        connection_type = source.field.type
+        edges = next(f for f in connection_type.__strawberry_definition__.fields if f.python_name == "edges")
+        edge_type = edges.type.of_type
+        node = next(f for f in edge_type.__strawberry_definition__.fields if f.python_name == "node").type
+        found = node.resolve_type() if hasattr(node, "resolve_type") else node
+        object.__setattr__(source, "node_class", found)
+    return found
+
+
+def connection(build: Callable[..., Any], *, description: str, permissions: list | None = None) -> Any:
+    source = ConnectionOf(build)
+
+    async def resolve(root: Any, info: Info, first: int | None = None, after: str | None = None,
+                      last: int | None = None, before: str | None = None, **arguments: Any) -> Any:
+        from schema.common import nested_connection
+
+        relation = build(info.context.principal, **arguments)
+        return await nested_connection(info, relation, root._row.id, node_class(source).from_row,
+                                       first=first, after=after, last=last, before=before)
+    _with_signature(resolve, build)
+    return _field(source, resolve, description=description, permissions=permissions)
+
+
+def root_connection(build: Callable[..., Any], *, description: str, permissions: list, prime: Any = None) -> Any:
+    source = RootConnection(build, prime)
+
+    async def resolve(root: Any, info: Info, first: int | None = None, after: str | None = None,
+                      last: int | None = None, before: str | None = None, **arguments: Any) -> Any:
+        from schema.common import list_connection
+
+        statement, ordering = build(info.context.principal, **arguments)
+        return await list_connection(info, statement, ordering, node_class(source).from_row, prime=prime,
+                                     first=first, after=after, last=last, before=before)
+    _with_signature(resolve, build)
+    return _field(source, resolve, description=description, permissions=permissions)
+
+
+def root_by_id(type_name: str, *, description: str, permissions: list) -> Any:
+    async def resolve(root: Any, info: Info, id: strawberry.ID) -> Any:
+        _, pk = from_global_id(id, expected_type=type_name)
+        return await load_node(info, type_name, pk)
+    return _field(RootById(type_name), resolve, description=description, permissions=permissions)
+
+
+def root_node(*, description: str, permissions: list) -> Any:
+    async def resolve(root: Any, info: Info, id: strawberry.ID) -> Any:
+        from schema.node import NODE_TYPES
+
+        type_name, pk = from_global_id(id)
+        row = await info.context.loader(NODE_LOADERS[type_name]).load(pk)
+        if row is None:
+            return None
+        node = NODE_TYPES[type_name]
+        # Most types wrap the row; some (a membership's view) need the request to build.
+        return await node(info, row) if inspect.iscoroutinefunction(node) else node(row)
+    return _field(RootNode(), resolve, description=description, permissions=permissions)
+
+
+def by_id_statement(type_name: str | None, principal: Any, id: str) -> tuple[str, Any]:
+    """`root_by_id`'s and `root_node`'s row as a statement for the single statement:
+    the row the by-id loader would return (the same scope), or none; and its type."""
+    from sqlalchemy import select
+
+    type_name, pk = from_global_id(id, expected_type=type_name)
+    model = NODE_LOADERS[type_name].model
+    return type_name, select(model).where(model.id == pk, row_scope(type_name, principal))

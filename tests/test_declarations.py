@@ -1,0 +1,146 @@
+"""One declaration per field (schema/fields.py), and the fast path that reads only them.
+
+- Static: every field that carries a declaration still has the resolver generated from
+  it, so no SQL form can bypass a hand-written resolver; and every field of a row-backed
+  type either is declared or has a resolver of its own (no value copied in `from_row`).
+- The experiment an outside review ran against batch 1: `Customer.email` made into a
+  resolver that hides the email from partners, the natural Strawberry way. Batch 1's
+  single statement went on reading the column and answered the raw email; here the
+  static check names the field, and both paths answer null.
+- The screens of the README and of the benchmark, plain and as relay-compiler or
+  Apollo write them (named fragments, `__typename` everywhere), are one statement.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from contextlib import contextmanager
+from pathlib import Path
+
+from strawberry.types import Info
+from strawberry.types.fields.resolver import StrawberryResolver
+
+from bench import scenarios
+from core.demo import demo_partner, seed_demo_data
+from crm.auth import Principal, Role
+from schema import schema
+from schema.customers import CustomerType
+from schema.fields import SOURCE, declared_source
+from tests.conftest import ADMIN
+from tests.test_compiled import _post, engine_of, plain_client  # noqa: F401 (fixture)
+
+GRAPHQL = schema._schema
+BACKREF = "strawberry-definition"
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def bypassed_declarations() -> list[tuple[str, str]]:
+    """(type, field) of every declared field whose resolver is no longer the generated one."""
+    found = []
+    for graphql_type in GRAPHQL.type_map.values():
+        for name, graphql_field in (getattr(graphql_type, "fields", None) or {}).items():
+            strawberry_field = (getattr(graphql_field, "extensions", None) or {}).get(BACKREF)
+            if strawberry_field is None or SOURCE not in (strawberry_field.metadata or {}):
+                continue
+            if declared_source(strawberry_field) is None:
+                found.append((graphql_type.name, name))
+    return found
+
+
+def copied_fields() -> list[tuple[str, str]]:
+    """(type, field) of fields of row-backed types (types holding `_row`) that are plain
+    attributes: a value some constructor copies, which the single statement cannot see."""
+    found = []
+    for graphql_type in GRAPHQL.type_map.values():
+        definition = (getattr(graphql_type, "extensions", None) or {}).get(BACKREF)
+        if definition is None or "_row" not in getattr(getattr(definition, "origin", None), "__annotations__", {}):
+            continue
+        for name, graphql_field in graphql_type.fields.items():
+            strawberry_field = graphql_field.extensions[BACKREF]
+            if strawberry_field.base_resolver is None:
+                found.append((graphql_type.name, name))
+    return found
+
+
+def test_no_declared_field_is_bypassed_by_a_hand_written_resolver():
+    assert bypassed_declarations() == []
+
+
+def test_row_backed_types_take_every_field_from_a_declaration_or_a_resolver():
+    assert copied_fields() == []
+
+
+def test_the_customer_list_and_detail_are_declared_through():
+    """Guards the test above against passing on nothing: the hot types are declared."""
+    for type_name, fields in {"Customer": {"id", "name", "email", "owner", "orders", "contacts"},
+                              "Order": {"id", "status", "total", "netTotal", "customer"},
+                              "Opportunity": {"amount", "weightedAmount", "stage", "owner"}}.items():
+        graphql_type = GRAPHQL.get_type(type_name)
+        declared = {name for name, f in graphql_type.fields.items() if declared_source(f.extensions[BACKREF])}
+        assert fields <= declared, (type_name, fields - declared)
+
+
+@contextmanager
+def email_hidden_from_partners():
+    """Batch 1's experiment: Customer.email becomes a hand-written resolver, its
+    declaration left in place."""
+    field = next(f for f in CustomerType.__strawberry_definition__.fields if f.python_name == "email")
+    generated = field.base_resolver
+
+    def email(self, info: Info) -> str | None:
+        return None if info.context.principal.role == Role.PARTNER else self._row.email
+
+    field.base_resolver = StrawberryResolver(email)
+    try:
+        yield
+    finally:
+        field.base_resolver = generated
+
+
+async def test_the_email_experiment_is_caught_and_both_paths_hide_the_email(app, client, plain_client, database):
+    await seed_demo_data(database)
+    user_id, account_id = await demo_partner(database)
+    nora = Principal(subject="nora@northwind.example", role=Role.PARTNER, account_id=account_id, user_id=user_id)
+    engine = engine_of(app)
+    query = "{ customers(first: 5) { edges { node { id name email } } } }"
+    with email_hidden_from_partners():
+        assert bypassed_declarations() == [("Customer", "email")]
+        expected = await _post(plain_client, query, None, nora)
+        await _post(client, query, None, nora)  # learnt
+        before = engine.paths["sql"]
+        answered = await _post(client, query, None, nora)
+        assert engine.paths["sql"] == before + 1  # still one statement, the email resolved in Python
+        assert json.dumps(answered) == json.dumps(expected)
+        emails = [edge["node"]["email"] for edge in answered[1]["data"]["customers"]["edges"]]
+        assert emails and all(email is None for email in emails), answered
+        # Staff still read it, on both paths.
+        staff = await _post(client, query, None, ADMIN)
+        assert any(edge["node"]["email"] for edge in staff[1]["data"]["customers"]["edges"])
+    assert bypassed_declarations() == []
+
+
+README_SCREENS = [q for q in re.findall(r"```graphql\n(.*?)```", README, re.S)
+                  if re.match(r"\s*query Customer(List|Detail)", q)]
+
+
+async def test_the_readme_and_benchmark_screens_are_one_statement_plain_and_with_fragments(
+        app, client, plain_client, database, count_statements):
+    await seed_demo_data(database)
+    engine = engine_of(app)
+    customers = (await _post(client, "{ customers(first: 3) { edges { node { id } } } }", None, ADMIN))[1]
+    customer = customers["data"]["customers"]["edges"][0]["node"]["id"]
+    screens = [(query, {"id": customer} if "$id" in query else {}) for query in README_SCREENS]
+    screens += [(scenarios.CUSTOMER_LIST, {}), (scenarios.CUSTOMER_LIST_FRAGMENTS, {}),
+                (scenarios.CUSTOMER_DETAIL, {"id": customer}), (scenarios.CUSTOMER_DETAIL_FRAGMENTS, {"id": customer})]
+    assert len(screens) == 6
+    for query, variables in screens:
+        expected = await _post(plain_client, query, variables, ADMIN)
+        await _post(client, query, variables, ADMIN)  # learnt
+        before = engine.paths["sql"]
+        async with count_statements() as statements:
+            answered = await _post(client, query, variables, ADMIN)
+        assert engine.paths["sql"] == before + 1, query
+        assert json.dumps(answered) == json.dumps(expected), query
+        # The README detail page's timeline (a union) is resolved in Python: one more.
+        assert len(statements) == (1 if "timeline" not in query else 2), (query, statements.statements)
