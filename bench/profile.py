@@ -31,7 +31,7 @@ async def measure(url: str, key: str, repeat: int, sort: str, limit: int, plain:
         raise SystemExit("no benchmark data set in this database: run `python -m bench.run` first")
     secret_key = secrets.token_urlsafe(32)
     admin, partners = tokens(secret_key, shape)
-    chosen = {"a": scenarios.customer_list(), "b": scenarios.customer_detail(shape), "c": scenarios.my_membership(shape)}[key]
+    chosen = {s.key: s for s in scenarios.reads(shape)}[key]
     requests = authorised(chosen, admin, partners)
     database = Database.from_url(url, pool_size=4)
     app = create_app(Settings(database_url=url, secret_key=secret_key, introspection=False, compiled_queries=not plain),
@@ -66,7 +66,7 @@ async def measure(url: str, key: str, repeat: int, sort: str, limit: int, plain:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("scenario", choices=["a", "b", "c"])
+    parser.add_argument("scenario", choices=["a", "a'", "a+", "b", "b'", "c"])
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--sort", default="tottime", help="cProfile sort key (tottime, cumulative)")
     parser.add_argument("--limit", type=int, default=40)

