@@ -115,11 +115,14 @@ def _first_difference(a: str, b: str, around: int = 160) -> str:
 
 
 class PoisonedConnection(Exception):
-    """An answer says INTERNAL_SERVER_ERROR: so far always the test's shared connection
-    left unusable (PendingRollbackError) after a normal-path answer with an error deep
-    in a big selection (graphql-core cancels the sibling resolvers' queries in flight).
-    Every later request of the test then fails alike, on both paths, so the test stops
-    sending requests that error; nothing is compared past it."""
+    """An answer says INTERNAL_SERVER_ERROR and a plain read fails now too: the test's
+    shared connection (models.Database.bound_to) is unusable, PendingRollbackError on
+    every later request, on both paths. Seen after a normal-path answer with an error
+    while other fields were resolving beside it: `{ a: customers(first: 101) { totalCount }
+    b: orders { totalCount } }` does it every time (not on a real pool: tests/conftest's
+    committed_client answers the next request normally), and a forbidden field deep in a
+    big selection sometimes. Nothing can be compared past it, so the test stops there
+    and says so in its summary."""
 
 
 def _codes(body: Any) -> set[str]:
@@ -136,6 +139,7 @@ class Agreement:
         self.disagreements: list[str] = []
         self.queries = 0
         self.requests = 0
+        self.last_error = ""  # the last query answered with errors: what may have left the connection unusable
 
     async def post(self, client, query: str, variables: dict | None, principal: Principal | None):
         if client is self.fast:
@@ -160,7 +164,10 @@ class Agreement:
         grew = answered_by(self.app) - before
         if any("INTERNAL_SERVER_ERROR" in _codes(answer[1]) for answer in (expected, first, second)) and \
                 await self.connection_unusable(principal):
-            raise PoisonedConnection(f"{label} [{principal.role.value}]: {[sorted(_codes(a[1])) for a in (expected, first, second)]}")
+            raise PoisonedConnection(f"{label} [{principal.role.value}]: {[sorted(_codes(a[1])) for a in (expected, first, second)]}"
+                                     f"; the last query answered with errors before: {self.last_error}")
+        if _codes(expected[1]):
+            self.last_error = f"{label} [{principal.role.value}] {sorted(_codes(expected[1]))}: {query} {json.dumps(variables)}"
         assert sum(grew.values()) == 1, (grew, label)
         path = next(iter(grew))
         self.paths[path] += 1
@@ -572,8 +579,10 @@ class Document:
                 items.append(self.field(type_, name, levels, key=own_key))
         return "{ " + " ".join(items) + " }"
 
-    def root(self, name: str, taken: set[str]) -> str:
-        """A root field; under a fresh alias when its name is taken already."""
+    def root(self, name: str, taken: set[str], *, errors: bool) -> str:
+        """A root field; under a fresh alias when its name is taken already. `errors`:
+        whether its arguments may be refused (a cursor that does not decode or is of
+        another ordering): only for a document of one root field, see PoisonedConnection."""
         query = GRAPHQL.query_type
         key = self.draw(st.sampled_from([None, self.fresh("root")])) if name not in taken else self.fresh("root")
         if key is None:
@@ -584,12 +593,13 @@ class Document:
             argument = json.dumps(customer) if self.draw(st.booleans()) else self.variable("ID!", customer, "id")
             return f"{head}(id: {argument}){self.directives()} {self.selection(named(query.fields[name].type), LEVELS)}"
         connection = named(query.fields[name].type)
-        arguments = self.page_arguments(connection, root=True)
+        arguments = self.page_arguments(connection, root=errors)
         field = query.fields[name]
         if self.draw(st.booleans()):
             filter_type = named(field.args["filter"].type)
             arguments.append(f"filter: {self.variable(filter_type.name, self.filter_value(filter_type), 'f')}")
-        if "orderBy" in field.args and self.draw(st.integers(0, 3)) == 0:
+        paged_by_cursor = any(a.startswith(("after", "before")) for a in arguments)
+        if "orderBy" in field.args and (errors or not paged_by_cursor) and self.draw(st.integers(0, 3)) == 0:
             order = named(named(field.args["orderBy"].type).fields["field"].type)
             arguments.append(f"orderBy: [{{field: {self.draw(st.sampled_from(sorted(order.values)))}, "
                              f"direction: {self.draw(st.sampled_from(['ASC', 'DESC']))}}}]")
@@ -648,7 +658,8 @@ async def test_random_documents_agree(agreement, data, cursors, random_paths, dr
     principal = data["principals"][role]
     document = Document(draw.draw, principal.role, cursors, data["customers"])
     taken: set[str] = set()
-    roots = [document.root(name, taken) for name in draw.draw(st.lists(st.sampled_from(RANDOM_ROOTS), min_size=1, max_size=2))]
+    names = draw.draw(st.lists(st.sampled_from(RANDOM_ROOTS), min_size=1, max_size=2))
+    roots = [document.root(name, taken, errors=len(names) == 1) for name in names]
     query, variables = document.text(roots)
     assert validate(GRAPHQL, parse(query)) == [], query  # the strategy writes valid documents
     paths, stopped = random_paths
