@@ -122,12 +122,13 @@ def _first_difference(a: str, b: str, around: int = 160) -> str:
 class PoisonedConnection(Exception):
     """An answer says INTERNAL_SERVER_ERROR and a plain read fails now too: the test's
     shared connection (models.Database.bound_to) is unusable, PendingRollbackError on
-    every later request, on both paths. Seen after a normal-path answer with an error
-    while other fields were resolving beside it: `{ a: customers(first: 101) { totalCount }
-    b: orders { totalCount } }` does it every time (not on a real pool: tests/conftest's
-    committed_client answers the next request normally), and a forbidden field deep in a
-    big selection sometimes. Nothing can be compared past it, so the test stops there
-    and says so in its summary."""
+    every later request, on both paths. It follows an error in a non-null field while
+    other fields were resolving beside it: the null reaches `data` (or a parent) and
+    graphql-core cancels the siblings' statements in flight, on that one connection.
+    `{ a: customers(first: 101) { totalCount } b: orders { totalCount } }` does it every
+    time (on a real pool, tests/conftest's committed_client, the next request is
+    answered normally); a forbidden field deep in a big selection does it sometimes.
+    Nothing can be compared past it, so the test stops there and says so in its summary."""
 
 
 def _codes(body: Any) -> set[str]:
