@@ -679,3 +679,12 @@ async def test_random_documents_agree(agreement, data, cursors, random_paths, dr
         return
     paths[path] += 1
     agreement.check("a random document")
+
+
+def test_answered_by_reads_the_engine_of_the_rewrite():
+    """Once the view has `engine.paths`, answered_by reads it as it is."""
+    from types import SimpleNamespace
+
+    view = SimpleNamespace(engine=SimpleNamespace(paths=Counter({"sql": 2, "plan": 1, "resolver": 4})), compiler=None)
+    app = SimpleNamespace(routes=[SimpleNamespace(app=view)], state=SimpleNamespace())
+    assert answered_by(app) == Counter({"sql": 2, "plan": 1, "resolver": 4})
