@@ -274,11 +274,16 @@ class SqlPlan:
     nested_roles: list[tuple[Any, ...]]
     python: list[PythonField]
     planner: _Planner
-    wants_cursors: bool = False
     # No variables in the arguments of any nested list: all but the roots' rows is
     # compiled once per caller (`sql_of`).
     static_below: bool = False
     templates: OrderedDict = field(default_factory=OrderedDict)
+
+    @property
+    def wants_cursors(self) -> bool:
+        # Read off the planner: a node(id:) root plans the type an ID names when it first
+        # meets one.
+        return self.planner.wants_cursors
 
 
 def _roles(strawberry_field: Any) -> tuple[Any, ...] | None:
@@ -374,7 +379,7 @@ class SqlCompiler:
         nested = [part[1] for root in roots if isinstance(root, RootPlan) and (root.connection or root.item)
                   for part in (root.connection.item if root.connection else root.item).parts if isinstance(part, tuple)]
         static_below = all(connection.static for connection in nested)
-        return SqlPlan(roots, nested_roles, planner.python, planner, planner.wants_cursors, static_below)
+        return SqlPlan(roots, nested_roles, planner.python, planner, static_below)
 
 
 class _Planner:

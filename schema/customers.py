@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from sqlalchemy import Select, and_
@@ -22,7 +22,7 @@ from resolvers.loaders import CustomerByIdLoader, NestedList
 from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id
-from schema.common import list_connection, gid, nested, nested_connection, payload_errors
+from schema.common import list_connection, nested, nested_connection, payload_errors
 from schema.fields import column, connection, global_id, root_by_id, root_connection, to_one
 from schema.contacts import Consent, ConsentInput, ContactFilter, ContactType, can_contact, values_with_consent
 from schema.errors import error_codes, error_type
@@ -289,29 +289,22 @@ class CustomerPayload:
 
 @strawberry.type(name="CustomerMerge", description="The record of one customer merged into another.")
 class CustomerMergeType(Node):
-    merged_at: datetime = strawberry.field(description="When.")
-    moved: JSON = strawberry.field(description="How many rows moved, per kind (contacts, opportunities, orders, ...).")
-    merged_snapshot: JSON = strawberry.field(description="The merged customer as it was before the merge.")
+    id: strawberry.ID = global_id("CustomerMerge")
+    merged_at: datetime = column("merged_at", description="When.")
+    moved: JSON = column("moved", description="How many rows moved, per kind (contacts, opportunities, orders, ...).")
+    merged_snapshot: JSON = column("merged_snapshot", description="The merged customer as it was before the merge.")
     _row: strawberry.Private[object]
 
-    @strawberry.field(description="The customer that remains.")
-    async def survivor(self, info: Info) -> CustomerType:
-        return await load_customer(info, self._row.survivor_id)
+    survivor: CustomerType = to_one("Customer", "survivor_id", description="The customer that remains.")
 
-    @strawberry.field(description="The customer merged away (now archived).")
-    async def merged(self, info: Info) -> CustomerType:
-        return await load_customer(info, self._row.merged_id)
+    merged: CustomerType = to_one("Customer", "merged_id", description="The customer merged away (now archived).")
 
-    @strawberry.field(description="Who merged them.")
-    async def merged_by(self, info: Info) -> Annotated["UserType", strawberry.lazy("schema.users")] | None:
-        from schema.users import load_user
-
-        return await load_user(info, self._row.merged_by_id)
+    merged_by: Annotated["UserType", strawberry.lazy("schema.users")] | None = to_one(
+        "User", "merged_by_id", description="Who merged them.")
 
     @classmethod
     def from_row(cls, row) -> CustomerMergeType:
-        return cls(id=gid("CustomerMerge", row.id), merged_at=row.merged_at, moved=row.moved,
-                   merged_snapshot=row.merged_snapshot, _row=row)
+        return cls(_row=row)
 
 
 NODE_TYPES["CustomerMerge"] = CustomerMergeType.from_row
@@ -333,18 +326,19 @@ class DuplicateReason(enum.Enum):
 
 @strawberry.type(description="Live customers that share a normalised email, phone or tax ID.")
 class DuplicateGroup:
-    reason: DuplicateReason = strawberry.field(description="What they share.")
-    value: str = strawberry.field(description="The shared value, normalised (phone: digits only; tax ID: upper case, no separators).")
-    _ids: strawberry.Private[list[int]]
+    reason: DuplicateReason = column("reason", description="What they share.")
+    value: str = column("key", description="The shared value, normalised (phone: digits only; tax ID: upper case, no "
+                        "separators).")
+    _row: strawberry.Private[Any]  # (reason, key, ids) of the duplicate groups' statement
 
     @strawberry.field(description="The customers, oldest first: merge the others into the first with customerMerge.")
     async def customers(self, info: Info) -> list[CustomerType]:
-        rows = await info.context.loader(CustomerByIdLoader).load_many(self._ids)
+        rows = await info.context.loader(CustomerByIdLoader).load_many(list(self._row.ids))
         return [CustomerType.from_row(row) for row in rows if row is not None]
 
     @classmethod
     def from_row(cls, row) -> DuplicateGroup:
-        return cls(reason=DuplicateReason(row.reason), value=row.key, _ids=list(row.ids))
+        return cls(_row=row)
 
 
 def _customer_values(input_object) -> dict:

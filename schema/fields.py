@@ -147,8 +147,9 @@ def global_id(type_name: str, *, description: str = "Opaque global ID; stable ac
               column_name: str = "id") -> Any:
     from resolvers.node import to_global_id
 
-    def resolve(root: Any) -> strawberry.ID:
-        return strawberry.ID(to_global_id(type_name, getattr(root._row, column_name)))
+    def resolve(root: Any) -> strawberry.ID | None:
+        pk = getattr(root._row, column_name)
+        return None if pk is None else strawberry.ID(to_global_id(type_name, pk))
     return _field(GlobalId(type_name, column_name), resolve, description=description, permissions=None)
 
 

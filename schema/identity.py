@@ -17,7 +17,8 @@ from models import UserRole
 from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id
-from schema.common import gid, payload_errors
+from schema.fields import column, global_id
+from schema.common import payload_errors
 from schema.errors import error_codes, error_type
 from schema.node import NODE_TYPES, Node
 from schema.permissions import Admins, AnyRole, Public, guarded_field, guarded_mutation
@@ -49,19 +50,20 @@ class AuthPayload:
 
 @strawberry.type(name="ApiKey", description="A machine credential. The key itself is shown once, at creation.")
 class ApiKeyType(Node):
-    name: str = strawberry.field(description="What it is for.")
-    prefix: str = strawberry.field(description="Public part of the key (crm_<prefix>_...), to recognise it.")
-    role: UserRole = strawberry.field(description="The role it acts with.")
-    created_at: datetime = strawberry.field(description="When created.")
-    expires_at: datetime | None = strawberry.field(description="When it expires; null: never.")
-    revoked_at: datetime | None = strawberry.field(description="When revoked.")
-    last_used_at: datetime | None = strawberry.field(description="When last used (to the minute).")
+    id: strawberry.ID = global_id("ApiKey")
+    name: str = column("name", description="What it is for.")
+    prefix: str = column("prefix", description="Public part of the key (crm_<prefix>_...), to recognise it.")
+    role: UserRole = column("role", description="The role it acts with.")
+    created_at: datetime = column("created_at", description="When created.")
+    expires_at: datetime | None = column("expires_at", description="When it expires; null: never.")
+    revoked_at: datetime | None = column("revoked_at", description="When revoked.")
+    last_used_at: datetime | None = column("last_used_at", description="When last used (to the minute).")
+
+    _row: strawberry.Private[ApiKeyRow]
 
     @classmethod
     def from_row(cls, row: ApiKeyRow) -> ApiKeyType:
-        return cls(id=gid("ApiKey", row.id), name=row.name, prefix=row.prefix, role=UserRole(row.role),
-                   created_at=row.created_at, expires_at=row.expires_at, revoked_at=row.revoked_at,
-                   last_used_at=row.last_used_at)
+        return cls(_row=row)
 
 
 NODE_TYPES["ApiKey"] = ApiKeyType.from_row

@@ -21,6 +21,7 @@ from resolvers.errors import ApiError, ErrorCode
 from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, from_global_id
+from schema.fields import column, global_id, money
 from schema.common import Money, MoneyInput, gid, payload_errors
 from schema.errors import error_codes, error_type
 from schema.node import NODE_TYPES, Node
@@ -49,64 +50,70 @@ def now() -> datetime:
 
 @strawberry.type(name="TierChange", description="One change of a member's tier, explained.")
 class TierChangeType:
-    from_rank: int = strawberry.field(description="Tier before (0: none).")
-    to_rank: int = strawberry.field(description="Tier after (0: none).")
-    reason: TierChangeReason = strawberry.field(description="Why.")
-    at: datetime = strawberry.field(description="When.")
-    window_start: datetime | None = strawberry.field(description="Start of the window whose volume counted.")
-    window_end: datetime | None = strawberry.field(description="End of that window.")
-    qualifying_volume: Decimal | None = strawberry.field(description="The volume that counted.")
-    rule_version_id: strawberry.ID | None = strawberry.field(description="The rule version applied.")
-    explanation: JSON = strawberry.field(description="Which rule and thresholds decided, and the values compared.")
+    from_rank: int = column("from_rank", description="Tier before (0: none).")
+    to_rank: int = column("to_rank", description="Tier after (0: none).")
+    reason: TierChangeReason = column("reason", description="Why.")
+    at: datetime = column("at", description="When.")
+    window_start: datetime | None = column("window_start", description="Start of the window whose volume counted.")
+    window_end: datetime | None = column("window_end", description="End of that window.")
+    qualifying_volume: Decimal | None = column("qualifying_volume", description="The volume that counted.")
+    rule_version_id: strawberry.ID | None = global_id("RuleVersion", column_name="rule_version_id",
+                                                       description="The rule version applied.")
+    explanation: JSON = column("explanation", description="Which rule and thresholds decided, and the values compared.")
+    _row: strawberry.Private[TierChange]
 
     @classmethod
     def from_row(cls, row: TierChange) -> TierChangeType:
-        return cls(from_rank=row.from_rank, to_rank=row.to_rank, reason=TierChangeReason(row.reason), at=row.at,
-                   window_start=row.window_start, window_end=row.window_end, qualifying_volume=row.qualifying_volume,
-                   rule_version_id=gid("RuleVersion", row.rule_version_id), explanation=row.explanation)
+        return cls(_row=row)
 
 
 @strawberry.type(name="TrainingBooking", description="A training session booked against the quota.")
 class TrainingBookingType(Node):
-    title: str = strawberry.field(description="What the session is.")
-    session_at: datetime = strawberry.field(description="When it takes place.")
-    status: str = strawberry.field(description="booked or cancelled.")
-    created_at: datetime = strawberry.field(description="When it was booked.")
-    cancelled_at: datetime | None = strawberry.field(description="When it was cancelled.")
+    id: strawberry.ID = global_id("TrainingBooking")
+    title: str = column("title", description="What the session is.")
+    session_at: datetime = column("session_at", description="When it takes place.")
+    status: str = column("status", description="booked or cancelled.")
+    created_at: datetime = column("created_at", description="When it was booked.")
+    cancelled_at: datetime | None = column("cancelled_at", description="When it was cancelled.")
+
+    _row: strawberry.Private[TrainingBooking]
 
     @classmethod
     def from_row(cls, row: TrainingBooking) -> TrainingBookingType:
-        return cls(id=gid("TrainingBooking", row.id), title=row.title, session_at=row.session_at, status=row.status,
-                   created_at=row.created_at, cancelled_at=row.cancelled_at)
+        return cls(_row=row)
 
 
 @strawberry.type(name="FeePayment", description="An entry fee paid: it holds its tier over [termStart, termEnd) unless refunded.")
 class FeePaymentType(Node):
-    tier_rank: int = strawberry.field(description="The tier it paid for.")
-    amount: Money = strawberry.field(description="What was paid.")
-    term_start: datetime = strawberry.field(description="Start of the term.")
-    term_end: datetime = strawberry.field(description="End of the term.")
-    refunded_at: datetime | None = strawberry.field(description="When refunded (the term ended then).")
+    id: strawberry.ID = global_id("FeePayment")
+    tier_rank: int = column("tier_rank", description="The tier it paid for.")
+    amount: Money = money("amount", description="What was paid.")
+    term_start: datetime = column("term_start", description="Start of the term.")
+    term_end: datetime = column("term_end", description="End of the term.")
+    refunded_at: datetime | None = column("refunded_at", description="When refunded (the term ended then).")
+
+    _row: strawberry.Private[FeePayment]
 
     @classmethod
     def from_row(cls, row: FeePayment) -> FeePaymentType:
-        return cls(id=gid("FeePayment", row.id), tier_rank=row.tier_rank, amount=Money.of(row.amount, row.currency),
-                   term_start=row.term_start, term_end=row.term_end, refunded_at=row.refunded_at)
+        return cls(_row=row)
 
 
 @strawberry.type(name="TierOverride", description="A manual floor or lock on a member's tier.")
 class TierOverrideType(Node):
-    kind: OverrideKind = strawberry.field(description="FLOOR or LOCK.")
-    tier_rank: int = strawberry.field(description="The tier it sets.")
-    reason: str = strawberry.field(description="Why.")
-    starts_at: datetime = strawberry.field(description="From when.")
-    expires_at: datetime | None = strawberry.field(description="Until when; null: until revoked.")
-    revoked_at: datetime | None = strawberry.field(description="When revoked.")
+    id: strawberry.ID = global_id("TierOverride")
+    kind: OverrideKind = column("kind", description="FLOOR or LOCK.")
+    tier_rank: int = column("tier_rank", description="The tier it sets.")
+    reason: str = column("reason", description="Why.")
+    starts_at: datetime = column("starts_at", description="From when.")
+    expires_at: datetime | None = column("expires_at", description="Until when; null: until revoked.")
+    revoked_at: datetime | None = column("revoked_at", description="When revoked.")
+
+    _row: strawberry.Private[TierOverride]
 
     @classmethod
     def from_row(cls, row: TierOverride) -> TierOverrideType:
-        return cls(id=gid("TierOverride", row.id), kind=OverrideKind(row.kind), tier_rank=row.tier_rank, reason=row.reason,
-                   starts_at=row.starts_at, expires_at=row.expires_at, revoked_at=row.revoked_at)
+        return cls(_row=row)
 
 
 @strawberry.type(description="Training sessions of the current period.")

@@ -12,7 +12,7 @@ from crm import orders as service
 from models import Order as OrderRow
 from models import OrderLine, OrderReturn, OrderReturnLine, OrderStatus
 from resolvers.lists import filter_clause
-from resolvers.loaders import ListByParentLoader, OrderByIdLoader, OrderLineByIdLoader
+from resolvers.loaders import ListByParentLoader, OrderByIdLoader
 from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id
@@ -62,13 +62,14 @@ class OrderLineType(Node):
 
 @strawberry.type(description="Units of one line that came back in a return.")
 class OrderReturnLineType:
-    quantity: int = strawberry.field(description="Units returned.")
-    amount: Money = strawberry.field(description="Refunded value: units x the line's net unit price.")
+    quantity: int = column("quantity", description="Units returned.")
+    line: OrderLineType = to_one("OrderLine", "order_line_id", description="The order line.")
     _row: strawberry.Private[OrderReturnLine]
+    _currency: strawberry.Private[str]  # the return's
 
-    @strawberry.field(description="The order line.")
-    async def line(self, info: Info) -> OrderLineType:
-        return OrderLineType.from_row(await info.context.loader(OrderLineByIdLoader).load(self._row.order_line_id))
+    @strawberry.field(description="Refunded value: units x the line's net unit price.")
+    def amount(self) -> Money:
+        return Money.of(self._row.amount, self._currency)
 
 
 @strawberry.type(name="OrderReturn", description="Goods that came back, whole order or by line.")
@@ -82,7 +83,7 @@ class OrderReturnType(Node):
     @strawberry.field(description="What came back.")
     async def lines(self, info: Info) -> list[OrderReturnLineType]:
         rows = await info.context.loader(ListByParentLoader, RETURN_LINES).load(self._row.id)
-        return [OrderReturnLineType(quantity=r.quantity, amount=Money.of(r.amount, self._row.currency), _row=r) for r in rows]
+        return [OrderReturnLineType(_row=r, _currency=self._row.currency) for r in rows]
 
     order: OrderType = to_one("Order", "order_id", description="The order.")
 

@@ -16,6 +16,7 @@ from models import RuleVersion as RuleVersionRow
 from resolvers.errors import ApiError, ErrorCode
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, from_global_id
+from schema.fields import column, global_id
 from schema.common import Money, camel, gid, payload_errors
 from schema.errors import error_codes, error_type
 from schema.node import NODE_TYPES, Node
@@ -61,10 +62,12 @@ class Tier:
 
 @strawberry.type(name="RuleVersion", description="The tiers of a programme from `effectiveFrom` until the next published version.")
 class RuleVersionType(Node):
-    number: int = strawberry.field(description="1, 2, ... per programme.")
-    status: RuleVersionStatus = strawberry.field(description="DRAFT or PUBLISHED.")
-    effective_from: datetime | None = strawberry.field(description="When the version takes effect; null for drafts.")
-    published_at: datetime | None = strawberry.field(description="When it was published.")
+    id: strawberry.ID = global_id("RuleVersion")
+    number: int = column("number", description="1, 2, ... per programme.")
+    status: RuleVersionStatus = column("status", description="DRAFT or PUBLISHED.")
+    effective_from: datetime | None = column(
+        "effective_from", description="When the version takes effect; null for drafts.")
+    published_at: datetime | None = column("published_at", description="When it was published.")
     _row: strawberry.Private[RuleVersionRow]
 
     @strawberry.field(description="The tiers, lowest rank first.")
@@ -76,8 +79,7 @@ class RuleVersionType(Node):
 
     @classmethod
     def from_row(cls, row: RuleVersionRow) -> RuleVersionType:
-        return cls(id=gid("RuleVersion", row.id), number=row.number, status=RuleVersionStatus(row.status),
-                   effective_from=row.effective_from, published_at=row.published_at, _row=row)
+        return cls(_row=row)
 
 
 @strawberry.type(description="How qualifying volume is counted.")
@@ -88,17 +90,21 @@ class QualificationWindow:
 
 @strawberry.type(name="Programme", description="A grade programme: tiers entered by fee, kept and earned by purchase volume.")
 class ProgrammeType(Node):
-    name: str = strawberry.field(description="Unique name.")
-    kind: ProgrammeKind = strawberry.field(description="AGENT or MEMBER.")
-    currency: str = strawberry.field(description="Currency of fees, thresholds and the purchases that qualify.")
-    time_zone: str = strawberry.field(description="IANA time zone in which periods start and end.")
-    window: QualificationWindow = strawberry.field(description="How qualifying volume is counted.")
-    fee_term_months: int = strawberry.field(description="How long a paid entry fee holds its tier.")
-    demotion_policy: DemotionPolicy = strawberry.field(description="NEVER or AT_PERIOD_END.")
-    max_drop: int = strawberry.field(description="Most ranks one assessment may drop a member (soft landing).")
-    grace_days: int = strawberry.field(description="Days after a period ends before it is assessed.")
-    created_at: datetime = strawberry.field(description="When created.")
+    id: strawberry.ID = global_id("Programme")
+    name: str = column("name", description="Unique name.")
+    kind: ProgrammeKind = column("kind", description="AGENT or MEMBER.")
+    currency: str = column("currency", description="Currency of fees, thresholds and the purchases that qualify.")
+    time_zone: str = column("time_zone", description="IANA time zone in which periods start and end.")
+    fee_term_months: int = column("fee_term_months", description="How long a paid entry fee holds its tier.")
+    demotion_policy: DemotionPolicy = column("demotion_policy", description="NEVER or AT_PERIOD_END.")
+    max_drop: int = column("max_drop", description="Most ranks one assessment may drop a member (soft landing).")
+    grace_days: int = column("grace_days", description="Days after a period ends before it is assessed.")
+    created_at: datetime = column("created_at", description="When created.")
     _row: strawberry.Private[ProgrammeRow]
+
+    @strawberry.field(description="How qualifying volume is counted.")
+    def window(self) -> QualificationWindow:
+        return QualificationWindow(kind=WindowKind(self._row.window_kind), months=self._row.window_months)
 
     @strawberry.field(description="Every rule version, newest first.")
     async def versions(self, info: Info) -> list[RuleVersionType]:
@@ -115,10 +121,7 @@ class ProgrammeType(Node):
 
     @classmethod
     def from_row(cls, row: ProgrammeRow) -> ProgrammeType:
-        return cls(id=gid("Programme", row.id), name=row.name, kind=ProgrammeKind(row.kind), currency=row.currency,
-                   time_zone=row.time_zone, window=QualificationWindow(kind=WindowKind(row.window_kind), months=row.window_months),
-                   fee_term_months=row.fee_term_months, demotion_policy=DemotionPolicy(row.demotion_policy),
-                   max_drop=row.max_drop, grace_days=row.grace_days, created_at=row.created_at, _row=row)
+        return cls(_row=row)
 
 
 NODE_TYPES["Programme"] = ProgrammeType.from_row

@@ -14,7 +14,8 @@ from models import Segment as SegmentRow
 from resolvers.context import DatabaseLoader
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, from_global_id
-from schema.common import gid, given, list_connection, payload_errors
+from schema.fields import column, global_id
+from schema.common import given, list_connection, payload_errors
 from schema.errors import error_codes, error_type
 from schema.node import NODE_TYPES, Node
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
@@ -37,17 +38,25 @@ class PrimarySegmentByCustomerLoader(DatabaseLoader):
 @strawberry.type(name="Segment", description="A named customer filter with a priority; a customer's primary segment "
                  "is the matching one with the lowest priority number.")
 class SegmentType(Node):
-    name: str = strawberry.field(description="Unique name.")
-    priority: int = strawberry.field(description="Lower wins when a customer is in several segments.")
-    filter: JSON = strawberry.field(description="The saved filter, as stored (field names in snake_case, IDs as keys).")
-    member_count: int = strawberry.field(description="Live customers matching the filter.")
-    primary_count: int = strawberry.field(description="Of those, customers for whom this is the primary segment.")
+    id: strawberry.ID = global_id("Segment")
+    name: str = column("name", description="Unique name.")
+    priority: int = column("priority", description="Lower wins when a customer is in several segments.")
+    filter: JSON = column("filter", description="The saved filter, as stored (field names in snake_case, IDs as keys).")
     _row: strawberry.Private[SegmentRow]
+    # (members, primary): counted for all segments at once when the objects are made.
+    _counts: strawberry.Private[tuple[int, int]]
+
+    @strawberry.field(description="Live customers matching the filter.")
+    def member_count(self) -> int:
+        return self._counts[0]
+
+    @strawberry.field(description="Of those, customers for whom this is the primary segment.")
+    def primary_count(self) -> int:
+        return self._counts[1]
 
     @classmethod
     def from_row(cls, row: SegmentRow, counts: tuple[int, int] = (0, 0)) -> SegmentType:
-        return cls(id=gid("Segment", row.id), name=row.name, priority=row.priority, filter=row.filter,
-                   member_count=counts[0], primary_count=counts[1], _row=row)
+        return cls(_row=row, _counts=counts)
 
 
 async def _with_counts(info: Info, rows: list[SegmentRow]) -> list[SegmentType]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
 
 from resolvers.loaders import ActivityByIdLoader, CustomerMergeByIdLoader, OrderByIdLoader, StageChangeByIdLoader
+from schema.fields import column
 
 if TYPE_CHECKING:
     from schema.activities import ActivityType
@@ -18,9 +19,8 @@ if TYPE_CHECKING:
 
 @strawberry.type(description="One event of a customer's timeline.")
 class TimelineEntry:
-    at: datetime = strawberry.field(description="When it happened.")
-    _kind: strawberry.Private[str]
-    _id: strawberry.Private[int]
+    at: datetime = column("at", description="When it happened.")
+    _row: strawberry.Private[Any]  # (at, kind, id) of the timeline's union
 
     @strawberry.field(description="What happened.")
     async def item(self, info: Info) -> Annotated[
@@ -40,9 +40,9 @@ class TimelineEntry:
             "stage_change": (StageChangeByIdLoader, StageChangeType.from_row),
             "order": (OrderByIdLoader, OrderType.from_row),
             "merge": (CustomerMergeByIdLoader, CustomerMergeType.from_row),
-        }[self._kind]
-        return to_type(await info.context.loader(loader).load(self._id))
+        }[self._row.kind]
+        return to_type(await info.context.loader(loader).load(self._row.id))
 
     @classmethod
     def from_row(cls, row) -> TimelineEntry:
-        return cls(at=row.at, _kind=row.kind, _id=row.id)
+        return cls(_row=row)

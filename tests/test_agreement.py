@@ -80,6 +80,18 @@ def assert_answered_fast(path: str, query: str) -> None:
         assert path in FAST_PATHS, f"answered by {path}, not the fast path:\n{query}"
 
 
+def single_statement_expected(label: str) -> bool:
+    """Whether a readable query of part 1 must be answered by the single statement."""
+    from engine.sql import table_of
+    from schema.fields import RootConnection, declared_source
+
+    name = label.split(" (")[0]
+    if name.startswith("node "):
+        return table_of(name.removeprefix("node ")) is not None
+    graphql_field = GRAPHQL.query_type.fields[name]
+    return isinstance(declared_source(graphql_field.extensions.get("strawberry-definition")), RootConnection)
+
+
 def graphql_view(app):
     """The app's GraphQL view (found as tests/test_compiled.py's `_compiler` finds it)."""
     for route in app.routes:
@@ -374,6 +386,9 @@ async def test_every_field_of_every_type_agrees(agreement, data, role):
         if path in FAST_PATHS:
             served.append(label)
         assert_answered_fast(path, query)
+        # A list whose root field is declared (schema/fields.py), or a node of a row-backed
+        # type, is the single statement's, whatever else the selection holds.
+        assert path == "sql" or not single_statement_expected(label), (label, role, path)
     # Every field, those the role may not read included: their errors must agree too.
     poisoned = None
     for label, query, variables in everything:
