@@ -17,6 +17,7 @@ its log line with the first reason when it was not `sql`:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
@@ -177,8 +178,53 @@ class Engine:
             raise GiveUp(str(reason)) from None
         async with context.database.driver_connection() as connection:
             text = await connection.fetchval(statement, *parameters)
+        async def resolve(items: list[tuple[sql.PythonField, Any]]) -> list[Any]:
+            return await self._python_fields(plan, items, document, context, variables, raw_variables)
+
         try:
-            return await sql.finish(plan, text, context, document.document, raw_variables, document.operation_name,
-                                    self.schema)
+            return await sql.finish(plan, text, context, resolve)
         except sql.PythonFieldFailed as reason:
             raise GiveUp(f"a Python field: {reason}") from None
+
+    async def _python_fields(self, plan: sql.SqlPlan, items: list[tuple[sql.PythonField, Any]], document: Document,
+                             context: Any, variables: Any, raw_variables: dict[str, Any] | None) -> list[Any]:
+        """The single statement's fields without a SQL form: on a compiled plan of the
+        field when it has one (engine/plan.py: no fragment or directive below it),
+        else by graphql-core's executor; all at once, so their loaders batch."""
+        values: list[Any] = [None] * len(items)
+        by_plan, by_executor = [], []
+        for i, (python_field, source) in enumerate(items):
+            field_plan = plan.python_plans.get(python_field.index, False)
+            if field_plan is False:
+                field_plan = plan.python_plans[python_field.index] = self._field_plan(python_field)
+            (by_plan if field_plan is not None else by_executor).append((i, field_plan, python_field, source))
+        awaiting = []
+        if by_plan:
+            run = self.plans.run(document.operation, internals.fragments_of(document.document), context, variables)
+            awaiting += [(i, python_field.key, self.plans.complete(source, field_plan, run))
+                         for i, field_plan, python_field, source in by_plan]
+        if by_executor:
+            executor = internals.new_executor(self.schema, document.document, context, raw_variables,
+                                              document.operation_name)
+            awaiting.append((None, None, sql.resolve_by_graphql_core([(f, s) for _, _, f, s in by_executor], executor)))
+        results = await asyncio.gather(*(waiting for _, _, waiting in awaiting), return_exceptions=True)
+        for (i, key, _), result in zip(awaiting, results, strict=True):
+            if isinstance(result, BaseException):
+                if isinstance(result, (GiveUp, sql.PythonFieldFailed)):
+                    raise sql.PythonFieldFailed(str(result)) from result
+                raise sql.PythonFieldFailed(repr(result)) from result
+            if i is None:
+                for (j, *_), value in zip(by_executor, result, strict=True):
+                    values[j] = value
+            else:
+                values[i] = result[key]
+        return values
+
+    def _field_plan(self, python_field: sql.PythonField) -> Any:
+        if len(python_field.details) != 1:  # merged nodes: graphql-core merges them
+            return None
+        try:
+            return self.plans.field_plan(python_field.parent_type, python_field.details[0].node,
+                                         top=python_field.type_name is None)
+        except plan_path.Unsupported:
+            return None

@@ -86,7 +86,7 @@ class ObjectPlan:
 @dataclass
 class Plan:
     operation: OperationDefinitionNode
-    root: ObjectPlan
+    root: ObjectPlan | None
     fragments: dict = field(default_factory=dict)
 
 
@@ -154,6 +154,20 @@ class PlanCompiler:
             raise Unsupported("fragment definitions or other operations")
         root = self._object(self.schema.query_type, operation.selection_set.selections, top=True)
         return Plan(operation=operation, root=root)
+
+    def field_plan(self, object_type: GraphQLObjectType, node: FieldNode, *, top: bool) -> ObjectPlan:
+        """A plan of one field of `object_type` (the single statement's fields without a
+        SQL form, engine/sql.py); Unsupported for fragments or directives below it."""
+        # The field's own directives were applied when the statement's fields were collected.
+        if node.selection_set is not None:
+            visit(node.selection_set, _FeatureCheck())
+        return self._object(object_type, [node], top=top)
+
+    async def complete(self, source: Any, plan: ObjectPlan, run: Run) -> dict[str, Any]:
+        return await _complete_object_deferred(source, plan, run, None)
+
+    def run(self, operation: OperationDefinitionNode, fragments: dict, context: Any, variables: Any) -> Run:
+        return Run(self.schema, Plan(operation=operation, root=None, fragments=fragments), context, variables)
 
     def _object(self, object_type: GraphQLObjectType, selections, *, top: bool = False) -> ObjectPlan:
         plan = ObjectPlan(type=object_type)

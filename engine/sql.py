@@ -278,6 +278,8 @@ class SqlPlan:
     # compiled once per caller (`sql_of`).
     static_below: bool = False
     templates: OrderedDict = field(default_factory=OrderedDict)
+    # Python fields' compiled plans by index (engine/plan.py; None: graphql-core runs it).
+    python_plans: dict[int, Any] = field(default_factory=dict)
 
     @property
     def wants_cursors(self) -> bool:
@@ -891,11 +893,12 @@ class PythonFieldFailed(Exception):
     """A Python field raised or answered with an error: the normal path reports it."""
 
 
-async def finish(plan: SqlPlan, text: str, context: Any, document: Any, raw_variables: dict[str, Any] | None,
-                 operation_name: str | None, schema: Any) -> RawJSON:
+async def finish(plan: SqlPlan, text: str, context: Any,
+                 resolve: Callable[[list[tuple[PythonField, Any]]], Any]) -> RawJSON:
     """The `data` of the answer: the statement's JSON with the cursors encoded and the
-    Python fields resolved, each over the object of the row whose key the statement wrote
-    (loaded by id, batched per type, through the caller's row scope)."""
+    Python fields resolved (`resolve`: the fields' values, each over its source), each
+    over the object of the row whose key the statement wrote (loaded by id, batched per
+    type, through the caller's row scope)."""
     if plan.wants_cursors:
         text = CURSOR.sub(_encode_cursor, text)
     if not plan.python:
@@ -916,18 +919,25 @@ async def finish(plan: SqlPlan, text: str, context: Any, document: Any, raw_vari
             if row is None:  # out of the caller's scope after all: let the normal path decide
                 raise PythonFieldFailed(f"{type_name} {pk} not loaded")
             sources[(type_name, pk)] = node_of(type_name, row)
-    executor = internals.new_executor(schema, document, context, raw_variables, operation_name)
+    items = [(plan.python[index], sources[(plan.python[index].type_name, pk)] if pk is not None else None)
+             for index, pk in wanted]
+    values = await resolve(items)
+    written = {f"{index}:{'' if pk is None else pk}": json.dumps(value, ensure_ascii=False)
+               for (index, pk), value in zip(wanted, values, strict=True)}
+    return RawJSON(PYTHON_FIELD.sub(lambda match: written[f"{match.group(1)}:{match.group(2)}"], text))
+
+
+async def resolve_by_graphql_core(items: list[tuple[PythonField, Any]], executor: Any) -> list[Any]:
+    """Fields completed by graphql-core's executor (fragments, directives and abstract
+    types below them included); concurrently, so their loaders batch."""
     values: list[Any] = []
-    for index, pk in wanted:
-        python_field = plan.python[index]
-        source = sources[(python_field.type_name, pk)] if python_field.type_name is not None else None
+    for python_field, source in items:
         try:
             values.append(internals.execute_field(executor, python_field.parent_type, source, python_field.details,
                                                   python_field.key))
         except Exception as error:  # a non-null field that failed
             raise PythonFieldFailed(repr(error)) from error
-    pending = [i for i, value in enumerate(values) if asyncio.iscoroutine(value) or asyncio.isfuture(value)
-               or hasattr(value, "__await__")]
+    pending = [i for i, value in enumerate(values) if inspect.isawaitable(value)]
     if pending:
         done = await asyncio.gather(*(values[i] for i in pending), return_exceptions=True)
         for i, value in zip(pending, done, strict=True):
@@ -936,6 +946,4 @@ async def finish(plan: SqlPlan, text: str, context: Any, document: Any, raw_vari
             values[i] = value
     if internals.executor_errors(executor):
         raise PythonFieldFailed(str(internals.executor_errors(executor)[0]))
-    written = {f"{index}:{'' if pk is None else pk}": json.dumps(value, ensure_ascii=False)
-               for (index, pk), value in zip(wanted, values, strict=True)}
-    return RawJSON(PYTHON_FIELD.sub(lambda match: written[f"{match.group(1)}:{match.group(2)}"], text))
+    return values

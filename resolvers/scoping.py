@@ -5,7 +5,7 @@ the statements themselves.
 read, as a SQL condition over the type's table. Every by-id read derives from it: the
 by-id loaders behind `node(id:)`, every to-one relation field and every by-id argument
 (resolvers/loaders.py), the single-statement read path's relations
-(resolvers/sql_json.py), and the root lists and nested lists (their builders). A type
+(engine/sql.py), and the root lists and nested lists (their builders). A type
 without a declaration is visible to nobody but staff, and a test walks the schema to
 make sure every fetchable type is declared (tests/test_tenant_walk.py).
 

@@ -356,7 +356,7 @@ def _payload(row, errors) -> CustomerPayload:
 
 def customers_list(principal, filter: CustomerFilter | None = None,
                    order_by: list[CustomerOrder] | None = None) -> tuple[Select, Ordering]:
-    """The rows and ordering of `customers` (its resolver and resolvers/sql_json.py)."""
+    """The rows and ordering of `customers` (its resolver and the single statement, engine/sql.py)."""
     spec, condition = customer_condition(filter, principal)
     condition = and_(condition, scoping.customers_scope(principal))
     statement = service.customers_statement(condition, include_archived=bool(spec and spec.get("archived")))
