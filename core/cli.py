@@ -230,7 +230,7 @@ def cmd_assess(args: argparse.Namespace) -> None:
 async def _assess(url: str, programme_ref: str, as_of, batch: int, jobs: int) -> None:
     from sqlalchemy import func, or_, select
 
-    from crm.errors import DomainError
+    from kernel.errors import DomainError
     from models import Database, Membership, Programme
     from tiers.assessment import assess_programme
 
@@ -284,7 +284,7 @@ def cmd_create_admin(args: argparse.Namespace) -> None:
 
 async def _create_admin(url: str, email: str, name: str, password: str) -> int:
     from crm import identity, users
-    from crm.errors import DomainError
+    from kernel.errors import DomainError
     from models import Database, UserRole
 
     database = Database.from_url(url, pool_size=2)

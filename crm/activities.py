@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.errors import Code, DomainError, domain_codes
-from crm.filtering import FilterField
-from crm.pagination import TIME_KEY, Sortable, build_ordering
-from crm.references import get_row, live
-from crm.validation import Checker
+from kernel.errors import Code, DomainError, domain_codes
+from kernel.filtering import FilterField
+from kernel.pagination import TIME_KEY, Sortable, build_ordering
+from kernel.references import get_row, live
+from kernel.validation import Checker
 from models import Activity, ActivityKind, Contact, Customer, Opportunity
 
 ActivityErrorCode = domain_codes("ActivityErrorCode", "mismatched_customer")

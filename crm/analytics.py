@@ -13,8 +13,8 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.errors import Code
-from crm.validation import Checker
+from kernel.errors import Code
+from kernel.validation import Checker
 
 NET_REVENUE = """
     net AS (
@@ -443,7 +443,7 @@ def rfm_rows(rfm, segment: str | None):
     """The scored customers (of one segment when given) and their keyset ordering (by id)."""
     from sqlalchemy import select
 
-    from crm.pagination import BIGINT_KEY, Ordering, SortKey
+    from kernel.pagination import BIGINT_KEY, Ordering, SortKey
 
     statement = select(rfm)
     if segment is not None:

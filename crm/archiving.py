@@ -7,8 +7,8 @@ from typing import TypeVar
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.errors import Code, DomainError
-from crm.references import get_row
+from kernel.errors import Code, DomainError
+from kernel.references import get_row
 
 M = TypeVar("M")
 

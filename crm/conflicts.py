@@ -14,8 +14,8 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.errors import Code, DomainError, FieldError, domain_codes
-from crm.references import get_row, live, live_partner, lock_key
+from kernel.errors import Code, DomainError, FieldError, domain_codes
+from kernel.references import get_row, live, live_partner, lock_key
 from models import Customer, DealRegistration, Opportunity
 
 ConflictErrorCode = domain_codes("ConflictErrorCode", "registered_by_another_partner", "owned_by_direct_sales",
@@ -69,7 +69,7 @@ def conflicted_customers(now: datetime):
     partners claim it, or a partner and direct sales do."""
     from sqlalchemy import BigInteger, select
 
-    from crm.pagination import BIGINT_KEY, Ordering, SortKey
+    from kernel.pagination import BIGINT_KEY, Ordering, SortKey
 
     conflicted = text(CONFLICTED).bindparams(now=now).columns(customer_id=BigInteger).subquery("conflicted")
     ordering = Ordering(name="conflicts", keys=[SortKey(conflicted.c.customer_id, **BIGINT_KEY)],

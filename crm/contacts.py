@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.archiving import archive, restore
 from crm.customers import contactable_clause
-from crm.errors import DomainError, domain_codes
-from crm.filtering import FilterField
-from crm.pagination import TEXT_KEY, Sortable, build_ordering
-from crm.references import live
-from crm.validation import Checker
+from kernel.errors import DomainError, domain_codes
+from kernel.filtering import FilterField
+from kernel.pagination import TEXT_KEY, Sortable, build_ordering
+from kernel.references import live
+from kernel.validation import Checker
 from models import Contact, Customer, CustomerKind
 
 ContactErrorCode = domain_codes("ContactErrorCode", "not_an_organisation")

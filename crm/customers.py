@@ -12,11 +12,11 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.archiving import archive, restore
-from crm.errors import Code, DomainError, FieldError, domain_codes
-from crm.filtering import FilterField
-from crm.pagination import BIGINT_KEY, TEXT_KEY, TIME_KEY, Ordering, Sortable, SortKey, build_ordering
-from crm.references import active_user, get_row, live, live_channel, live_partner, lock_key, snapshot
-from crm.validation import Checker
+from kernel.errors import Code, DomainError, FieldError, domain_codes
+from kernel.filtering import FilterField
+from kernel.pagination import BIGINT_KEY, TEXT_KEY, TIME_KEY, Ordering, Sortable, SortKey, build_ordering
+from kernel.references import active_user, get_row, live, live_channel, live_partner, lock_key, snapshot
+from kernel.validation import Checker
 from models import (
     Activity,
     Contact,

@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.auth import Principal, Role, issue_token
-from crm.errors import Code, DomainError, domain_codes
-from crm.references import get_row
-from crm.validation import Checker
+from kernel.errors import Code, DomainError, domain_codes
+from kernel.references import get_row
+from kernel.validation import Checker
 from models import ApiKey, AuthSession, LoginAttempt, User
 
 IdentityErrorCode = domain_codes("IdentityErrorCode", "invalid_credentials", "throttled", "invalid_token", "weak_password",

@@ -19,11 +19,11 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.errors import Code, DomainError, domain_codes
-from crm.filtering import FilterField
-from crm.pagination import DECIMAL_KEY, TIME_KEY, Sortable, build_ordering
-from crm.references import active_user, live, live_channel, live_partner
-from crm.validation import Checker
+from kernel.errors import Code, DomainError, domain_codes
+from kernel.filtering import FilterField
+from kernel.pagination import DECIMAL_KEY, TIME_KEY, Sortable, build_ordering
+from kernel.references import active_user, live, live_channel, live_partner
+from kernel.validation import Checker
 from models import Customer, Opportunity, OpportunityStage, OpportunityStageChange
 
 OpportunityErrorCode = domain_codes("OpportunityErrorCode", "not_a_partner", "invalid_stage_move", "lost_reason_required")

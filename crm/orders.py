@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm import pricing
 from tiers import ledger
-from crm.errors import Code, DomainError, FieldError, domain_codes
-from crm.filtering import FilterField
-from crm.pagination import TIME_KEY, Sortable, build_ordering
-from crm.references import live, lock_key
-from crm.validation import Checker
+from kernel.errors import Code, DomainError, FieldError, domain_codes
+from kernel.filtering import FilterField
+from kernel.pagination import TIME_KEY, Sortable, build_ordering
+from kernel.references import live, lock_key
+from kernel.validation import Checker
 from models import Customer, Order, OrderLine, OrderReturn, OrderReturnLine, OrderStatus, Product
 
 OrderErrorCode = domain_codes(

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.money import round_money
+from kernel.money import round_money
 from models import Product
 from tiers.pricing import TierDiscount, tier_discount
 

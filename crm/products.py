@@ -9,11 +9,11 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.archiving import archive, restore
-from crm.errors import domain_codes
-from crm.filtering import FilterField
-from crm.pagination import TEXT_KEY, Sortable, build_ordering
-from crm.references import ensure_unique, live
-from crm.validation import Checker
+from kernel.errors import domain_codes
+from kernel.filtering import FilterField
+from kernel.pagination import TEXT_KEY, Sortable, build_ordering
+from kernel.references import ensure_unique, live
+from kernel.validation import Checker
 from models import Product
 
 ProductErrorCode = domain_codes("ProductErrorCode", "duplicate")

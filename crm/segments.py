@@ -9,10 +9,10 @@ from sqlalchemy import Select, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm import customers as customer_service
-from crm.errors import Code, DomainError, domain_codes
-from crm.filtering import FilterError, where
-from crm.references import ensure_unique, get_row
-from crm.validation import Checker
+from kernel.errors import Code, DomainError, domain_codes
+from kernel.filtering import FilterError, where
+from kernel.references import ensure_unique, get_row
+from kernel.validation import Checker
 from models import Customer, Segment
 
 SegmentErrorCode = domain_codes("SegmentErrorCode", "duplicate", "invalid_filter")

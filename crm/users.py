@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.errors import Code, DomainError, domain_codes
-from crm.filtering import FilterField
-from crm.pagination import build_ordering
-from crm.references import ensure_unique, get_row, live_partner
-from crm.validation import Checker
+from kernel.errors import Code, DomainError, domain_codes
+from kernel.filtering import FilterField
+from kernel.pagination import build_ordering
+from kernel.references import ensure_unique, get_row, live_partner
+from kernel.validation import Checker
 from models import User, UserRole
 
 UserErrorCode = domain_codes("UserErrorCode", "duplicate", "not_a_partner")

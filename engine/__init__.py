@@ -4,7 +4,7 @@ and, after the normal path answered a document, `Engine.learn`; nothing else.
 Three paths, each request counted under the one that answered it (`paths`) and named in
 its log line with the first reason when it was not `sql`:
 
-- `sql`: the whole answer in one SQL statement (engine/sql.py), fields without a SQL
+- `sql`: the whole answer in one SQL statement (engine/sql/), fields without a SQL
   form resolved in Python over the rows it returned;
 - `plan`: documents with no root field of a SQL form, run by a compiled plan of
   resolver calls (engine/plan.py);

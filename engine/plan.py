@@ -1,5 +1,5 @@
 """The `plan` path: read queries without graphql-core's per-field machinery, for
-documents the single statement (engine/sql.py) does not take (no root field with a SQL
+documents the single statement (engine/sql/) does not take (no root field with a SQL
 form: a membership, the pipeline, analytics).
 
 Profiling showed most of such a request in the executor, not in our code or the
@@ -157,7 +157,7 @@ class PlanCompiler:
 
     def field_plan(self, object_type: GraphQLObjectType, node: FieldNode, *, top: bool) -> ObjectPlan:
         """A plan of one field of `object_type` (the single statement's fields without a
-        SQL form, engine/sql.py); Unsupported for fragments or directives below it."""
+        SQL form, engine/sql/); Unsupported for fragments or directives below it."""
         # The field's own directives were applied when the statement's fields were collected.
         if node.selection_set is not None:
             visit(node.selection_set, _FeatureCheck())

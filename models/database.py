@@ -143,7 +143,7 @@ class Database:
     @contextlib.asynccontextmanager
     async def driver_connection(self) -> AsyncIterator[asyncpg.Connection]:
         """The pool's asyncpg connection itself, for one read whose SQL text is complete
-        (engine/sql.py): SQLAlchemy's execution layer (greenlet hop, execution
+        (engine/sql/): SQLAlchemy's execution layer (greenlet hop, execution
         context, cursor adapter) cost more than the rest of a cached read's database
         work. No transaction is begun, so each statement is its own, as in
         `read_connection`. A connection that fails is discarded; a statement that fails

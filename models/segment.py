@@ -21,6 +21,6 @@ class Segment(Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     name: Mapped[str] = mapped_column(Text, nullable=False)
     priority: Mapped[int] = mapped_column(Integer, nullable=False)
-    # The customers filter (crm.filtering spec: snake_case keys, IDs as primary keys).
+    # The customers filter (kernel.filtering spec: snake_case keys, IDs as primary keys).
     filter: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=text("now()"))

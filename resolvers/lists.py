@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import Select
 from sqlalchemy.sql.elements import ColumnElement
 
-from crm.filtering import FilterError, FilterField, where
-from crm.pagination import Ordering, Page, PageRequest, count_rows, fetch_page
+from kernel.filtering import FilterError, FilterField, where
+from kernel.pagination import Ordering, Page, PageRequest, count_rows, fetch_page
 from resolvers.context import Context
 from resolvers.errors import ApiError, ErrorCode
 from resolvers.loaders import CountByParentLoader, NestedList, PagesByParentLoader

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from crm.pagination import Ordering, Page, count_by_parent, fetch_pages_by_parent
+from kernel.pagination import Ordering, Page, count_by_parent, fetch_pages_by_parent
 from models import (
     ApiKey,
     Segment,

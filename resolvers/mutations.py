@@ -25,7 +25,7 @@ from strawberry.types import Info
 
 from crm import idempotency
 from crm.auth import Principal
-from crm.errors import DomainError, FieldError
+from kernel.errors import DomainError, FieldError
 from resolvers.context import Context
 from resolvers.errors import ApiError, ErrorCode
 

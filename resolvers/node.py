@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 
-from crm.errors import Code, DomainError
-from crm.pagination import parse_bigint
+from kernel.errors import Code, DomainError
+from kernel.pagination import parse_bigint
 from resolvers.context import DatabaseLoader
 from resolvers.errors import ApiError, ErrorCode
 

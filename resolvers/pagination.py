@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from crm.pagination import Ordering, PageRequest, PaginationError, page_request
+from kernel.pagination import Ordering, PageRequest, PaginationError, page_request
 from resolvers.errors import ApiError, ErrorCode
 
 

@@ -5,7 +5,7 @@ the statements themselves.
 read, as a SQL condition over the type's table. Every by-id read derives from it: the
 by-id loaders behind `node(id:)`, every to-one relation field and every by-id argument
 (resolvers/loaders.py), the single-statement read path's relations
-(engine/sql.py), and the root lists and nested lists (their builders). A type
+(engine/sql/), and the root lists and nested lists (their builders). A type
 without a declaration is visible to nobody but staff, and a test walks the schema to
 make sure every fetchable type is declared (tests/test_tenant_walk.py).
 
@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm.auth import Principal, Role
-from crm.errors import not_found
+from kernel.errors import not_found
 from models import (
     Activity, ApiKey, Channel, ChannelSpend, Contact, Customer, CustomerMerge, DealRegistration, FeePayment, Membership,
     Opportunity, OpportunityStageChange, Order, OrderLine, OrderReturn, Product, Programme, RuleVersion, Segment,

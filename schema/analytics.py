@@ -13,7 +13,7 @@ import strawberry
 from strawberry.types import Info
 
 from crm import analytics as service
-from crm.errors import DomainError
+from kernel.errors import DomainError
 from models import OpportunityStage, Programme
 from schema import opportunities as _registers_the_stage_enum  # noqa: F401
 from resolvers.errors import ApiError, ErrorCode

@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 import strawberry
 from strawberry.types import Info
 
-from crm.errors import FieldError
-from crm.money import round_money
-from crm.pagination import Ordering
+from kernel.errors import FieldError
+from kernel.money import round_money
+from kernel.pagination import Ordering
 from resolvers.lists import count, nested_count, nested_page, page, page_arguments
 from resolvers.loaders import NestedList
 from resolvers.node import to_global_id

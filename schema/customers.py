@@ -17,7 +17,7 @@ from crm import orders as order_service
 from models import Activity, Contact, Customer as CustomerRow
 from models import CustomerClassification, CustomerKind, LifecycleStage, Opportunity, Order
 from resolvers.lists import filter_clause
-from crm.pagination import Ordering
+from kernel.pagination import Ordering
 from resolvers.loaders import CustomerByIdLoader, NestedList
 from resolvers import scoping
 from resolvers.mutations import mutate
@@ -356,7 +356,7 @@ def _payload(row, errors) -> CustomerPayload:
 
 def customers_list(principal, filter: CustomerFilter | None = None,
                    order_by: list[CustomerOrder] | None = None) -> tuple[Select, Ordering]:
-    """The rows and ordering of `customers` (its resolver and the single statement, engine/sql.py)."""
+    """The rows and ordering of `customers` (its resolver and the single statement, engine/sql/)."""
     spec, condition = customer_condition(filter, principal)
     condition = and_(condition, scoping.customers_scope(principal))
     statement = service.customers_statement(condition, include_archived=bool(spec and spec.get("archived")))

@@ -4,7 +4,7 @@ A row-backed type (a Strawberry type holding its model row in `_row`) declares e
 field with one of the functions below. Each returns a Strawberry field whose resolver is
 generated from the declaration, and keeps the declaration in the field's metadata
 (`SOURCE`). Both read paths derive from it: the normal path runs the generated resolver,
-and the single statement (engine/sql.py) writes the same value in SQL. The planner
+and the single statement (engine/sql/) writes the same value in SQL. The planner
 takes a field as SQL only when it is declared here *and* its resolver is still the one
 generated here (`declared_source`): a hand-written resolver is always run, in Python,
 so no SQL form can bypass it.
@@ -35,7 +35,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from crm.money import round_money
+from kernel.money import round_money
 from resolvers.node import NODE_LOADERS, from_global_id
 from resolvers.scoping import row_scope
 from schema.permissions import guarded_field

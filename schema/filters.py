@@ -1,5 +1,5 @@
 """Filter and ordering inputs shared by every list, and their conversion to the plain
-filter dicts that crm.filtering turns into SQL."""
+filter dicts that kernel.filtering turns into SQL."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ _COMBINATORS = {"and_": "and", "or_": "or", "not_": "not"}
 
 
 def to_spec(value: Any, id_types: dict[str, str]) -> Any:
-    """A strawberry filter input as the plain dict crm.filtering reads: unset parts
+    """A strawberry filter input as the plain dict kernel.filtering reads: unset parts
     dropped, enums as their values, global IDs decoded (INVALID_ID when they are not of
     the type the field refers to). `id_types` maps ID fields to their type name."""
     if value is None:
@@ -129,7 +129,7 @@ def to_spec(value: Any, id_types: dict[str, str]) -> Any:
 def _decode_ids(value: Any, type_name: str) -> Any:
     if isinstance(value, list):
         if len(value) > 100:
-            return value  # crm.filtering refuses long lists with a clear message
+            return value  # kernel.filtering refuses long lists with a clear message
         return [from_global_id(v, expected_type=type_name)[1] for v in value]
     if isinstance(value, bool):
         return value
@@ -137,5 +137,5 @@ def _decode_ids(value: Any, type_name: str) -> Any:
 
 
 def order_pairs(order_by: list[Any] | None) -> list[tuple[str, bool]]:
-    """[XOrder] inputs as (field, descending) pairs for crm.pagination.build_ordering."""
+    """[XOrder] inputs as (field, descending) pairs for kernel.pagination.build_ordering."""
     return [(item.field.value, item.direction == OrderDirection.DESC) for item in order_by or []]

@@ -11,7 +11,7 @@ from strawberry.types import Info
 
 from crm import identity as service
 from crm.auth import Principal, Role
-from crm.errors import DomainError
+from kernel.errors import DomainError
 from models import ApiKey as ApiKeyRow
 from models import UserRole
 from resolvers import scoping

@@ -14,7 +14,7 @@ from strawberry.types import Info
 
 from crm import pricing
 from crm import products as product_service
-from crm.errors import DomainError
+from kernel.errors import DomainError
 from models import FeePayment, OverrideKind, Product, TierChange, TierChangeReason, TierOverride, TrainingBooking
 from models import Membership as MembershipRow
 from resolvers.errors import ApiError, ErrorCode

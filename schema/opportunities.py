@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from crm import activities as activity_service
 from crm import opportunities as service
-from crm.pagination import build_ordering
+from kernel.pagination import build_ordering
 from models import Activity, OpportunityStage, OpportunityStageChange
 from models import Opportunity as OpportunityRow
 from resolvers.lists import filter_clause

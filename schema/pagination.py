@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from crm.pagination import Page
+from kernel.pagination import Page
 
 NodeType = TypeVar("NodeType")
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import strawberry
 from strawberry.types import Info
 
-from crm.errors import Code, DomainError
+from kernel.errors import Code, DomainError
 from models import DemotionPolicy, ProgrammeKind, RuleVersionStatus, WindowKind
 from models import Programme as ProgrammeRow
 from models import RuleVersion as RuleVersionRow

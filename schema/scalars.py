@@ -3,7 +3,7 @@
 Every argument and input field of these types passes through here during variable
 coercion or validation, before a resolver or any SQL runs; a refusal is a top-level
 BAD_USER_INPUT naming the argument (schema/extensions.py). Domain rules (a required
-name, a non-negative amount, two decimals for money) stay in crm/validation.py.
+name, a non-negative amount, two decimals for money) stay in kernel/validation.py.
 
 Supported values:
 

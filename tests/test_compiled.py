@@ -82,7 +82,7 @@ async def _post(client, query, variables, principal):
 
 async def _compare(plain_client, client, compiler, query, variables=None, principal=ADMIN, *, compiled=True,
                    sql=None):
-    """`sql`: whether the single-statement path (resolvers/engine/sql.py) must answer it."""
+    """`sql`: whether the single-statement path (engine/sql/) must answer it."""
     expected = await _post(plain_client, query, variables, principal)
     first = await _post(client, query, variables, principal)
     before, by_sql = answered(compiler), compiler.paths["sql"]

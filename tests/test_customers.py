@@ -185,8 +185,8 @@ async def test_non_finite_numbers_in_raw_json_are_refused(client, post_graphql, 
 
 
 def test_the_service_refuses_non_finite_attribute_values_too():
-    from crm.errors import DomainError
-    from crm.validation import Checker
+    from kernel.errors import DomainError
+    from kernel.validation import Checker
 
     for value in (float("nan"), float("inf")):
         check = Checker()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import insert, select
 
-from crm.pagination import Ordering, PaginationError, SortKey, fetch_page, page_request, parse_bigint
+from kernel.pagination import Ordering, PaginationError, SortKey, fetch_page, page_request, parse_bigint
 from models import Customer
 
 
@@ -61,7 +61,7 @@ async def test_walks_match_order_by(database, customers, ordering, size):
 
 def test_a_cursor_is_tied_to_its_ordering():
     cursor_row = Customer(id=5, name="x", lifecycle_stage="lead")
-    from crm.pagination import encode_cursor
+    from kernel.pagination import encode_cursor
 
     cursor = encode_cursor(NAME_DESC_ID_ASC, cursor_row)
     assert page_request(NAME_DESC_ID_ASC, after=cursor).after == ("x", 5)

@@ -81,7 +81,7 @@ async def test_customer_list_page(post_graphql, count_statements, crm_data, size
     assert edges[1]["node"]["openDeals"]["totalCount"] == 4  # one deal per stage, four stages open
     # customers page, COUNT(customers), owners, channels, deal pages (LATERAL), deal counts
     assert len(log) == 6, log.statements
-    # Asked again, the screen is answered by one statement (engine/sql.py), alike.
+    # Asked again, the screen is answered by one statement (engine/sql/), alike.
     async with count_statements() as log:
         again = await post_graphql(CUSTOMER_LIST, {"n": size})
     assert json.dumps(again.body) == json.dumps(result.body)  # key order too

@@ -25,9 +25,9 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.errors import Code, DomainError
-from crm.references import get_row
-from crm.validation import Checker
+from kernel.errors import Code, DomainError
+from kernel.references import get_row
+from kernel.validation import Checker
 from models import Programme, RuleVersion, Tier
 
 # Per member: the closed period (local bounds -> instants), its window, the volume, the

@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.errors import Code, DomainError
-from crm.references import get_row
-from crm.validation import Checker
+from kernel.errors import Code, DomainError
+from kernel.references import get_row
+from kernel.validation import Checker
 from models import BenefitGrant, BenefitUsage, Membership, Programme, TrainingBooking
 from tiers.errors import MembershipErrorCode
 from tiers.membership import TRAINING, top_up, window_rule_of

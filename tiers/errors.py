@@ -1,6 +1,6 @@
 """Error codes of the grade programme domain."""
 
-from crm.errors import domain_codes
+from kernel.errors import domain_codes
 
 ProgrammeErrorCode = domain_codes(
     "ProgrammeErrorCode", "duplicate", "duplicate_rank", "duplicate_code", "retention_above_promotion",

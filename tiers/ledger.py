@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.errors import Code, DomainError
-from crm.references import get_row
-from crm.validation import Checker
+from kernel.errors import Code, DomainError
+from kernel.references import get_row
+from kernel.validation import Checker
 from models import Membership, Order, OrderReturn, Programme, QualifyingEntry, TierChangeReason
 from tiers.engine import MemberState, promote_now
 from tiers.membership import refresh_tier, window_rule_of

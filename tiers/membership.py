@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.errors import Code, DomainError
-from crm.money import round_money
-from crm.references import get_row, live
-from crm.validation import Checker
+from kernel.errors import Code, DomainError
+from kernel.money import round_money
+from kernel.references import get_row, live
+from kernel.validation import Checker
 from models import (
     BenefitGrant, Customer, CustomerClassification, FeePayment, Membership, OverrideKind, Programme, ProgrammeKind,
     TierChange, TierChangeReason, TierOverride,

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from crm.errors import Code, DomainError
-from crm.references import ensure_unique, get_row
-from crm.validation import Checker
+from kernel.errors import Code, DomainError
+from kernel.references import ensure_unique, get_row
+from kernel.validation import Checker
 from models import DemotionPolicy, Programme, ProgrammeKind, RuleVersion, RuleVersionStatus, Tier, WindowKind
 from tiers.errors import ProgrammeErrorCode
 from tiers.rules import ProgrammeRules, Rules, TierRule, extra_benefits_of, validate_tiers

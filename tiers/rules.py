@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from crm.errors import Code, FieldError
+from kernel.errors import Code, FieldError
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import BigInteger, DateTime, Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from crm.errors import Code, DomainError
+from kernel.errors import Code, DomainError
 from models import FeePayment, Membership, Programme, QualifyingEntry, TierChange, TierOverride, TrainingBooking
 from models.database import DriverStatement
 from tiers.benefits import training_granted, training_used

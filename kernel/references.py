@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.errors import Code, DomainError, not_found, require
+from kernel.errors import Code, DomainError, not_found, require
 from models import Channel, Customer, CustomerClassification, User
 
 M = TypeVar("M")

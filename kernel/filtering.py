@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from crm.money import MAX_AMOUNT
+from kernel.money import MAX_AMOUNT
 from sqlalchemy import and_, cast, false, not_, or_, true
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.sql.elements import ColumnElement

@@ -10,8 +10,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from crm.errors import Code, DomainError, FieldError
-from crm.money import CURRENCIES, MAX_AMOUNT
+from kernel.errors import Code, DomainError, FieldError
+from kernel.money import CURRENCIES, MAX_AMOUNT
 
 # Deliberately loose: one @, no spaces, a dot in the domain. Deliverability is the
 # mail system's business; this catches typing mistakes and garbage.
