@@ -18,12 +18,13 @@ its log line with the first reason when it was not `sql`:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphql import DirectiveNode, GraphQLSchema, OperationDefinitionNode, OperationType, VariableNode, parse, visit
+from graphql import DirectiveNode, GraphQLError, GraphQLSchema, OperationDefinitionNode, OperationType, VariableNode, parse, visit
 from graphql.language import Visitor
 
 from engine import internals, plan as plan_path, sql
@@ -151,6 +152,8 @@ class Engine:
             return self.sql.compile(document.operation, fragments, variables)
         except sql.Unsupported as reason:
             why = f"no SQL form: {reason}"
+        except GraphQLError as error:  # e.g. a directive's variable the request sent as null
+            return f"the normal path reports it: {error.message}"[:200]
         except Exception:
             log.exception("could not plan a query in SQL")
             why = "the SQL planner failed"
@@ -201,8 +204,12 @@ class Engine:
         awaiting = []
         if by_plan:
             run = self.plans.run(document.operation, internals.fragments_of(document.document), context, variables)
-            awaiting += [(i, python_field.key, self.plans.complete(source, field_plan, run))
-                         for i, field_plan, python_field, source in by_plan]
+            for i, field_plan, python_field, source in by_plan:
+                value = self.plans.complete_field(source, field_plan, run)
+                if inspect.isawaitable(value):
+                    awaiting.append((i, None, value))
+                else:
+                    values[i] = value
         if by_executor:
             executor = internals.new_executor(self.schema, document.document, context, raw_variables,
                                               document.operation_name)
@@ -217,7 +224,7 @@ class Engine:
                 for (j, *_), value in zip(by_executor, result, strict=True):
                     values[j] = value
             else:
-                values[i] = result[key]
+                values[i] = result
         return values
 
     def _field_plan(self, python_field: sql.PythonField) -> Any:

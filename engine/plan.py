@@ -163,8 +163,15 @@ class PlanCompiler:
             visit(node.selection_set, _FeatureCheck())
         return self._object(object_type, [node], top=top)
 
-    async def complete(self, source: Any, plan: ObjectPlan, run: Run) -> dict[str, Any]:
-        return await _complete_object_deferred(source, plan, run, None)
+    def complete_field(self, source: Any, plan: ObjectPlan, run: Run) -> Any:
+        """The completed value of the one field of a `field_plan`, or an awaitable of it
+        when its resolver or anything below it awaits."""
+        (field_plan,) = plan.fields
+        path = Path(None, field_plan.key, plan.type.name)
+        value = _resolve(field_plan, source, run, path)
+        if inspect.isawaitable(value):
+            return _finish(field_plan, value, run, path)
+        return field_plan.complete(value, run, path)
 
     def run(self, operation: OperationDefinitionNode, fragments: dict, context: Any, variables: Any) -> Run:
         return Run(self.schema, Plan(operation=operation, root=None, fragments=fragments), context, variables)

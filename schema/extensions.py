@@ -154,6 +154,10 @@ def _shape(error: GraphQLError, request_id: str | None) -> GraphQLError:
         # Raised before execution: syntax, validation, variable coercion.
         syntax = message.startswith("Syntax Error")
         extensions["code"] = (ErrorCode.GRAPHQL_PARSE_FAILED if syntax else ErrorCode.GRAPHQL_VALIDATION_FAILED).value
+    elif isinstance(original, GraphQLError) and original.original_error is None and "Argument '" in message:
+        # graphql-core refusing an argument while executing, e.g. a directive's `if` given
+        # an explicit null through a variable with a default: the client's input.
+        extensions["code"] = ErrorCode.BAD_USER_INPUT.value
     elif _database_down(original):
         log.warning("database unavailable request_id=%s error=%s", request_id, type(original).__name__)
         message, extensions = _UNAVAILABLE, {"code": ErrorCode.DATABASE_UNAVAILABLE.value}

@@ -216,3 +216,20 @@ async def test_json_strings_and_depth_are_checked(send):
     for _ in range(10):
         deep = [deep]
     bad_input(await send(CREATE, {"input": {"name": "Acme", "attributes": {"a": deep}}}), variable="input")
+
+
+async def test_a_directive_variable_sent_as_null_is_the_clients_error(post_graphql):
+    """`$i: Boolean = true` may stand where `Boolean!` is expected; an explicit null then
+    reaches graphql-core while it collects the fields below (found from outside: it was
+    INTERNAL_SERVER_ERROR on both paths)."""
+    from tests.helpers import new_customer
+
+    await new_customer(post_graphql, "Acme")
+    for query in ("query($i: Boolean = true) { customers(first: 2) { edges { node { name @include(if: $i) id } } } }",
+                  "query($i: Boolean = true) { customers(first: 2) @include(if: $i) { totalCount } }"):
+        assert not (await post_graphql(query, {})).errors  # the engine learns the document
+        for _ in range(2):
+            result = await post_graphql(query, {"i": None})
+            assert result.status == 200 and result.data is None, result.body
+            assert result.error_codes == ["BAD_USER_INPUT"] or result.error_codes == ["GRAPHQL_VALIDATION_FAILED"], result.body
+            assert "INTERNAL_SERVER_ERROR" not in json.dumps(result.body)

@@ -9,13 +9,19 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Callable
+from collections import OrderedDict
+from types import SimpleNamespace
 from typing import Any
 
+from sqlalchemy import inspect as mapping_of
+from sqlalchemy import select
 
-from kernel.pagination import encode_cursor_values
 from engine import internals
+from engine.sql.common import ASYNCPG, BUILT_PER_LIST, literal_sql
 from engine.sql.plan import PythonField, SqlPlan
+from kernel.pagination import encode_cursor_values
 from resolvers.node import NODE_LOADERS
+from resolvers.scoping import row_scope
 from schema.fields import node_of
 
 
@@ -67,18 +73,71 @@ async def finish(plan: SqlPlan, text: str, context: Any,
             by_type[type_name].add(pk)
     sources: dict[tuple[str, int], Any] = {}
     for type_name, pks in by_type.items():
-        ordered = sorted(pks)
-        rows = await context.loader(NODE_LOADERS[type_name]).load_many(ordered)
-        for pk, row in zip(ordered, rows, strict=True):
-            if row is None:  # out of the caller's scope after all: let the normal path decide
+        rows = await ROWS.load(context, type_name, pks)
+        for pk in pks:
+            if pk not in rows:  # out of the caller's scope after all: let the normal path decide
                 raise PythonFieldFailed(f"{type_name} {pk} not loaded")
-            sources[(type_name, pk)] = node_of(type_name, row)
+            sources[(type_name, pk)] = node_of(type_name, rows[pk])
     items = [(plan.python[index], sources[(plan.python[index].type_name, pk)] if pk is not None else None)
              for index, pk in wanted]
     values = await resolve(items)
     written = {f"{index}:{'' if pk is None else pk}": json.dumps(value, ensure_ascii=False)
                for (index, pk), value in zip(wanted, values, strict=True)}
     return RawJSON(PYTHON_FIELD.sub(lambda match: written[f"{match.group(1)}:{match.group(2)}"], text))
+
+
+class RowsById:
+    """The rows of the Python fields' objects, by id, through the caller's row scope (as
+    the by-id loaders read them): one statement per type on the driver's connection,
+    each value converted by its column's own SQLAlchemy type, as the ORM converts it.
+    The objects carry the mapped attributes the resolvers read (`self._row.email`); the
+    ORM's instance machinery would cost more than the rest of the field."""
+
+    def __init__(self) -> None:
+        self.statements: OrderedDict[tuple, str] = OrderedDict()
+        self.columns: dict[str, list[tuple[str, Any]]] = {}
+        self.processors: dict[str, list[tuple[str, Any]]] = {}
+
+    def _columns(self, type_name: str) -> list[tuple[str, Any]]:
+        found = self.columns.get(type_name)
+        if found is None:
+            mapper = mapping_of(NODE_LOADERS[type_name].model)
+            found = self.columns[type_name] = [
+                (attribute.key, attribute.columns[0]) for attribute in mapper.column_attrs]
+        return found
+
+    def _statement(self, type_name: str, principal: Any) -> str:
+        key = (type_name, principal.role, principal.account_id, principal.user_id)
+        found = self.statements.get(key)
+        if found is None:
+            table = NODE_LOADERS[type_name].model.__table__.alias("r")
+            columns = [table.c[column.key] for _, column in self._columns(type_name)]
+            condition = literal_sql(row_scope(type_name, principal, table.c))
+            found = self.statements[key] = (f"{literal_sql(select(*columns).select_from(table))} "
+                                            f"WHERE r.id = ANY($1::bigint[]) AND {condition}")
+            if len(self.statements) > BUILT_PER_LIST:
+                self.statements.popitem(last=False)
+        return found
+
+    async def load(self, context: Any, type_name: str, pks: set[int]) -> dict[int, Any]:
+        statement = self._statement(type_name, context.principal)
+        async with context.database.driver_connection() as connection:
+            processors = self.processors.get(type_name)
+            if processors is None:  # the columns' processors, by the types PostgreSQL answers with
+                described = (await connection.prepare(statement)).get_attributes()
+                processors = self.processors[type_name] = [
+                    (name, column.type.dialect_impl(ASYNCPG).result_processor(ASYNCPG, attribute.type.oid))
+                    for (name, column), attribute in zip(self._columns(type_name), described, strict=True)]
+            records = await connection.fetch(statement, sorted(pks))
+        rows = {}
+        for record in records:
+            values = {name: (process(value) if process is not None and value is not None else value)
+                      for (name, process), value in zip(processors, record, strict=True)}
+            rows[values["id"]] = SimpleNamespace(**values)
+        return rows
+
+
+ROWS = RowsById()
 
 
 async def resolve_by_graphql_core(items: list[tuple[PythonField, Any]], executor: Any) -> list[Any]:

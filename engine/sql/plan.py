@@ -258,6 +258,8 @@ class SqlCompiler:
             if name == "__typename":
                 roots.append(f"{quoted(key)}, {quoted(query_type.name)}")
                 continue
+            if name.startswith("__"):  # __schema, __type: introspection stays on the normal path
+                raise Unsupported("introspection")
             roles: list[tuple[Any, ...]] = []
             try:
                 roots.append(planner.root(key, details, roles))
