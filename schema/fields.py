@@ -37,7 +37,6 @@ from strawberry.types import Info
 
 from kernel.money import round_money
 from resolvers.node import NODE_LOADERS, from_global_id
-from resolvers.scoping import row_scope
 from schema.permissions import guarded_field
 
 SOURCE = "crm.source"
@@ -253,13 +252,3 @@ def root_node(*, description: str, permissions: list) -> Any:
         # Most types wrap the row; some (a membership's view) need the request to build.
         return await node(info, row) if inspect.iscoroutinefunction(node) else node(row)
     return _field(RootNode(), resolve, description=description, permissions=permissions)
-
-
-def by_id_statement(type_name: str | None, principal: Any, id: str) -> tuple[str, Any]:
-    """`root_by_id`'s and `root_node`'s row as a statement for the single statement:
-    the row the by-id loader would return (the same scope), or none; and its type."""
-    from sqlalchemy import select
-
-    type_name, pk = from_global_id(id, expected_type=type_name)
-    model = NODE_LOADERS[type_name].model
-    return type_name, select(model).where(model.id == pk, row_scope(type_name, principal))

@@ -116,10 +116,10 @@ class Compiled:
 
 def compile_text(statement: Any, offset: int = 0) -> Compiled:
     compiled = statement.compile(dialect=ASYNCPG, compile_kwargs={"render_postcompile": True})
-    return Compiled(_shift(compiled.string, offset), _positional(compiled, compiled.construct_params()))
+    return Compiled(shift(compiled.string, offset), positional(compiled, compiled.construct_params()))
 
 
-def _positional(compiled: Any, values: dict[str, Any]) -> list[Any]:
+def positional(compiled: Any, values: dict[str, Any]) -> list[Any]:
     processors = internals.bind_processors(compiled)
     out = []
     for name in compiled.positiontup:
@@ -132,7 +132,7 @@ def _positional(compiled: Any, values: dict[str, Any]) -> list[Any]:
 PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
-def _shift(sql: str, offset: int) -> str:
+def shift(sql: str, offset: int) -> str:
     """Renumbers $1.. to follow `offset` parameters before them (SQLAlchemy writes no
     literal `$` of its own; every value is a parameter)."""
     return PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + offset}", sql) if offset else sql
@@ -162,6 +162,6 @@ class RowsCache:
         compiled, shifted = entry
         sql = shifted.get(offset)
         if sql is None:
-            sql = shifted[offset] = _shift(compiled.string, offset)
+            sql = shifted[offset] = shift(compiled.string, offset)
         values = compiled.construct_params(extracted_parameters=key.bindparams)
-        return sql, _positional(compiled, values)
+        return sql, positional(compiled, values)

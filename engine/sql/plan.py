@@ -83,6 +83,8 @@ class NodePlan:
     alias: str
     parts: list[str | RelationPart | PythonPart | tuple[str, ConnectionPlan]]
     columns: list[str]
+    # As the row of a by-id root: its SQL per (type, caller) (engine/sql/statement.ByIdRows).
+    by_id: OrderedDict = field(default_factory=OrderedDict)
 
 
 @dataclass

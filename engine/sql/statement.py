@@ -3,18 +3,23 @@ once where nothing changes between requests."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Text, cast, func, literal, literal_column, select, text
+from sqlalchemy import JSON, BigInteger, Text, bindparam, cast, func, literal, literal_column, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg
 from sqlalchemy.sql.elements import ColumnElement
 
 from kernel.pagination import Ordering, PageRequest, PaginationError, bounded_statement, count_statement, page_request
 from engine import internals
 from engine.internals import FieldDetails
-from engine.sql.common import BUILT_PER_LIST, PAGE_ARGUMENTS, Refused, compile_text, quoted, cursor_value
+from engine.sql.common import (
+    ASYNCPG, BUILT_PER_LIST, PAGE_ARGUMENTS, Refused, compile_text, cursor_value, positional, quoted, shift,
+)
 from engine.sql.plan import ConnectionPlan, NodePlan, RootPlan, SqlCompiler, SqlPlan, part_sql
-from schema.fields import RootById, by_id_statement
+from resolvers.node import NODE_LOADERS, from_global_id
+from resolvers.scoping import row_scope
+from schema.fields import RootById
 
 
 # --- running -------------------------------------------------------------------------------
@@ -189,8 +194,8 @@ def _roots(plan: SqlPlan, run: _Request) -> list[RootRows]:
             if root.kind == "connection":
                 built = root.source.build(run.principal, **_split(arguments))
             else:
-                type_name = root.source.type_name if isinstance(root.source, RootById) else None
-                type_name, built = by_id_statement(type_name, run.principal, arguments["id"])
+                expected = root.source.type_name if isinstance(root.source, RootById) else None
+                type_name, pk = from_global_id(arguments["id"], expected_type=expected)
         except Exception as error:  # the builder refused an argument: the normal path reports it
             raise Refused(repr(error)) from error
         if root.kind == "connection":
@@ -206,8 +211,49 @@ def _roots(plan: SqlPlan, run: _Request) -> list[RootRows]:
                 raise Refused(f"node(id:) of a {type_name}")
             if root.item is None:
                 run.check_roles(root.item_roles[type_name])
-            roots.append((root, _rows(item, built).limit(1), None, None, None, item))
+            roots.append((root, ByIdRows(item, type_name, pk, run), None, None, None, item))
     return roots
+
+
+@dataclass
+class ByIdRows:
+    """The one row of a by-id root, as the by-id loader reads it (resolvers/scoping.py's
+    row scope). Its SQL is compiled once per node plan and caller with the key as a
+    parameter, so a request builds no SQLAlchemy statement for it."""
+
+    item: NodePlan
+    type_name: str
+    pk: int
+    run: _Request
+
+    def statement(self, pk: Any) -> Any:
+        model = NODE_LOADERS[self.type_name].model
+        return _rows(self.item, select(model).where(model.id == pk, row_scope(self.type_name, self.run.principal))).limit(1)
+
+    def subquery(self, alias: str) -> Any:
+        return self.statement(self.pk).subquery(alias)
+
+    def sql_and_parameters(self, offset: int) -> tuple[str, list[Any]]:
+        cache = self.item.by_id
+        key = (self.type_name, self.run.caller)
+        found = cache.get(key)
+        if found is None:
+            compiled = self.statement(bindparam("pk", type_=BigInteger)).compile(
+                dialect=ASYNCPG, compile_kwargs={"render_postcompile": True})
+            names = list(compiled.positiontup)
+            # A scope that is `false` for this caller leaves no key in the SQL at all.
+            found = cache[key] = (compiled.string, positional(compiled, compiled.construct_params({"pk": 0})),
+                                  names.index("pk") if "pk" in names else None, {})
+            if len(cache) > BUILT_PER_LIST:
+                cache.popitem(last=False)
+        sql, values, at, shifted = found
+        text_at = shifted.get(offset)
+        if text_at is None:
+            text_at = shifted[offset] = shift(sql, offset)
+        parameters = list(values)
+        if at is not None:
+            parameters[at] = self.pk
+        return text_at, parameters
 
 
 def _statement(roots: list[RootRows], run: _Request) -> Any:
@@ -267,7 +313,8 @@ def sql_of(plan: SqlPlan, principal: Any, variables: Any, compiler: SqlCompiler)
     for i, (_, rows, count, *_) in enumerate(roots):
         for hole, statement in ((f"__rows_{i}__", rows), (f"__count_{i}__", count)):
             if statement is not None:
-                piece, piece_parameters = compiler.rows.sql_and_parameters(statement, len(parameters))
+                piece, piece_parameters = (statement.sql_and_parameters(len(parameters)) if isinstance(statement, ByIdRows)
+                                           else compiler.rows.sql_and_parameters(statement, len(parameters)))
                 sql = sql.replace(hole, piece, 1)
                 parameters += piece_parameters
     return sql, parameters
