@@ -68,9 +68,6 @@ class ActivityType(Node):
     user: Annotated["UserType", strawberry.lazy("schema.users")] | None = to_one(
         "User", "user_id", description="Who logged it (and owns the follow-up).")
 
-    @classmethod
-    def from_row(cls, row: ActivityRow) -> ActivityType:
-        return cls(_row=row)
 
 
 NODE_TYPES["Activity"] = ActivityType.from_row

@@ -38,9 +38,6 @@ class ChannelSpendType(Node):
 
     channel: ChannelType = to_one("Channel", "channel_id", description="The channel.")
 
-    @classmethod
-    def from_row(cls, row: ChannelSpend) -> ChannelSpendType:
-        return cls(_row=row)
 
 
 @strawberry.type(name="Channel", description="Where customers come from: direct, web, event, partner, ...")
@@ -56,9 +53,6 @@ class ChannelType(Node):
     spend: Connection[ChannelSpendType] = connection(
         lambda principal: SPEND_BY_CHANNEL, description=f"Recorded spend, oldest first. {PAGE_ARGUMENTS_HELP}")
 
-    @classmethod
-    def from_row(cls, row: ChannelRow) -> ChannelType:
-        return cls(_row=row)
 
 
 NODE_TYPES["Channel"] = ChannelType.from_row

@@ -85,9 +85,6 @@ class ContactType(Node):
     customer: Annotated["CustomerType", strawberry.lazy("schema.customers")] = to_one(
         "Customer", "customer_id", description="The organisation.")
 
-    @classmethod
-    def from_row(cls, row: ContactRow) -> ContactType:
-        return cls(_row=row)
 
 
 NODE_TYPES["Contact"] = ContactType.from_row

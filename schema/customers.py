@@ -23,7 +23,7 @@ from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id
 from schema.common import list_connection, nested, nested_connection, payload_errors
-from schema.fields import column, connection, global_id, root_by_id, root_connection, to_one
+from schema.fields import RowObject, column, connection, global_id, root_by_id, root_connection, to_one
 from schema.contacts import Consent, ConsentInput, ContactFilter, ContactType, can_contact, values_with_consent
 from schema.errors import error_codes, error_type
 from schema.filters import (
@@ -131,9 +131,6 @@ class CustomerType(Node):
         customer_orders, description=f"The customer's orders, newest first. {PAGE_ARGUMENTS_HELP}")
     _row: strawberry.Private[CustomerRow]
 
-    @classmethod
-    def from_row(cls, row: CustomerRow) -> CustomerType:
-        return cls(_row=row)
 
     @strawberry.field(description="Opt-outs.")
     def consent(self) -> Consent:
@@ -302,9 +299,6 @@ class CustomerMergeType(Node):
     merged_by: Annotated["UserType", strawberry.lazy("schema.users")] | None = to_one(
         "User", "merged_by_id", description="Who merged them.")
 
-    @classmethod
-    def from_row(cls, row) -> CustomerMergeType:
-        return cls(_row=row)
 
 
 NODE_TYPES["CustomerMerge"] = CustomerMergeType.from_row
@@ -325,7 +319,7 @@ class DuplicateReason(enum.Enum):
 
 
 @strawberry.type(description="Live customers that share a normalised email, phone or tax ID.")
-class DuplicateGroup:
+class DuplicateGroup(RowObject):
     reason: DuplicateReason = column("reason", description="What they share.")
     value: str = column("key", description="The shared value, normalised (phone: digits only; tax ID: upper case, no "
                         "separators).")
@@ -336,9 +330,6 @@ class DuplicateGroup:
         rows = await info.context.loader(CustomerByIdLoader).load_many(list(self._row.ids))
         return [CustomerType.from_row(row) for row in rows if row is not None]
 
-    @classmethod
-    def from_row(cls, row) -> DuplicateGroup:
-        return cls(_row=row)
 
 
 def _customer_values(input_object) -> dict:

@@ -99,6 +99,15 @@ class RootNode(Source):
     """`node(id:)`: the type comes from the ID."""
 
 
+class RowObject:
+    """A GraphQL object made from a row (a model's, or a statement's): every field reads
+    `_row` through its declaration or a resolver of its own."""
+
+    @classmethod
+    def from_row(cls, row: Any) -> Any:
+        return cls(_row=row)
+
+
 def declared_source(strawberry_field: Any) -> Source | None:
     """The field's declaration, if its resolver is still the one generated from it."""
     source = (strawberry_field.metadata or {}).get(SOURCE) if strawberry_field is not None else None

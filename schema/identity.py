@@ -61,9 +61,6 @@ class ApiKeyType(Node):
 
     _row: strawberry.Private[ApiKeyRow]
 
-    @classmethod
-    def from_row(cls, row: ApiKeyRow) -> ApiKeyType:
-        return cls(_row=row)
 
 
 NODE_TYPES["ApiKey"] = ApiKeyType.from_row

@@ -21,7 +21,7 @@ from resolvers.errors import ApiError, ErrorCode
 from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, from_global_id
-from schema.fields import column, global_id, money
+from schema.fields import RowObject, column, global_id, money
 from schema.common import Money, MoneyInput, gid, payload_errors
 from schema.errors import error_codes, error_type
 from schema.node import NODE_TYPES, Node
@@ -49,7 +49,7 @@ def now() -> datetime:
 
 
 @strawberry.type(name="TierChange", description="One change of a member's tier, explained.")
-class TierChangeType:
+class TierChangeType(RowObject):
     from_rank: int = column("from_rank", description="Tier before (0: none).")
     to_rank: int = column("to_rank", description="Tier after (0: none).")
     reason: TierChangeReason = column("reason", description="Why.")
@@ -62,9 +62,6 @@ class TierChangeType:
     explanation: JSON = column("explanation", description="Which rule and thresholds decided, and the values compared.")
     _row: strawberry.Private[TierChange]
 
-    @classmethod
-    def from_row(cls, row: TierChange) -> TierChangeType:
-        return cls(_row=row)
 
 
 @strawberry.type(name="TrainingBooking", description="A training session booked against the quota.")
@@ -78,9 +75,6 @@ class TrainingBookingType(Node):
 
     _row: strawberry.Private[TrainingBooking]
 
-    @classmethod
-    def from_row(cls, row: TrainingBooking) -> TrainingBookingType:
-        return cls(_row=row)
 
 
 @strawberry.type(name="FeePayment", description="An entry fee paid: it holds its tier over [termStart, termEnd) unless refunded.")
@@ -94,9 +88,6 @@ class FeePaymentType(Node):
 
     _row: strawberry.Private[FeePayment]
 
-    @classmethod
-    def from_row(cls, row: FeePayment) -> FeePaymentType:
-        return cls(_row=row)
 
 
 @strawberry.type(name="TierOverride", description="A manual floor or lock on a member's tier.")
@@ -111,9 +102,6 @@ class TierOverrideType(Node):
 
     _row: strawberry.Private[TierOverride]
 
-    @classmethod
-    def from_row(cls, row: TierOverride) -> TierOverrideType:
-        return cls(_row=row)
 
 
 @strawberry.type(description="Training sessions of the current period.")

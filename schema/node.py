@@ -5,12 +5,12 @@ from typing import Any
 
 import strawberry
 
-from schema.fields import root_node
+from schema.fields import RowObject, root_node
 from schema.permissions import AnyRole
 
 
 @strawberry.interface(description="An object with a global ID, fetchable with `node(id:)`.")
-class Node:
+class Node(RowObject):
     id: strawberry.ID = strawberry.field(description="Opaque global ID; stable across requests.")
 
 

@@ -58,9 +58,6 @@ class StageChangeType(Node):
     changed_by: Annotated["UserType", strawberry.lazy("schema.users")] | None = to_one(
         "User", "changed_by_id", description="Who moved it.")
 
-    @classmethod
-    def from_row(cls, row: OpportunityStageChange) -> StageChangeType:
-        return cls(_row=row)
 
 
 @strawberry.type(name="Opportunity", description="A deal: what a customer may buy, how likely, by when.")
@@ -80,9 +77,6 @@ class OpportunityType(Node):
     updated_at: datetime = column("updated_at", description="When last changed.")
     _row: strawberry.Private[OpportunityRow]
 
-    @classmethod
-    def from_row(cls, row: OpportunityRow) -> OpportunityType:
-        return cls(_row=row)
 
     customer: Annotated["CustomerType", strawberry.lazy("schema.customers")] = to_one(
         "Customer", "customer_id", description="The customer.")

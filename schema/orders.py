@@ -55,9 +55,6 @@ class OrderLineType(Node):
 
     product: ProductType = to_one("Product", "product_id", description="The product.")
 
-    @classmethod
-    def from_row(cls, row: OrderLine) -> OrderLineType:
-        return cls(_row=row)
 
 
 @strawberry.type(description="Units of one line that came back in a return.")
@@ -87,9 +84,6 @@ class OrderReturnType(Node):
 
     order: OrderType = to_one("Order", "order_id", description="The order.")
 
-    @classmethod
-    def from_row(cls, row: OrderReturn) -> OrderReturnType:
-        return cls(_row=row)
 
 
 @strawberry.type(name="Order", description="A purchase; lines keep the prices and discount that applied when it was placed.")
@@ -107,9 +101,6 @@ class OrderType(Node):
     cancelled_at: datetime | None = column("cancelled_at", description="When cancelled.")
     _row: strawberry.Private[OrderRow]
 
-    @classmethod
-    def from_row(cls, row: OrderRow) -> OrderType:
-        return cls(_row=row)
 
     customer: Annotated["CustomerType", strawberry.lazy("schema.customers")] = to_one(
         "Customer", "customer_id", description="The customer.")

@@ -35,9 +35,6 @@ class ProductType(Node):
     created_at: datetime = column("created_at", description="When it was created.")
     _row: strawberry.Private[ProductRow]
 
-    @classmethod
-    def from_row(cls, row: ProductRow) -> ProductType:
-        return cls(_row=row)
 
 
 NODE_TYPES["Product"] = ProductType.from_row

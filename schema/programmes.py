@@ -77,9 +77,6 @@ class RuleVersionType(Node):
             programme = await session.get(ProgrammeRow, self._row.programme_id)
         return [Tier.of(t, programme.currency) for t in rules.tiers]
 
-    @classmethod
-    def from_row(cls, row: RuleVersionRow) -> RuleVersionType:
-        return cls(_row=row)
 
 
 @strawberry.type(description="How qualifying volume is counted.")
@@ -119,9 +116,6 @@ class ProgrammeType(Node):
             row = await session.get(RuleVersionRow, version_id) if version_id else None
         return RuleVersionType.from_row(row) if row else None
 
-    @classmethod
-    def from_row(cls, row: ProgrammeRow) -> ProgrammeType:
-        return cls(_row=row)
 
 
 NODE_TYPES["Programme"] = ProgrammeType.from_row

@@ -9,7 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers.loaders import ActivityByIdLoader, CustomerMergeByIdLoader, OrderByIdLoader, StageChangeByIdLoader
-from schema.fields import column
+from schema.fields import RowObject, column
 
 if TYPE_CHECKING:
     from schema.activities import ActivityType
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from schema.orders import OrderType
 
 @strawberry.type(description="One event of a customer's timeline.")
-class TimelineEntry:
+class TimelineEntry(RowObject):
     at: datetime = column("at", description="When it happened.")
     _row: strawberry.Private[Any]  # (at, kind, id) of the timeline's union
 
@@ -43,6 +43,3 @@ class TimelineEntry:
         }[self._row.kind]
         return to_type(await info.context.loader(loader).load(self._row.id))
 
-    @classmethod
-    def from_row(cls, row) -> TimelineEntry:
-        return cls(_row=row)

@@ -41,9 +41,6 @@ class UserType(Node):
     partner_account: Annotated["CustomerType", strawberry.lazy("schema.customers")] | None = to_one(
         "Customer", "partner_account_id", description="For a partner user, the partner account it acts for.")
 
-    @classmethod
-    def from_row(cls, row: UserRow) -> UserType:
-        return cls(_row=row)
 
 
 NODE_TYPES["User"] = UserType.from_row

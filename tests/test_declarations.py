@@ -49,14 +49,14 @@ def bypassed_declarations() -> list[tuple[str, str]]:
 
 
 def copied_fields() -> list[tuple[str, str]]:
-    """(type, field) of fields of row-backed types (made `from_row`, or holding `_row`)
+    """(type, field) of fields of row-backed types (holding `_row`, or with a `from_row` of their own)
     that are plain attributes: a value some constructor copies, which no declaration
     describes."""
     found = []
     for graphql_type in GRAPHQL.type_map.values():
         definition = (getattr(graphql_type, "extensions", None) or {}).get(BACKREF)
         origin = getattr(definition, "origin", None)
-        if origin is None or not (hasattr(origin, "from_row") or "_row" in getattr(origin, "__annotations__", {})):
+        if origin is None or not ("from_row" in vars(origin) or "_row" in getattr(origin, "__annotations__", {})):
             continue
         for name, graphql_field in graphql_type.fields.items():
             strawberry_field = graphql_field.extensions[BACKREF]
