@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -120,12 +119,3 @@ class ListByParentLoader(DatabaseLoader):
             for row in rows:
                 grouped[getattr(row, nested.parent.key)].append(row)
         return [grouped[pid] for pid in parent_ids]
-
-
-def load_related(loader: type[ByIdLoader]) -> Callable[[Any, Any], Any]:
-    """For a type's to-one relation: `await load_related(UserByIdLoader)(context, owner_id)`."""
-
-    async def load(context: Any, pk: int | None) -> Any:
-        return None if pk is None else await context.loader(loader).load(pk)
-
-    return load

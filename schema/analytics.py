@@ -19,6 +19,7 @@ from schema import opportunities as _registers_the_stage_enum  # noqa: F401
 from resolvers.errors import ApiError, ErrorCode
 from resolvers.node import from_global_id
 from resolvers.lists import count, page, page_arguments
+from schema.fields import load_node
 from schema.common import Money, camel
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection, selects
 from schema.permissions import Managers, guarded_field
@@ -39,9 +40,7 @@ class RankedCustomer:
 
     @strawberry.field(description="The customer.")
     async def customer(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")] | None:  # noqa: F821
-        from schema.customers import load_customer
-
-        return await load_customer(info, self._customer_id)
+        return await load_node(info, "Customer", self._customer_id)
 
 
 @strawberry.type(description="Pareto and ABC analysis of net revenue over a period.")
@@ -68,9 +67,7 @@ class ChannelPerformance:
 
     @strawberry.field(description="The channel.")
     async def channel(self, info: Info) -> Annotated["ChannelType", strawberry.lazy("schema.channels")] | None:  # noqa: F821
-        from schema.channels import load_channel
-
-        return await load_channel(info, self._channel_id)
+        return await load_node(info, "Channel", self._channel_id)
 
 
 @strawberry.type(description="How many members hold a tier.")
@@ -89,9 +86,7 @@ class NearNextTier:
 
     @strawberry.field(description="The member account.")
     async def account(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")] | None:  # noqa: F821
-        from schema.customers import load_customer
-
-        return await load_customer(info, self._account_id)
+        return await load_node(info, "Customer", self._account_id)
 
 
 @strawberry.type(description="The grading overview of a programme.")
@@ -152,9 +147,7 @@ class RfmRow:
 
     @strawberry.field(description="The customer.")
     async def customer(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")] | None:  # noqa: F821
-        from schema.customers import load_customer
-
-        return await load_customer(info, self._customer_id)
+        return await load_node(info, "Customer", self._customer_id)
 
 
 @strawberry.type(description="Customers and revenue in one RFM segment.")

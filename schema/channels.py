@@ -9,7 +9,6 @@ from crm import channels as service
 from models import Channel as ChannelRow
 from models import ChannelKind, ChannelSpend
 from resolvers.lists import filter_clause
-from resolvers.loaders import ChannelByIdLoader
 from resolvers.mutations import mutate
 from resolvers.node import decode_id
 from schema.common import Money, MoneyInput, given, nested, payload_errors
@@ -58,12 +57,6 @@ class ChannelType(Node):
 NODE_TYPES["Channel"] = ChannelType.from_row
 NODE_TYPES["ChannelSpend"] = ChannelSpendType.from_row
 
-
-async def load_channel(info: Info, pk: int | None) -> ChannelType | None:
-    if pk is None:
-        return None
-    row = await info.context.loader(ChannelByIdLoader).load(pk)
-    return ChannelType.from_row(row) if row else None
 
 
 @strawberry.input(description="Which channels to list. Archived ones only when `archived: true`.")

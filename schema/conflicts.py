@@ -13,6 +13,7 @@ from resolvers import scoping
 from resolvers.context import DatabaseLoader
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id
+from schema.fields import load_node
 from schema.common import gid, list_connection, payload_errors
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
 from schema.errors import error_codes, error_type
@@ -35,21 +36,15 @@ class ChannelClaim:
 
     @strawberry.field(description="The partner claiming (null for direct sales).")
     async def partner(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")] | None:
-        from schema.customers import load_customer
-
-        return await load_customer(info, self._claim.partner_id)
+        return await load_node(info, "Customer", self._claim.partner_id)
 
     @strawberry.field(description="The salesperson claiming (direct sales only).")
     async def user(self, info: Info) -> Annotated["UserType", strawberry.lazy("schema.users")] | None:
-        from schema.users import load_user
-
-        return await load_user(info, self._claim.user_id)
+        return await load_node(info, "User", self._claim.user_id)
 
     @strawberry.field(description="The deal the claim is about, when it is about one.")
     async def opportunity(self, info: Info) -> Annotated["OpportunityType", strawberry.lazy("schema.opportunities")] | None:
-        from schema.opportunities import load_opportunity
-
-        return await load_opportunity(info, self._claim.opportunity_id)
+        return await load_node(info, "Opportunity", self._claim.opportunity_id)
 
 
 class ClaimsByCustomerLoader(DatabaseLoader):
@@ -74,9 +69,7 @@ class ChannelConflict:
 
     @strawberry.field(description="The customer.")
     async def customer(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")] | None:
-        from schema.customers import load_customer
-
-        return await load_customer(info, self._customer_id)
+        return await load_node(info, "Customer", self._customer_id)
 
 
 @strawberry.type(description="A partner's exclusive claim on a customer.")

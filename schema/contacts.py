@@ -10,7 +10,6 @@ from strawberry.types import Info
 from crm import contacts as service
 from models import Contact as ContactRow
 from resolvers.lists import filter_clause
-from resolvers.loaders import ContactByIdLoader
 from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id
@@ -89,12 +88,6 @@ class ContactType(Node):
 
 NODE_TYPES["Contact"] = ContactType.from_row
 
-
-async def load_contact(info: Info, pk: int | None) -> ContactType | None:
-    if pk is None:
-        return None
-    row = await info.context.loader(ContactByIdLoader).load(pk)
-    return ContactType.from_row(row) if row else None
 
 
 @strawberry.input(description="Which contacts to list. Archived ones only when `archived: true`.")

@@ -180,12 +180,6 @@ async def _zero() -> int:
 NODE_TYPES["Customer"] = CustomerType.from_row
 
 
-async def load_customer(info: Info, pk: int | None) -> CustomerType | None:
-    if pk is None:
-        return None
-    row = await info.context.loader(CustomerByIdLoader).load(pk)
-    return CustomerType.from_row(row) if row else None
-
 
 @strawberry.input(description="Which customers to list. Fields combine with AND; use and/or/not for more. "
                   "Archived customers only when `archived: true`.")

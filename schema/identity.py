@@ -17,7 +17,7 @@ from models import UserRole
 from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id
-from schema.fields import column, global_id
+from schema.fields import column, global_id, load_node
 from schema.common import payload_errors
 from schema.errors import error_codes, error_type
 from schema.node import NODE_TYPES, Node
@@ -95,9 +95,7 @@ class Viewer:
 
     @strawberry.field(description="The user behind the credential; null for a service token tied to no user.")
     async def user(self, info: Info) -> UserType | None:
-        from schema.users import load_user
-
-        return await load_user(info, self._principal.user_id)
+        return await load_node(info, "User", self._principal.user_id)
 
     @strawberry.field(description="The API key the request was made with; null for tokens.")
     async def api_key(self, info: Info) -> ApiKeyType | None:
@@ -110,9 +108,7 @@ class Viewer:
 
     @strawberry.field(description="For a partner, the account it acts for (the scope of everything it reads).")
     async def partner_account(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")] | None:
-        from schema.customers import load_customer
-
-        return await load_customer(info, self._principal.account_id) if self._principal.role == Role.PARTNER else None
+        return await load_node(info, "Customer", self._principal.account_id) if self._principal.role == Role.PARTNER else None
 
 
 @strawberry.type(description="Result of apiKeyCreate.")

@@ -21,7 +21,7 @@ from resolvers.errors import ApiError, ErrorCode
 from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, from_global_id
-from schema.fields import RowObject, column, global_id, money
+from schema.fields import RowObject, column, global_id, load_node, money
 from schema.common import Money, MoneyInput, gid, payload_errors
 from schema.errors import error_codes, error_type
 from schema.node import NODE_TYPES, Node
@@ -161,9 +161,7 @@ class MembershipType(Node):
 
     @strawberry.field(description="The member account.")
     async def account(self, info: Info) -> Annotated["CustomerType", strawberry.lazy("schema.customers")]:
-        from schema.customers import load_customer
-
-        return await load_customer(info, self._view.membership.account_id)
+        return await load_node(info, "Customer", self._view.membership.account_id)
 
     @classmethod
     def of(cls, view: MembershipView) -> MembershipType:

@@ -14,7 +14,7 @@ from kernel.pagination import build_ordering
 from models import Activity, OpportunityStage, OpportunityStageChange
 from models import Opportunity as OpportunityRow
 from resolvers.lists import filter_clause
-from resolvers.loaders import ListByParentLoader, OpportunityByIdLoader
+from resolvers.loaders import ListByParentLoader
 from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id, decode_optional_id
@@ -103,12 +103,6 @@ class OpportunityType(Node):
 NODE_TYPES["Opportunity"] = OpportunityType.from_row
 NODE_TYPES["OpportunityStageChange"] = StageChangeType.from_row
 
-
-async def load_opportunity(info: Info, pk: int | None) -> OpportunityType | None:
-    if pk is None:
-        return None
-    row = await info.context.loader(OpportunityByIdLoader).load(pk)
-    return OpportunityType.from_row(row) if row else None
 
 
 @strawberry.input(description="Which deals to list.")

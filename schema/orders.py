@@ -12,7 +12,7 @@ from crm import orders as service
 from models import Order as OrderRow
 from models import OrderLine, OrderReturn, OrderReturnLine, OrderStatus
 from resolvers.lists import filter_clause
-from resolvers.loaders import ListByParentLoader, OrderByIdLoader
+from resolvers.loaders import ListByParentLoader
 from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.node import decode_id
@@ -123,10 +123,6 @@ NODE_TYPES["Order"] = OrderType.from_row
 NODE_TYPES["OrderLine"] = OrderLineType.from_row
 NODE_TYPES["OrderReturn"] = OrderReturnType.from_row
 
-
-async def load_order(info: Info, pk: int) -> OrderType | None:
-    row = await info.context.loader(OrderByIdLoader).load(pk)
-    return OrderType.from_row(row) if row else None
 
 
 @strawberry.input(description="Which orders to list.")

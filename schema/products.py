@@ -9,7 +9,6 @@ from strawberry.types import Info
 from crm import products as service
 from models import Product as ProductRow
 from resolvers.lists import filter_clause
-from resolvers.loaders import ProductByIdLoader
 from resolvers.mutations import mutate
 from resolvers.node import decode_id
 from schema.common import Money, MoneyInput, given, payload_errors
@@ -39,10 +38,6 @@ class ProductType(Node):
 
 NODE_TYPES["Product"] = ProductType.from_row
 
-
-async def load_product(info: Info, pk: int) -> ProductType | None:
-    row = await info.context.loader(ProductByIdLoader).load(pk)
-    return ProductType.from_row(row) if row else None
 
 
 @strawberry.input(description="Which products to list. Archived ones only when `archived: true`.")

@@ -46,14 +46,6 @@ class UserType(Node):
 NODE_TYPES["User"] = UserType.from_row
 
 
-async def load_user(info: Info, pk: int | None) -> UserType | None:
-    from resolvers.loaders import UserByIdLoader
-
-    if pk is None:
-        return None
-    row = await info.context.loader(UserByIdLoader).load(pk)
-    return UserType.from_row(row) if row else None
-
 
 @strawberry.input(description="Which users to list.")
 class UserFilter:
