@@ -130,7 +130,7 @@ class Engine:
             raise GiveUp("variables do not coerce")
         values = tuple(variables.coerced.get(name) for name in document.directive_variables)
         chosen = document.plans.get(values)
-        if chosen is None:
+        if chosen is None or (isinstance(chosen, sql.SqlPlan) and chosen.stale()):
             chosen = document.plans[values] = self._plan(document, variables)
         if isinstance(chosen, str):
             raise GiveUp(chosen)
@@ -204,12 +204,18 @@ class Engine:
         awaiting = []
         if by_plan:
             run = self.plans.run(document.operation, internals.fragments_of(document.document), context, variables)
-            for i, field_plan, python_field, source in by_plan:
-                value = self.plans.complete_field(source, field_plan, run)
-                if inspect.isawaitable(value):
-                    awaiting.append((i, None, value))
-                else:
-                    values[i] = value
+            try:
+                for i, field_plan, python_field, source in by_plan:
+                    value = self.plans.complete_field(source, field_plan, run)
+                    if plan_path.awaitable(value):
+                        awaiting.append((i, None, value))
+                    else:
+                        values[i] = value
+            except BaseException:
+                for _, _, waiting in awaiting:  # started, never to be awaited
+                    if inspect.iscoroutine(waiting):
+                        waiting.close()
+                raise
         if by_executor:
             executor = internals.new_executor(self.schema, document.document, context, raw_variables,
                                               document.operation_name)

@@ -67,9 +67,11 @@ class FieldPlan:
     definition: Any  # GraphQLField
     parent_type: GraphQLObjectType
     # "attr": getattr(source, python_name); "column": getattr(source._row, python_name) (a
-    # declared column, schema/fields.py); "resolve": the schema's resolver; "typename"
+    # declared column, schema/fields.py); "method": method(source), a resolver that takes
+    # nothing but `self`; "resolve": the schema's resolver; "typename"
     kind: str
     python_name: str = ""
+    method: Any = None
     # Arguments coerced once when they hold no variables, else None (coerced per request).
     static_arguments: dict[str, Any] | None = None
     complete: Any = None  # (value, run) -> completed value, or a coroutine when `deferred`
@@ -169,7 +171,7 @@ class PlanCompiler:
         (field_plan,) = plan.fields
         path = Path(None, field_plan.key, plan.type.name)
         value = _resolve(field_plan, source, run, path)
-        if inspect.isawaitable(value):
+        if awaitable(value):
             return _finish(field_plan, value, run, path)
         return field_plan.complete(value, run, path)
 
@@ -207,7 +209,11 @@ class PlanCompiler:
                 kind, python_name = "attr", strawberry_field.python_name
             elif isinstance(source, Column):
                 kind, python_name = "column", source.name
+            elif plain and _takes_only_self(strawberry_field.base_resolver):
+                kind = "method"
             field_plan = FieldPlan(key, name, node, graphql_field, object_type, kind, python_name)
+            if kind == "method":
+                field_plan.method = strawberry_field.base_resolver.wrapped_func
             if kind == "resolve" and not any(_has_variable(a.value) for a in node.arguments or ()):
                 field_plan.static_arguments = internals.arguments_of(graphql_field, node, None)
             field_plan.complete, deferred = self._completer(graphql_field.type, node)
@@ -304,7 +310,26 @@ def _has_variable(value) -> bool:
     return found
 
 
+_NEVER_AWAITABLE = (dict, list, str, int, float, bool, type(None))
+
+
+def awaitable(value: Any) -> bool:
+    """inspect.isawaitable, without its abstract-class check for the plain values that
+    most fields complete to."""
+    return not isinstance(value, _NEVER_AWAITABLE) and inspect.isawaitable(value)
+
+
+def _takes_only_self(resolver: Any) -> bool:
+    """A synchronous resolver of `self` alone: Strawberry would call it with the source
+    and nothing else (no arguments to convert, no info to build), so the plan does too."""
+    if resolver is None or resolver.is_async or resolver.self_parameter is None:
+        return False
+    return len(resolver.signature.parameters) == 1
+
+
 def _resolve(plan: FieldPlan, source: Any, run: Run, path: Path) -> Any:
+    if plan.kind == "method":
+        return plan.method(source)
     if plan.kind == "attr":
         return getattr(source, plan.python_name)
     if plan.kind == "column":
@@ -318,7 +343,11 @@ def _complete_object_sync(source: Any, plan: ObjectPlan, run: Run, path: Path | 
         if field_plan.kind == "typename":
             out[field_plan.key] = plan.type.name
             continue
-        value = getattr(source._row if field_plan.kind == "column" else source, field_plan.python_name)
+        kind = field_plan.kind
+        if kind == "method":
+            value = field_plan.method(source)
+        else:
+            value = getattr(source._row if kind == "column" else source, field_plan.python_name)
         out[field_plan.key] = field_plan.complete(value, run, path)
     return out
 
@@ -332,7 +361,7 @@ async def _complete_object_deferred(source: Any, plan: ObjectPlan, run: Run, pat
             continue
         field_path = Path(path, field_plan.key, plan.type.name)
         value = _resolve(field_plan, source, run, field_path)
-        if field_plan.deferred or inspect.isawaitable(value):
+        if field_plan.deferred or awaitable(value):
             out[field_plan.key] = None  # keeps the selection's order
             pending.append((field_plan, value, field_path))
         else:
@@ -348,9 +377,9 @@ async def _complete_object_deferred(source: Any, plan: ObjectPlan, run: Run, pat
 
 
 async def _finish(plan: FieldPlan, value: Any, run: Run, path: Path | None) -> Any:
-    if inspect.isawaitable(value):
+    if awaitable(value):
         value = await value
     completed = plan.complete(value, run, path)
-    if inspect.isawaitable(completed):
+    if awaitable(completed):
         completed = await completed
     return completed

@@ -23,6 +23,7 @@ import pytest
 from bench import scenarios
 from core.demo import demo_partner, seed_demo_data
 from crm.auth import Principal, Role
+from engine.sql.carry import LEARNED
 from server import create_app
 from resolvers.node import to_global_id
 from tests.conftest import ADMIN, token_for
@@ -178,17 +179,53 @@ async def test_the_plan_batches_like_the_normal_path(app, client, plain_client, 
     assert len(counts) == 1 and counts.pop() <= 4
 
 
-async def test_a_field_without_sql_form_costs_one_load_not_the_screen(app, client, plain_client, demo, count_statements):
-    """`consent` has a hand-written resolver: the list is still one statement, and the
-    field is resolved in Python over its rows, loaded by id in one more, at any page size."""
+async def test_a_field_without_sql_form_costs_that_field_not_the_screen(app, client, plain_client, demo,
+                                                                        count_statements):
+    """`consent` has a hand-written resolver: the list is still one statement. The first
+    time, the field's rows are read by id in one more statement, and what its resolver
+    reads is learnt; from then on the statement carries those columns
+    (engine/sql/carry.py): one statement at any page size, the same answer."""
+    LEARNED.forget()
     compiler = engine_of(app)
     query = """query($n: Int) { customers(first: $n) { edges { node { name owner { name } consent { emailOptOut }
       orders(first: 5) { edges { node { status total { amount } } } } contacts(first: 2) { edges { node { name } } } } } } }"""
+    await _post(client, query, {"n": 5}, ADMIN)  # learns the document
+    async with count_statements() as statements:
+        await _compare(plain_client, client, compiler, query, {"n": 5}, sql=True)
+    by_id = [s for s in statements.statements if "ANY($1::bigint[])" in s]
+    assert len(by_id) == 1, statements.statements  # the first engine answer read the rows by id
+    assert LEARNED.carried("Customer") == ("id", "do_not_contact", "email_opt_out", "phone_opt_out", "sms_opt_out")
     for size in (5, 20):
         await _compare(plain_client, client, compiler, query, {"n": size}, sql=True)
         async with count_statements() as statements:
             await _post(client, query, {"n": size}, ADMIN)
-        assert len(statements) == 2, statements.statements
+        assert len(statements) == 1, statements.statements
+
+
+async def test_a_carried_row_that_misses_a_column_is_read_by_id_and_the_column_learnt(
+        app, client, plain_client, demo, count_statements):
+    """A resolver with branches reads other columns for other arguments: a column that
+    is not carried is never answered with a default; that request reads the rows by id
+    after all and resolves the fields again, and the next plans carry what they read."""
+    LEARNED.forget()
+    compiler = engine_of(app)
+    first = "{ customers(first: 20) { edges { node { name contactable } } } }"
+    await _post(client, first, None, ADMIN)
+    await _compare(plain_client, client, compiler, first, sql=True)
+    assert LEARNED.carried("Customer") == ("id", "do_not_contact")
+    # By email, it also reads the opt-out and the email of every customer that may be contacted.
+    by_email = "{ customers(first: 20) { edges { node { name contactable(by: EMAIL) } } } }"
+    expected = await _post(plain_client, by_email, None, ADMIN)
+    await _post(client, by_email, None, ADMIN)  # learns the document
+    gave_up, by_sql = compiler.gave_up, compiler.paths["sql"]
+    async with count_statements() as statements:
+        assert json.dumps(await _post(client, by_email, None, ADMIN)) == json.dumps(expected)
+    assert compiler.paths["sql"] == by_sql + 1 and len(statements) == 2, statements.statements  # + the rows by id
+    assert set(LEARNED.carried("Customer")) == {"id", "do_not_contact", "email", "email_opt_out"}
+    async with count_statements() as statements:
+        assert json.dumps(await _post(client, by_email, None, ADMIN)) == json.dumps(expected)
+    assert compiler.paths["sql"] == by_sql + 2 and len(statements) == 1, statements.statements
+    assert compiler.gave_up == gave_up
 
 
 async def test_one_statement_whatever_the_page_size(app, client, demo, count_statements):

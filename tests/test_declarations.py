@@ -18,6 +18,7 @@ import re
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from strawberry.types import Info
 from strawberry.types.fields.resolver import StrawberryResolver
 
@@ -185,3 +186,58 @@ async def test_the_python_fields_rows_read_as_the_orm_reads_them(app, client, da
                 assert (got, type(got)) == (expected, type(expected)), (type_name, attribute.key)
         checked += 1
     assert checked >= 8, checked
+
+
+@pytest.mark.parametrize("time_zone", ["UTC", "Asia/Kathmandu", "America/St_Johns"])
+async def test_carried_rows_decode_as_the_orm_reads_them(app, client, database, post_graphql, time_zone):
+    """engine/sql/carry.py writes a Python field's row into the statement as JSON: every
+    column it would carry, of every row-backed type, decodes to exactly what the ORM row
+    holds (value, type, text), whatever the session's time zone, hostile values included."""
+    from sqlalchemy import inspect as mapping_of, select, text
+
+    from engine.sql.carry import decode_carried, carried_sql, type_columns
+    from engine.sql.plan import table_of
+    from resolvers.node import NODE_LOADERS
+
+    await seed_demo_data(database)
+    async with database.session() as session:
+        await session.execute(text(
+            "UPDATE customer SET name = E'Ünïcødé \"q\" \\\\ back\\\\slash \U0001F600', "
+            "attributes = '{\"a\": 1.50, \"b\": [1e3, \"x\\\"y\", -0.0], \"c\": null, \"d\": 12345678901234567890}', "
+            "tags = ARRAY['a\"b', 'ü', 'x,y'], created_at = '1901-03-04 05:06:07.000008+00', "
+            "archived_at = '2024-02-29 23:59:59.999999+00' WHERE id = (SELECT min(id) FROM customer)"))
+        await session.commit()
+    decoded: dict[str, tuple[tuple[str, ...], dict]] = {}
+    async with database.driver_connection() as connection:
+        await connection.execute(f"SET TIME ZONE '{time_zone}'")
+        try:
+            for type_name in sorted(NODE_LOADERS):
+                if table_of(type_name) is None:
+                    continue
+                columns = type_columns(type_name)
+                names = ("id", *sorted(n for n, c in columns.conversions.items() if c is not None and n != "id"))
+                records = await connection.fetch(
+                    f'SELECT CAST({carried_sql(type_name, 0, "r", names)} AS TEXT) '
+                    f'FROM "{NODE_LOADERS[type_name].model.__table__.name}" AS r ORDER BY r.id LIMIT 20')
+                rows = {}
+                for (array,) in records:
+                    marker, *values = json.loads(array)
+                    assert marker == "\u0000F0"
+                    row = decode_carried(type_name, names, values)
+                    rows[row.id] = row
+                if rows:
+                    decoded[type_name] = (names, rows)
+        finally:
+            await connection.execute("RESET TIME ZONE")
+    for type_name, (names, rows) in decoded.items():
+        model = NODE_LOADERS[type_name].model
+        async with database.read_session() as session:
+            orm_rows = (await session.execute(select(model).where(model.id.in_(list(rows))))).scalars().all()
+        assert len(orm_rows) == len(rows)
+        for row in orm_rows:
+            for attribute in mapping_of(model).column_attrs:
+                if attribute.key in names:
+                    expected, got = getattr(row, attribute.key), getattr(rows[row.id], attribute.key)
+                    assert (got, type(got), repr(got)) == (expected, type(expected), repr(expected)), \
+                        (type_name, attribute.key)
+    assert len(decoded) >= 8, sorted(decoded)

@@ -10,13 +10,13 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 from collections import OrderedDict
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import inspect as mapping_of
-from sqlalchemy import select
+from sqlalchemy import JSON, Text, cast, select
 
 from engine import internals
+from engine.sql.carry import LEARNED, CarriedRow, NotCarried, decode_carried
 from engine.sql.common import ASYNCPG, BUILT_PER_LIST, literal_sql
 from engine.sql.plan import PythonField, SqlPlan
 from kernel.pagination import encode_cursor_values
@@ -29,10 +29,13 @@ from schema.fields import node_of
 
 # Placeholders in the statement's JSON text, `"\u0000` then the rest of a JSON string:
 # a cursor (`[` and the ordering's name and sort-key values) or a Python field
-# (`F<index>:<the row's id>`). PostgreSQL text never holds NUL, so no value can look
-# like one.
+# (`F<index>:<the row's id>`), or a Python field's carried row, a JSON array of
+# `"\u0000F<index>"`, the row's id and its carried columns (engine/sql/carry.py).
+# PostgreSQL text never holds NUL, so no value can look like one.
 CURSOR = re.compile(r'"\\u0000(\[(?:[^"\\]|\\.)*)"')
-PYTHON_FIELD = re.compile(r'"\\u0000F(\d+):(\d*)"')
+PYTHON_FIELD = re.compile(r'"\\u0000F(\d+):(\d*)"|\["\\u0000F(\d+)", ')
+DECODER = json.JSONDecoder()
+ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class RawJSON:
@@ -57,33 +60,107 @@ async def finish(plan: SqlPlan, text: str, context: Any,
                  resolve: Callable[[list[tuple[PythonField, Any]]], Any]) -> RawJSON:
     """The `data` of the answer: the statement's JSON with the cursors encoded and the
     Python fields resolved (`resolve`: the fields' values, each over its source), each
-    over the object of the row whose key the statement wrote (loaded by id, batched per
-    type, through the caller's row scope)."""
+    over the object of its row: carried in the statement, or else loaded by id, batched
+    per type, through the caller's row scope."""
     if plan.wants_cursors:
         text = CURSOR.sub(_encode_cursor, text)
     if not plan.python:
         return RawJSON(text)
-    wanted = [(int(index), int(pk) if pk else None) for index, pk in set(PYTHON_FIELD.findall(text))]
+    spans: list[tuple[int, int, int]] = []  # (start, end, item) of each placeholder
+    keys: dict[tuple[int, int | None], int] = {}  # (field index, row id) -> item
+    wanted: list[tuple[int, int | None]] = []
+    carried: dict[tuple[str, int], CarriedRow] = {}
+    for match in PYTHON_FIELD.finditer(text):
+        if match.group(3) is None:
+            index, pk = int(match.group(1)), int(match.group(2)) if match.group(2) else None
+            end = match.end()
+        else:
+            index = int(match.group(3))
+            python_field = plan.python[index]
+            values, end = DECODER.raw_decode(text, match.start())
+            pk = values[1]
+            if (python_field.type_name, pk) not in carried:
+                try:
+                    carried[(python_field.type_name, pk)] = decode_carried(
+                        python_field.type_name, python_field.carried, values[1:])
+                except (ValueError, TypeError, ArithmeticError) as error:
+                    raise PythonFieldFailed(f"a carried row: {error!r}") from error
+        item = keys.get((index, pk))
+        if item is None:
+            item = keys[(index, pk)] = len(wanted)
+            wanted.append((index, pk))
+        spans.append((match.start(), end, item))
     if not wanted:
         return RawJSON(text)
-    by_type: dict[str, set[int]] = defaultdict(set)
+    by_id: dict[str, set[int]] = defaultdict(set)
     for index, pk in wanted:
-        type_name = plan.python[index].type_name
-        if type_name is not None:
-            by_type[type_name].add(pk)
-    sources: dict[tuple[str, int], Any] = {}
-    for type_name, pks in by_type.items():
-        rows = await ROWS.load(context, type_name, pks)
+        python_field = plan.python[index]
+        if python_field.type_name is not None and python_field.carried is None:
+            by_id[python_field.type_name].add(pk)
+    rows: dict[tuple[str, int], Any] = dict(carried)
+    await _read_by_id(context, by_id, rows)
+    try:
+        values = await _resolve_over(plan, wanted, rows, resolve)
+    except (NotCarried, PythonFieldFailed):
+        if not any(row.missed for row in carried.values()):
+            raise
+    if any(row.missed for row in carried.values()):
+        # A resolver read a column the statement does not carry (even if it swallowed
+        # NotCarried): read those rows by id, which learns every column read, and
+        # resolve again. Fields are reads; running them twice is harmless.
+        again: dict[str, set[int]] = defaultdict(set)
+        for type_name, pk in carried:
+            again[type_name].add(pk)
+        await _read_by_id(context, again, rows)
+        values = await _resolve_over(plan, wanted, rows, resolve)
+    written = [ENCODE(value) for value in values]
+    pieces, at = [], 0
+    for start, end, item in spans:
+        pieces += (text[at:start], written[item])
+        at = end
+    pieces.append(text[at:])
+    return RawJSON("".join(pieces))
+
+
+async def _read_by_id(context: Any, pks_by_type: dict[str, set[int]], rows: dict[tuple[str, int], Any]) -> None:
+    for type_name, pks in pks_by_type.items():
+        loaded = await ROWS.load(context, type_name, pks)
         for pk in pks:
-            if pk not in rows:  # out of the caller's scope after all: let the normal path decide
+            if pk not in loaded:  # out of the caller's scope after all: let the normal path decide
                 raise PythonFieldFailed(f"{type_name} {pk} not loaded")
-            sources[(type_name, pk)] = node_of(type_name, rows[pk])
-    items = [(plan.python[index], sources[(plan.python[index].type_name, pk)] if pk is not None else None)
-             for index, pk in wanted]
-    values = await resolve(items)
-    written = {f"{index}:{'' if pk is None else pk}": json.dumps(value, ensure_ascii=False)
-               for (index, pk), value in zip(wanted, values, strict=True)}
-    return RawJSON(PYTHON_FIELD.sub(lambda match: written[f"{match.group(1)}:{match.group(2)}"], text))
+            rows[(type_name, pk)] = loaded[pk]
+
+
+async def _resolve_over(plan: SqlPlan, wanted: list[tuple[int, int | None]], rows: dict[tuple[str, int], Any],
+                        resolve: Callable[[list[tuple[PythonField, Any]]], Any]) -> list[Any]:
+    sources = {key: node_of(key[0], row) for key, row in rows.items()}
+    return await resolve([(plan.python[index], sources[(plan.python[index].type_name, pk)] if pk is not None else None)
+                          for index, pk in wanted])
+
+
+class LoadedRow:
+    """A row of RowsById: each column converted when a resolver first reads it, so a
+    field that reads two flags of a 20-column row converts two values, not 20. What is
+    read is learnt (engine/sql/carry.py), so the next plan carries it in the statement."""
+
+    __slots__ = ("_record", "_layout", "_type_name", "__dict__")
+
+    def __init__(self, record: Any, layout: dict[str, tuple[int, Any]], type_name: str) -> None:
+        self._record = record
+        self._layout = layout
+        self._type_name = type_name
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            position, process = self._layout[name]
+        except KeyError:
+            raise AttributeError(name) from None
+        value = self._record[position]
+        if process is not None and value is not None:
+            value = process(value)
+        self.__dict__[name] = value
+        LEARNED.learn(self._type_name, (name,))
+        return value
 
 
 class RowsById:
@@ -91,12 +168,13 @@ class RowsById:
     the by-id loaders read them): one statement per type on the driver's connection,
     each value converted by its column's own SQLAlchemy type, as the ORM converts it.
     The objects carry the mapped attributes the resolvers read (`self._row.email`); the
-    ORM's instance machinery would cost more than the rest of the field."""
+    ORM's instance machinery would cost more than the rest of the field. JSON columns
+    are read as text and parsed only when read."""
 
     def __init__(self) -> None:
         self.statements: OrderedDict[tuple, str] = OrderedDict()
         self.columns: dict[str, list[tuple[str, Any]]] = {}
-        self.processors: dict[str, list[tuple[str, Any]]] = {}
+        self.layouts: dict[str, dict[str, tuple[int, Any]]] = {}
 
     def _columns(self, type_name: str) -> list[tuple[str, Any]]:
         found = self.columns.get(type_name)
@@ -112,29 +190,38 @@ class RowsById:
         if found is None:
             table = NODE_LOADERS[type_name].model.__table__.alias("r")
             columns = [table.c[column.key] for _, column in self._columns(type_name)]
+            listed = [cast(c, Text) if isinstance(c.type, JSON) else c for c in columns]
             condition = literal_sql(row_scope(type_name, principal, table.c))
-            found = self.statements[key] = (f"{literal_sql(select(*columns).select_from(table))} "
+            found = self.statements[key] = (f"{literal_sql(select(*listed).select_from(table))} "
                                             f"WHERE r.id = ANY($1::bigint[]) AND {condition}")
             if len(self.statements) > BUILT_PER_LIST:
                 self.statements.popitem(last=False)
         return found
 
+    async def _layout(self, connection: Any, type_name: str, statement: str) -> dict[str, tuple[int, Any]]:
+        """Each attribute's position and converter, by the types PostgreSQL answers with."""
+        found = self.layouts.get(type_name)
+        if found is None:
+            described = (await connection.prepare(statement)).get_attributes()
+            found = {}
+            for position, ((name, column), attribute) in enumerate(
+                    zip(self._columns(type_name), described, strict=True)):
+                if isinstance(column.type, JSON):
+                    process = json.loads
+                else:
+                    process = column.type.dialect_impl(ASYNCPG).result_processor(ASYNCPG, attribute.type.oid)
+                found[name] = (position, process)
+            self.layouts[type_name] = found
+        return found
+
     async def load(self, context: Any, type_name: str, pks: set[int]) -> dict[int, Any]:
         statement = self._statement(type_name, context.principal)
         async with context.database.driver_connection() as connection:
-            processors = self.processors.get(type_name)
-            if processors is None:  # the columns' processors, by the types PostgreSQL answers with
-                described = (await connection.prepare(statement)).get_attributes()
-                processors = self.processors[type_name] = [
-                    (name, column.type.dialect_impl(ASYNCPG).result_processor(ASYNCPG, attribute.type.oid))
-                    for (name, column), attribute in zip(self._columns(type_name), described, strict=True)]
+            layout = await self._layout(connection, type_name, statement)
             records = await connection.fetch(statement, sorted(pks))
-        rows = {}
-        for record in records:
-            values = {name: (process(value) if process is not None and value is not None else value)
-                      for (name, process), value in zip(processors, record, strict=True)}
-            rows[values["id"]] = SimpleNamespace(**values)
-        return rows
+        LEARNED.read_by_id(type_name)
+        rows = (LoadedRow(record, layout, type_name) for record in records)
+        return {row.id: row for row in rows}
 
 
 ROWS = RowsById()

@@ -28,6 +28,7 @@ from engine.sql.common import (
     unwrap,
     global_id,
 )
+from engine.sql.carry import LEARNED, carried_sql, type_columns
 from resolvers.node import NODE_LOADERS
 from resolvers.scoping import row_scope
 from schema.fields import (
@@ -55,11 +56,15 @@ class PythonField:
     parent_type: GraphQLObjectType
     type_name: str | None
     details: list[FieldDetails]
+    # The row's attributes the statement carries (engine/sql/carry.py); None: the row
+    # is read by id after the statement.
+    carried: tuple[str, ...] | None = None
 
 
 @dataclass
 class PythonPart:
-    """`'key', "\\u0000F<index>:<the row's id>"`: the placeholder of a PythonField."""
+    """`'key', "\\u0000F<index>:<the row's id>"`, or the carried row
+    `["\\u0000F<index>", <id>, ...]`: the placeholder of a PythonField."""
 
     key: str
     field: PythonField
@@ -68,6 +73,8 @@ class PythonPart:
     def sql(self, principal: Any) -> str:
         if self.outer is None:
             return f"{quoted(self.key)}, CAST('\"\\u0000F{self.field.index}:\"' AS JSON)"
+        if self.field.carried is not None:
+            return f"{quoted(self.key)}, {carried_sql(self.field.type_name, self.field.index, self.outer, self.field.carried)}"
         return (f"{quoted(self.key)}, CAST('\"\\u0000F{self.field.index}:' || CAST({self.outer}.id AS TEXT) || '\"' "
                 "AS JSON)")
 
@@ -175,6 +182,20 @@ class SqlPlan:
     templates: OrderedDict = field(default_factory=OrderedDict)
     # Python fields' compiled plans by index (engine/plan.py; None: graphql-core runs it).
     python_plans: dict[int, Any] = field(default_factory=dict)
+    # What the plan carries of each type's rows (engine/sql/carry.py), as of LEARNED's
+    # `generation`.
+    carried: dict[str, tuple[str, ...] | None] = field(default_factory=dict)
+    generation: int = 0
+
+    def stale(self) -> bool:
+        """Whether the Python fields' resolvers have read columns this plan does not carry
+        (or no longer need a row read by id): compile it again."""
+        if self.generation == LEARNED.generation:
+            return False
+        if LEARNED.agrees(self.carried):
+            self.generation = LEARNED.generation
+            return False
+        return True
 
     @property
     def wants_cursors(self) -> bool:
@@ -251,6 +272,7 @@ class SqlCompiler:
         """`variables`: the values @include/@skip read (a plan is per their values)."""
         if self.strawberry_schema is None:
             raise Unsupported("not a strawberry schema")
+        generation = LEARNED.generation
         planner = _Planner(self.schema, operation, fragments, variables)
         nested_roles: list[tuple[Any, ...]] = []
         roots: list[RootPlan | str | PythonPart] = []
@@ -274,7 +296,8 @@ class SqlCompiler:
         nested = [part[1] for root in roots if isinstance(root, RootPlan) and (root.connection or root.item)
                   for part in (root.connection.item if root.connection else root.item).parts if isinstance(part, tuple)]
         static_below = all(connection.static for connection in nested)
-        return SqlPlan(roots, nested_roles, planner.python, planner, static_below)
+        return SqlPlan(roots, nested_roles, planner.python, planner, static_below, carried=planner.carried,
+                       generation=generation)
 
 
 class _Planner:
@@ -286,6 +309,7 @@ class _Planner:
         self.aliases = 0
         self.wants_cursors = False
         self.python: list[PythonField] = []
+        self.carried: dict[str, tuple[str, ...] | None] = {}
 
     def sub(self, object_type: GraphQLObjectType, details: list[FieldDetails]) -> dict[str, list[FieldDetails]]:
         return internals.collect_sub(self.schema, self.fragments, self.variables, self.operation, object_type, details)
@@ -293,6 +317,8 @@ class _Planner:
     def python_field(self, key: str, parent_type: GraphQLObjectType, type_name: str | None,
                      details: list[FieldDetails]) -> PythonField:
         found = PythonField(len(self.python), key, parent_type, type_name, details)
+        if type_name is not None:
+            found.carried = self.carried[type_name] = LEARNED.carried(type_name)
         self.python.append(found)
         return found
 
@@ -342,7 +368,10 @@ class _Planner:
             try:
                 part, columns = self.field(object_type, key, sub, row, alias_name, field_roles)
             except Unsupported:
-                parts.append(PythonPart(key, self.python_field(key, object_type, object_type.name, sub), alias_name))
+                python_field = self.python_field(key, object_type, object_type.name, sub)
+                parts.append(PythonPart(key, python_field, alias_name))
+                if python_field.carried is not None:
+                    used.update(type_columns(object_type.name).columns[name].key for name in python_field.carried)
                 continue
             roles += field_roles
             parts.append(part)
