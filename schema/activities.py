@@ -12,7 +12,7 @@ from models import ActivityKind
 from resolvers.lists import filter_clause
 from resolvers import scoping
 from resolvers.mutations import mutate
-from resolvers.node import decode_id, decode_optional_id, from_global_id
+from resolvers.ids import decode_id, decode_optional_id, from_global_id
 from schema.common import payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import DateTimeFilter, EnumFilter, IDFilter, to_spec

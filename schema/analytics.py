@@ -17,7 +17,7 @@ from kernel.errors import DomainError
 from models import OpportunityStage, Programme
 from schema import opportunities as _registers_the_stage_enum  # noqa: F401
 from resolvers.errors import ApiError, ErrorCode
-from resolvers.node import from_global_id
+from resolvers.ids import from_global_id
 from resolvers.lists import count, page, page_arguments
 from schema.fields import load_node
 from schema.common import Money, camel

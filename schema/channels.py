@@ -10,7 +10,7 @@ from models import Channel as ChannelRow
 from models import ChannelKind, ChannelSpend
 from resolvers.lists import filter_clause
 from resolvers.mutations import mutate
-from resolvers.node import decode_id
+from resolvers.ids import decode_id
 from schema.common import Money, MoneyInput, given, nested, payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import BooleanFilter, EnumFilter, to_spec

@@ -12,7 +12,7 @@ from crm import conflicts as service
 from resolvers import scoping
 from resolvers.context import DatabaseLoader
 from resolvers.mutations import mutate
-from resolvers.node import decode_id, decode_optional_id
+from resolvers.ids import decode_id, decode_optional_id
 from schema.fields import load_node
 from schema.common import gid, list_connection, payload_errors
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection

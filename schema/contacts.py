@@ -12,7 +12,7 @@ from models import Contact as ContactRow
 from resolvers.lists import filter_clause
 from resolvers import scoping
 from resolvers.mutations import mutate
-from resolvers.node import decode_id
+from resolvers.ids import decode_id
 from schema.common import given, payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import ContactMedium, IDFilter, OrderDirection, StringFilter, order_pairs, to_spec

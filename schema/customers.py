@@ -21,7 +21,7 @@ from kernel.pagination import Ordering
 from resolvers.loaders import CustomerByIdLoader, NestedList
 from resolvers import scoping
 from resolvers.mutations import mutate
-from resolvers.node import decode_id, decode_optional_id
+from resolvers.ids import decode_id, decode_optional_id
 from schema.common import list_connection, nested, nested_connection, payload_errors
 from schema.fields import RowObject, column, connection, global_id, root_by_id, root_connection, to_one
 from schema.contacts import Consent, ConsentInput, ContactFilter, ContactType, can_contact, values_with_consent

@@ -16,7 +16,7 @@ from models import ApiKey as ApiKeyRow
 from models import UserRole
 from resolvers import scoping
 from resolvers.mutations import mutate
-from resolvers.node import decode_id, decode_optional_id
+from resolvers.ids import decode_id, decode_optional_id
 from schema.fields import column, global_id, load_node
 from schema.common import payload_errors
 from schema.errors import error_codes, error_type

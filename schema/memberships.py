@@ -20,7 +20,7 @@ from models import Membership as MembershipRow
 from resolvers.errors import ApiError, ErrorCode
 from resolvers import scoping
 from resolvers.mutations import mutate
-from resolvers.node import decode_id, from_global_id
+from resolvers.ids import decode_id, from_global_id
 from schema.fields import RowObject, column, global_id, load_node, money
 from schema.common import Money, MoneyInput, gid, payload_errors
 from schema.errors import error_codes, error_type

@@ -17,7 +17,7 @@ from resolvers.lists import filter_clause
 from resolvers.loaders import ListByParentLoader
 from resolvers import scoping
 from resolvers.mutations import mutate
-from resolvers.node import decode_id, decode_optional_id
+from resolvers.ids import decode_id, decode_optional_id
 from schema.common import Money, MoneyInput, given, nested, nested_connection, payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import DateFilter, DateTimeFilter, DecimalFilter, EnumFilter, IDFilter, OrderDirection, StringFilter, order_pairs, to_spec

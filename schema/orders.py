@@ -15,7 +15,7 @@ from resolvers.lists import filter_clause
 from resolvers.loaders import ListByParentLoader
 from resolvers import scoping
 from resolvers.mutations import mutate
-from resolvers.node import decode_id
+from resolvers.ids import decode_id
 from schema.common import Money, nested, payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import DateTimeFilter, EnumFilter, IDFilter, StringFilter, to_spec

@@ -10,7 +10,7 @@ from crm import products as service
 from models import Product as ProductRow
 from resolvers.lists import filter_clause
 from resolvers.mutations import mutate
-from resolvers.node import decode_id
+from resolvers.ids import decode_id
 from schema.common import Money, MoneyInput, given, payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import BooleanFilter, OrderDirection, StringFilter, order_pairs, to_spec

@@ -15,7 +15,7 @@ from models import Programme as ProgrammeRow
 from models import RuleVersion as RuleVersionRow
 from resolvers.errors import ApiError, ErrorCode
 from resolvers.mutations import mutate
-from resolvers.node import decode_id, from_global_id
+from resolvers.ids import decode_id, from_global_id
 from schema.fields import column, global_id
 from schema.common import Money, camel, gid, payload_errors
 from schema.errors import error_codes, error_type

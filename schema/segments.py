@@ -13,7 +13,7 @@ from crm import segments as service
 from models import Segment as SegmentRow
 from resolvers.context import DatabaseLoader
 from resolvers.mutations import mutate
-from resolvers.node import decode_id, from_global_id
+from resolvers.ids import decode_id, from_global_id
 from schema.fields import column, global_id
 from schema.common import given, list_connection, payload_errors
 from schema.errors import error_codes, error_type

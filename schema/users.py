@@ -11,7 +11,7 @@ from models import User as UserRow
 from models import UserRole
 from resolvers.lists import filter_clause
 from resolvers.mutations import mutate
-from resolvers.node import decode_id, decode_optional_id
+from resolvers.ids import decode_id, decode_optional_id
 from schema.common import given, payload_errors
 from schema.errors import error_codes, error_type
 from schema.filters import BooleanFilter, EnumFilter, IDFilter, StringFilter, to_spec

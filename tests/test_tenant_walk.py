@@ -35,9 +35,9 @@ from crm.auth import Principal, Role
 from models import Base
 from engine.sql import table_of
 from schema.fields import Column, ConnectionOf, GlobalId, MoneyOf, RootById, RootConnection, RootNode, ToOne, declared_source
-from resolvers.node import NODE_LOADERS
+from resolvers.ids import NODE_LOADERS
 from resolvers.scoping import ROW_SCOPES
-from schema import schema
+from schema.root import schema
 from tests.helpers import gid, new_channel, new_customer, new_product, new_user, ok, required_literal
 from tests.programme_helpers import agents_programme, enroll
 

@@ -28,7 +28,7 @@ from engine.sql.common import (
     unwrap,
     global_id,
 )
-from resolvers.node import NODE_LOADERS
+from resolvers.ids import NODE_LOADERS
 from resolvers.scoping import row_scope
 from schema.fields import (
     Column as ColumnSource,
