@@ -217,19 +217,28 @@ def to_one(type_name: str, foreign_key: str, *, description: str, permissions: l
 _UNBOUND: list[tuple[Callable[..., Any], _Listed]] = []  # declared by name, arguments not yet copied
 
 
+def _no_arguments(principal: Any) -> None:
+    """The arguments a list declared by name has until `bind_builders()`: the page's only."""
+
+
 def _bind(resolve: Callable[..., Any], source: _Listed) -> None:
     if callable(source.target):
         _with_signature(resolve, source.build)
     else:
+        _with_signature(resolve, _no_arguments)
         _UNBOUND.append((resolve, source))
 
 
 def bind_builders() -> None:
     """Gives each list declared by a builder's name the builder's arguments. Strawberry
-    reads a field's arguments when the schema is built: build_schema calls this first."""
+    takes a field's arguments from its resolver when the field is declared, before the
+    builder's module can be imported: the field is given its resolver again, with the
+    builder's signature. build_schema calls this before the schema is built."""
     while _UNBOUND:
         resolve, source = _UNBOUND.pop(0)
         _with_signature(resolve, source.build)
+        source.field.arguments = None  # taken again from the new resolver
+        source.field(resolve)
 
 
 def _with_signature(resolve: Callable[..., Any], build: Callable[..., Any]) -> Callable[..., Any]:

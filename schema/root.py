@@ -7,30 +7,40 @@ import strawberry
 from strawberry.extensions import AddValidationRules, DisableIntrospection, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
+from resolvers.activities import ActivityMutations, ActivityQueries
 from schema.analytics import AnalyticsQueries
+from schema.channels import ChannelMutations, ChannelQueries
 from schema.conflicts import ConflictMutations, ConflictQueries
-from schema.activities import ActivityMutations, ActivityQueries, ActivityType
-from schema.channels import ChannelMutations, ChannelQueries, ChannelSpendType, ChannelType
-from schema.contacts import ContactMutations, ContactQueries, ContactType
+from resolvers.contacts import ContactMutations, ContactQueries
+from resolvers.customers import CustomerMutations, CustomerQueries
+from schema.identity import IdentityMutations, IdentityQueries
+from schema.memberships import MembershipMutations, MembershipQueries
+from schema.node import NodeQueries
+from resolvers.opportunities import OpportunityMutations, OpportunityQueries
+from resolvers.orders import OrderMutations, OrderQueries
+from schema.products import ProductMutations, ProductQueries
+from schema.programmes import ProgrammeMutations, ProgrammeQueries
 from resolvers.scoping import ROW_SCOPES
+from resolvers.segments import SegmentMutations, SegmentQueries
+from schema.users import UserMutations, UserQueries
+from schema.activities import ActivityType
+from schema.channels import ChannelSpendType, ChannelType
+from schema.contacts import ContactType
+from schema.customers import CustomerMergeType, CustomerType
 from schema.defaults import publish_literal_defaults
 from schema.descriptions import describe, describe_row_scopes
-from schema.customers import CustomerMergeType, CustomerMutations, CustomerQueries, CustomerType
 from schema.extensions import NamedScalarErrors, OperationName
 from schema.fields import bind_builders
+from schema.identity import ApiKeyType
 from schema.limits import Limits, limit_rules
-from schema.node import NodeQueries
-from schema.opportunities import OpportunityMutations, OpportunityQueries, OpportunityType, StageChangeType
-from schema.orders import OrderLineType, OrderMutations, OrderQueries, OrderReturnType, OrderType
-from schema.identity import ApiKeyType, IdentityMutations, IdentityQueries
-from schema.memberships import (
-    FeePaymentType, MembershipMutations, MembershipQueries, MembershipType, TierOverrideType, TrainingBookingType,
-)
+from schema.memberships import FeePaymentType, MembershipType, TierOverrideType, TrainingBookingType
+from schema.opportunities import OpportunityType, StageChangeType
+from schema.orders import OrderLineType, OrderReturnType, OrderType
+from schema.products import ProductType
+from schema.programmes import ProgrammeType, RuleVersionType
 from schema.scalars import SCALAR_OVERRIDES, harden_builtin_scalars
-from schema.products import ProductMutations, ProductQueries, ProductType
-from schema.segments import SegmentMutations, SegmentQueries, SegmentType
-from schema.programmes import ProgrammeMutations, ProgrammeQueries, ProgrammeType, RuleVersionType
-from schema.users import UserMutations, UserQueries, UserType
+from schema.segments import SegmentType
+from schema.users import UserType
 
 
 @strawberry.type(description="Everything that can be read.")

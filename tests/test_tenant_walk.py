@@ -590,10 +590,10 @@ async def test_another_partners_ids_answer_as_unknown_ones_and_change_nothing(po
     assert tried > 50
 
 
-PARTNER_LIST_FILTERS = {  # root list -> its filter's relation fields (schema/*_ID_FILTERS)
-    "customers": ("schema.customers", "CUSTOMER_ID_FILTERS"),
-    "opportunities": ("schema.opportunities", "OPPORTUNITY_ID_FILTERS"),
-    "orders": ("schema.orders", "ORDER_ID_FILTERS"),
+PARTNER_LIST_FILTERS = {  # root list -> its filter's relation fields (resolvers/*_ID_FILTERS)
+    "customers": ("resolvers.customers", "CUSTOMER_ID_FILTERS"),
+    "opportunities": ("resolvers.opportunities", "OPPORTUNITY_ID_FILTERS"),
+    "orders": ("resolvers.orders", "ORDER_ID_FILTERS"),
 }
 
 
