@@ -8,21 +8,21 @@ from strawberry.extensions import AddValidationRules, DisableIntrospection, MaxT
 from strawberry.schema.config import StrawberryConfig
 
 from resolvers.activities import ActivityMutations, ActivityQueries
-from schema.analytics import AnalyticsQueries
-from schema.channels import ChannelMutations, ChannelQueries
-from schema.conflicts import ConflictMutations, ConflictQueries
+from resolvers.analytics import AnalyticsQueries
+from resolvers.channels import ChannelMutations, ChannelQueries
+from resolvers.conflicts import ConflictMutations, ConflictQueries
 from resolvers.contacts import ContactMutations, ContactQueries
 from resolvers.customers import CustomerMutations, CustomerQueries
-from schema.identity import IdentityMutations, IdentityQueries
-from schema.memberships import MembershipMutations, MembershipQueries
-from schema.node import NodeQueries
+from resolvers.identity import IdentityMutations, IdentityQueries
+from resolvers.memberships import MembershipMutations, MembershipQueries
+from resolvers.node import NodeQueries
 from resolvers.opportunities import OpportunityMutations, OpportunityQueries
 from resolvers.orders import OrderMutations, OrderQueries
-from schema.products import ProductMutations, ProductQueries
-from schema.programmes import ProgrammeMutations, ProgrammeQueries
+from resolvers.products import ProductMutations, ProductQueries
+from resolvers.programmes import ProgrammeMutations, ProgrammeQueries
 from resolvers.scoping import ROW_SCOPES
 from resolvers.segments import SegmentMutations, SegmentQueries
-from schema.users import UserMutations, UserQueries
+from resolvers.users import UserMutations, UserQueries
 from schema.activities import ActivityType
 from schema.channels import ChannelSpendType, ChannelType
 from schema.contacts import ContactType
