@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
@@ -14,7 +13,6 @@ from strawberry.types import Info
 from crm import analytics as service
 from kernel.errors import DomainError
 from models import OpportunityStage, Programme
-from schema import opportunities as _registers_the_stage_enum  # noqa: F401
 from resolvers.errors import ApiError, ErrorCode
 from resolvers.ids import from_global_id
 from resolvers.lists import count, page, page_arguments

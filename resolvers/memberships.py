@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TypeVar
 
 import strawberry
 from strawberry.types import Info
@@ -26,9 +25,6 @@ from schema.memberships import (
 )
 from tiers import benefits, ledger, membership as service
 from tiers.view import membership_and_programme_of, membership_of, membership_view
-
-T = TypeVar("T")
-
 
 async def _membership_by_id(info: Info, pk: int) -> MembershipType | None:
     async with info.context.database.session() as session:
