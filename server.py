@@ -33,7 +33,7 @@ from models.migrations import schema_status
 from engine import Answer, Engine, GiveUp, RawJSON
 from resolvers.context import Context
 from resolvers.errors import ErrorCode
-from schema import build_schema
+from schema.root import build_schema
 from schema.extensions import shape_errors
 from schema.limits import Limits
 

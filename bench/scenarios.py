@@ -205,7 +205,7 @@ ORDER_PLACE = """mutation OrderPlace($input: OrderPlaceInput!) {
 
 
 def global_id(type_name: str, pk: int) -> str:
-    from resolvers.node import to_global_id
+    from resolvers.ids import to_global_id
 
     return to_global_id(type_name, pk)
 

@@ -198,7 +198,7 @@ def cmd_seed(args: argparse.Namespace) -> None:
 
 
 def cmd_export_schema(args: argparse.Namespace) -> None:
-    from schema import schema_sdl
+    from schema.root import schema_sdl
 
     sdl = schema_sdl()
     if args.check:

@@ -1,5 +1,7 @@
-"""Thin resolvers: GraphQL arguments in, a domain call, plain results out.
-
-Nothing here imports schema/: schema types call these functions and wrap what they
-return. Per-request state (principal, database, loaders) lives in `resolvers.context`.
+"""The resolvers: per domain (resolvers/<domain>.py) the list builders, the Query and
+Mutation classes with their bodies and the domain's loaders, each importing the types of
+schema/<domain>.py; and the runtime plumbing they share, which imports nothing from
+schema/: per-request state (principal, database, loaders) in `resolvers.context`, the
+by-id and list loaders, row scopes, global IDs (`resolvers.ids`), list filters and
+paging, errors and the mutation plumbing.
 """

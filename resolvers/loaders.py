@@ -21,7 +21,7 @@ from models import (
     FeePayment, Membership, Order, OrderLine, OrderReturn, Product, Programme, RuleVersion, TierOverride, TrainingBooking, User,
 )
 from resolvers.context import DatabaseLoader
-from resolvers.node import NODE_LOADERS
+from resolvers.ids import NODE_LOADERS
 from resolvers.scoping import row_scope
 
 

@@ -16,7 +16,7 @@ from kernel.money import round_money
 from kernel.pagination import Ordering
 from resolvers.lists import count, nested_count, nested_page, page, page_arguments
 from resolvers.loaders import NestedList
-from resolvers.node import to_global_id
+from resolvers.ids import to_global_id
 from schema.pagination import Connection, page_selected
 
 T = TypeVar("T")

@@ -5,40 +5,30 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
-from sqlalchemy import Select, and_
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from crm import activities as activity_service
-from crm import contacts as contact_service
 from crm import customers as service
-from crm import opportunities as opportunity_service
-from crm import orders as order_service
-from models import Activity, Contact, Customer as CustomerRow
-from models import CustomerClassification, CustomerKind, LifecycleStage, Opportunity, Order
-from resolvers.lists import filter_clause
-from kernel.pagination import Ordering
-from resolvers.loaders import CustomerByIdLoader, NestedList
+from models import Customer as CustomerRow
+from models import CustomerClassification, CustomerKind, LifecycleStage
+from resolvers.loaders import CustomerByIdLoader
 from resolvers import scoping
-from resolvers.mutations import mutate
-from resolvers.node import decode_id, decode_optional_id
-from schema.common import list_connection, nested, nested_connection, payload_errors
-from schema.fields import RowObject, column, connection, global_id, root_by_id, root_connection, to_one
-from schema.contacts import Consent, ConsentInput, ContactFilter, ContactType, can_contact, values_with_consent
+from schema.common import nested, nested_connection
+from schema.fields import RowObject, column, connection, global_id, to_one
+from schema.contacts import Consent, ConsentInput, ContactType, can_contact
 from schema.errors import error_codes, error_type
 from schema.filters import (
-    AttributeFilter, ContactMedium, DateTimeFilter, EnumFilter, IDFilter, OrderDirection, StringFilter,
-    TagsFilter, order_pairs, to_spec,
+    AttributeFilter, ContactMedium, DateTimeFilter, EnumFilter, IDFilter, OrderDirection, StringFilter, TagsFilter,
 )
 from schema.node import NODE_TYPES, Node
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
-from schema.permissions import Managers, Staff, StaffOrOwnAccount, StaffOwning, guarded_field, guarded_mutation
+from schema.permissions import Staff
 
 if TYPE_CHECKING:
-    from schema.activities import ActivityFilter, ActivityType
+    from schema.activities import ActivityType
     from schema.channels import ChannelType
-    from schema.opportunities import OpportunityFilter, OpportunityType
-    from schema.orders import OrderFilter, OrderType
+    from schema.opportunities import OpportunityType
+    from schema.orders import OrderType
     from schema.segments import SegmentType
     from schema.timeline import TimelineEntry
     from schema.users import UserType
@@ -48,53 +38,6 @@ strawberry.enum(CustomerClassification, description="Which market a party belong
 strawberry.enum(LifecycleStage, description="Where a customer is in its life cycle (layering).")
 CustomerErrorCode = error_codes(service.CustomerErrorCode, "customer")
 CustomerError = error_type("CustomerError", CustomerErrorCode, "customer")
-
-# The id-typed filter fields of each list, and the type their IDs must be.
-CUSTOMER_ID_FILTERS = {"id": "Customer", "owner": "User", "source_channel": "Channel", "referring_partner": "Customer"}
-
-
-# A customer's lists (schema/fields.connection).
-
-def customer_contacts(principal, filter: ContactFilter | None = None) -> NestedList:
-    spec = to_spec(filter, {"customer": "Customer"})
-    condition = filter_clause(spec, contact_service.FILTER_FIELDS, contact_service.FILTER_SPECIAL)
-    statement = contact_service.contacts_statement(condition, include_archived=bool(spec and spec.get("archived")))
-    return nested("customer.contacts", spec, statement, Contact.customer_id, contact_service.contact_ordering([]))
-
-
-def customer_opportunities(
-        principal, filter: Annotated["OpportunityFilter", strawberry.lazy("schema.opportunities")] | None = None,
-) -> NestedList:
-    from schema.opportunities import OPPORTUNITY_ID_FILTERS
-
-    spec = to_spec(filter, OPPORTUNITY_ID_FILTERS)
-    fields = scoping.visible_filter_fields(opportunity_service.FILTER_FIELDS, OPPORTUNITY_ID_FILTERS, principal)
-    condition = filter_clause(spec, fields, opportunity_service.FILTER_SPECIAL)
-    condition = and_(condition, scoping.opportunities_scope(principal))
-    return nested("customer.opportunities", spec, opportunity_service.opportunities_statement(condition),
-                  Opportunity.customer_id, opportunity_service.opportunity_ordering([("created_at", True)]))
-
-
-def customer_activities(
-        principal, filter: Annotated["ActivityFilter", strawberry.lazy("schema.activities")] | None = None,
-) -> NestedList:
-    from schema.activities import ACTIVITY_ID_FILTERS
-
-    spec = to_spec(filter, ACTIVITY_ID_FILTERS)
-    condition = filter_clause(spec, activity_service.FILTER_FIELDS, activity_service.FILTER_SPECIAL)
-    return nested("customer.activities", spec, activity_service.activities_statement(condition),
-                  Activity.customer_id, activity_service.activity_ordering([]))
-
-
-def customer_orders(principal, filter: Annotated["OrderFilter", strawberry.lazy("schema.orders")] | None = None) -> NestedList:
-    from schema.orders import ORDER_ID_FILTERS
-
-    spec = to_spec(filter, ORDER_ID_FILTERS)
-    condition = filter_clause(spec, scoping.visible_filter_fields(order_service.FILTER_FIELDS, ORDER_ID_FILTERS, principal))
-    condition = and_(condition, scoping.orders_scope(principal))
-    return nested("customer.orders", spec, order_service.orders_statement(condition), Order.customer_id,
-                  order_service.order_ordering([]))
-
 
 
 @strawberry.type(name="Customer", description="An organisation or person we sell to, or a partner selling for us.")
@@ -121,14 +64,16 @@ class CustomerType(Node):
     merged_into: CustomerType | None = to_one(
         "Customer", "merged_into_id", description="The customer this one was merged into, when it was.")
     contacts: Connection[ContactType] = connection(
-        customer_contacts, description=f"People at this organisation, by name. {PAGE_ARGUMENTS_HELP}", permissions=[Staff])
+        "resolvers.customers:customer_contacts", description=f"People at this organisation, by name. {PAGE_ARGUMENTS_HELP}",
+        permissions=[Staff])
     opportunities: Connection[Annotated["OpportunityType", strawberry.lazy("schema.opportunities")]] = connection(
-        customer_opportunities, description=f"The customer's deals, newest first. {PAGE_ARGUMENTS_HELP}")
+        "resolvers.customers:customer_opportunities", description=f"The customer's deals, newest first. {PAGE_ARGUMENTS_HELP}")
     activities: Connection[Annotated["ActivityType", strawberry.lazy("schema.activities")]] = connection(
-        customer_activities, description="Activities with the customer, newest first, across all staff. Open commitments: "
+        "resolvers.customers:customer_activities",
+        description="Activities with the customer, newest first, across all staff. Open commitments: "
         f"`filter: {{kind: {{eq: COMMITMENT}}, open: true}}`. {PAGE_ARGUMENTS_HELP}", permissions=[Staff])
     orders: Connection[Annotated["OrderType", strawberry.lazy("schema.orders")]] = connection(
-        customer_orders, description=f"The customer's orders, newest first. {PAGE_ARGUMENTS_HELP}")
+        "resolvers.customers:customer_orders", description=f"The customer's orders, newest first. {PAGE_ARGUMENTS_HELP}")
     _row: strawberry.Private[CustomerRow]
 
 
@@ -144,7 +89,8 @@ class CustomerType(Node):
                       "Requires: role admin, manager, sales.", permission_classes=[Staff])
     async def primary_segment(self, info: Info) -> Annotated["SegmentType", strawberry.lazy("schema.segments")] | None:
         from resolvers.loaders import SegmentByIdLoader
-        from schema.segments import PrimarySegmentByCustomerLoader, SegmentType
+        from resolvers.segments import PrimarySegmentByCustomerLoader
+        from schema.segments import SegmentType
 
         segment_id = await info.context.loader(PrimarySegmentByCustomerLoader).load(self._row.id)
         if segment_id is None:
@@ -166,11 +112,9 @@ class CustomerType(Node):
                       "Requires: role admin, manager, sales.", permission_classes=[Staff])
     async def timeline(self, info: Info, first: int | None = None, after: str | None = None,
                        last: int | None = None, before: str | None = None) -> Connection[Annotated["TimelineEntry", strawberry.lazy("schema.timeline")]]:
-        from schema.timeline import TimelineEntry
+        from resolvers.timeline import customer_timeline
 
-        statement, ordering = service.timeline(self._row.id)
-        return await list_connection(info, statement, ordering, TimelineEntry.from_row,
-                                     first=first, after=after, last=last, before=before)
+        return await customer_timeline(info, self._row.id, first=first, after=after, last=last, before=before)
 
 
 async def _zero() -> int:
@@ -178,7 +122,6 @@ async def _zero() -> int:
 
 
 NODE_TYPES["Customer"] = CustomerType.from_row
-
 
 
 @strawberry.input(description="Which customers to list. Fields combine with AND; use and/or/not for more. "
@@ -218,24 +161,6 @@ class CustomerOrderField(enum.Enum):
 class CustomerOrder:
     field: CustomerOrderField = strawberry.field(description="Field.")
     direction: OrderDirection = strawberry.field(default=OrderDirection.ASC, description="Default ASC.")
-
-
-def _attributes_spec(spec):
-    """`attributes: [AttributeFilter]` becomes the `key` operator of the attributes field."""
-    if spec and "attributes" in spec:
-        spec["attributes"] = {"key": spec["attributes"]}
-    for combinator in ("and", "or"):
-        for item in (spec or {}).get(combinator, []):
-            _attributes_spec(item)
-    if spec and spec.get("not"):
-        _attributes_spec(spec["not"])
-    return spec
-
-
-def customer_condition(filter: CustomerFilter | None, principal=None):
-    spec = _attributes_spec(to_spec(filter, CUSTOMER_ID_FILTERS))
-    fields = scoping.visible_filter_fields(service.FILTER_FIELDS, CUSTOMER_ID_FILTERS, principal)
-    return spec, filter_clause(spec, fields, service.FILTER_SPECIAL)
 
 
 @strawberry.input(description="A new customer. Only `name` is required.")
@@ -294,7 +219,6 @@ class CustomerMergeType(Node):
         "User", "merged_by_id", description="Who merged them.")
 
 
-
 NODE_TYPES["CustomerMerge"] = CustomerMergeType.from_row
 
 
@@ -324,88 +248,4 @@ class DuplicateGroup(RowObject):
         rows = await info.context.loader(CustomerByIdLoader).load_many(list(self._row.ids))
         return [CustomerType.from_row(row) for row in rows if row is not None]
 
-
-
-def _customer_values(input_object) -> dict:
-    values = values_with_consent(input_object)
-    for name, type_name in (("owner_id", "User"), ("source_channel_id", "Channel"), ("referring_partner_id", "Customer")):
-        if name in values:
-            values[name] = decode_optional_id(values[name], type_name, name)
-    return values
-
-
-def _payload(row, errors) -> CustomerPayload:
-    return CustomerPayload(customer=CustomerType.from_row(row) if row else None,
-                           errors=payload_errors(errors, CustomerError, CustomerErrorCode))
-
-
-def customers_list(principal, filter: CustomerFilter | None = None,
-                   order_by: list[CustomerOrder] | None = None) -> tuple[Select, Ordering]:
-    """The rows and ordering of `customers` (its resolver and the single statement, engine/sql/)."""
-    spec, condition = customer_condition(filter, principal)
-    condition = and_(condition, scoping.customers_scope(principal))
-    statement = service.customers_statement(condition, include_archived=bool(spec and spec.get("archived")))
-    return statement, service.customer_ordering(order_pairs(order_by))
-
-
-@strawberry.type
-class CustomerQueries:
-    customers: Connection[CustomerType] = root_connection(
-        customers_list, description=f"Customers. Default order: by id (creation). {PAGE_ARGUMENTS_HELP}",
-        permissions=[StaffOrOwnAccount], prime=CustomerByIdLoader)  # primed: node(id:) and referrals reuse the rows
-    customer: CustomerType | None = root_by_id(
-        "Customer", description="One customer (archived and merged ones too); null when there is none.",
-        permissions=[StaffOrOwnAccount])
-
-    @guarded_field(description=f"Groups of live customers that look like duplicates. {PAGE_ARGUMENTS_HELP}", permissions=[Managers])
-    async def customer_duplicates(self, info: Info, first: int | None = None, after: str | None = None,
-                                  last: int | None = None, before: str | None = None) -> Connection[DuplicateGroup]:
-        statement = service.duplicate_groups_statement()
-        return await list_connection(info, statement, service.DUPLICATE_ORDERING, DuplicateGroup.from_row,
-                                     first=first, after=after, last=last, before=before)
-
-
-@strawberry.type
-class CustomerMutations:
-    @guarded_mutation(description="Create a customer. A normalised email, phone or tax ID that a live customer already "
-                      "has is refused with DUPLICATE (relatedId: that customer) unless allowDuplicate is true.",
-                      idempotent=True, permissions=[Staff])
-    async def customer_create(self, info: Info, input: CustomerCreateInput, allow_duplicate: bool = False) -> CustomerPayload:
-        async def action(session):
-            values = _customer_values(input)
-            return await service.create_customer(session, service.CustomerData(**values), allow_duplicate=allow_duplicate)
-        return _payload(*await mutate(info.context, action))
-
-    @guarded_mutation(description="Change a customer; duplicates as in customerCreate.", permissions=[StaffOwning])
-    async def customer_update(self, info: Info, id: strawberry.ID, input: CustomerUpdateInput,
-                              allow_duplicate: bool = False) -> CustomerPayload:
-        async def action(session):
-            pk = decode_id(id, "Customer", "id")
-            await scoping.require_owner(session, info.context.principal, "customer", pk)
-            return await service.update_customer(session, pk, _customer_values(input),
-                                                 allow_duplicate=allow_duplicate)
-        return _payload(*await mutate(info.context, action))
-
-    @guarded_mutation(description="Archive a customer (soft delete): it leaves lists, its history stays.", permissions=[Managers])
-    async def customer_archive(self, info: Info, id: strawberry.ID) -> CustomerPayload:
-        return _payload(*await mutate(info.context, lambda s: service.archive_customer(s, decode_id(id, "Customer", "id"))))
-
-    @guarded_mutation(description="Restore an archived customer (not one merged into another).", permissions=[Managers])
-    async def customer_restore(self, info: Info, id: strawberry.ID) -> CustomerPayload:
-        return _payload(*await mutate(info.context, lambda s: service.restore_customer(s, decode_id(id, "Customer", "id"))))
-
-    @guarded_mutation(description="Merge `fromId` into `intoId`: contacts, deals, activities, orders, referrals and partner "
-                      "users move to the survivor, which also takes the contact details it lacks; `fromId` is archived "
-                      "and points at the survivor; an audit record keeps what moved. All or nothing.",
-                      idempotent=True, permissions=[Managers])
-    async def customer_merge(self, info: Info, into_id: strawberry.ID, from_id: strawberry.ID) -> CustomerMergePayload:
-        async def action(session):
-            into = decode_id(into_id, "Customer", "into_id")
-            source = decode_id(from_id, "Customer", "from_id")
-            return await service.merge_customers(session, into, source, actor_id=info.context.actor_id)
-        result, errors = await mutate(info.context, action)
-        survivor, record = result if result else (None, None)
-        return CustomerMergePayload(customer=CustomerType.from_row(survivor) if survivor else None,
-                                    merge=CustomerMergeType.from_row(record) if record else None,
-                                    errors=payload_errors(errors, CustomerError, CustomerErrorCode))
 

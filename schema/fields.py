@@ -19,7 +19,11 @@ so no SQL form can bypass it.
   scope (resolvers/scoping.py) on both paths;
 - `connection(build)`: a nested list: `build(principal, **arguments)` returns the
   NestedList both paths page through (arguments: the builder's own, then first, after,
-  last, before);
+  last, before). A type names its builder by dotted name,
+  `connection("resolvers.customers:customer_contacts")`: builders live in
+  resolvers/<domain>.py, which imports the types, so the type cannot import them. The
+  name is resolved the first time it is needed (`Source.build`), and the field's
+  arguments are copied from the builder by `bind_builders()` before the schema is built;
 - `root_connection(build)` and `root_by_id("Customer")`: root fields of the same kinds.
 
 docs/architecture.md says how to add a field.
@@ -27,6 +31,7 @@ docs/architecture.md says how to add a field.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,12 +41,13 @@ import strawberry
 from strawberry.types import Info
 
 from kernel.money import round_money
-from resolvers.node import NODE_LOADERS, from_global_id
+from resolvers.ids import NODE_LOADERS, from_global_id
 from schema.permissions import guarded_field
 
 SOURCE = "crm.source"
 PAGE_ARGUMENTS = ("first", "after", "last", "before")
 Expression = Callable[[Any], Any]  # a row (ORM object, or a table's columns) -> its value
+Builder = Callable[..., Any] | str  # a builder, or its dotted name: "resolvers.customers:customer_contacts"
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,14 +84,38 @@ class ToOne(Source):
     foreign_key: str
 
 
-@dataclass(frozen=True, eq=False)
-class ConnectionOf(Source):
-    build: Callable[..., Any]  # (principal, **arguments) -> NestedList
+def _resolved(target: Builder) -> Callable[..., Any]:
+    if callable(target):
+        return target
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 @dataclass(frozen=True, eq=False)
-class RootConnection(Source):
-    build: Callable[..., Any]  # (principal, **arguments) -> (statement, ordering)
+class _Listed(Source):
+    """A list's declaration: `target` is its builder or the builder's dotted name."""
+
+    target: Builder
+
+    @property
+    def build(self) -> Callable[..., Any]:
+        """The builder itself: the one accessor both paths (and engine/) call it through."""
+        found = self.__dict__.get("_build")
+        if found is None:
+            found = _resolved(self.target)
+            object.__setattr__(self, "_build", found)
+        return found
+
+
+@dataclass(frozen=True, eq=False)
+class ConnectionOf(_Listed):
+    """`build(principal, **arguments) -> NestedList`."""
+
+
+@dataclass(frozen=True, eq=False)
+class RootConnection(_Listed):
+    """`build(principal, **arguments) -> (statement, ordering)`."""
+
     prime: Any = None  # a by-id loader seeded with the page's rows
 
 
@@ -153,7 +183,7 @@ def money(amount: str | Expression, *, description: str, currency: str = "curren
 
 def global_id(type_name: str, *, description: str = "Opaque global ID; stable across requests.",
               column_name: str = "id") -> Any:
-    from resolvers.node import to_global_id
+    from resolvers.ids import to_global_id
 
     def resolve(root: Any) -> strawberry.ID | None:
         pk = getattr(root._row, column_name)
@@ -182,6 +212,33 @@ def to_one(type_name: str, foreign_key: str, *, description: str, permissions: l
     async def resolve(root: Any, info: Info) -> Any:
         return await load_node(info, type_name, getattr(root._row, foreign_key))
     return _field(ToOne(type_name, foreign_key), resolve, description=description, permissions=permissions)
+
+
+_UNBOUND: list[tuple[Callable[..., Any], _Listed]] = []  # declared by name, arguments not yet copied
+
+
+def _no_arguments(principal: Any) -> None:
+    """The arguments a list declared by name has until `bind_builders()`: the page's only."""
+
+
+def _bind(resolve: Callable[..., Any], source: _Listed) -> None:
+    if callable(source.target):
+        _with_signature(resolve, source.build)
+    else:
+        _with_signature(resolve, _no_arguments)
+        _UNBOUND.append((resolve, source))
+
+
+def bind_builders() -> None:
+    """Gives each list declared by a builder's name the builder's arguments. Strawberry
+    takes a field's arguments from its resolver when the field is declared, before the
+    builder's module can be imported: the field is given its resolver again, with the
+    builder's signature. build_schema calls this before the schema is built."""
+    while _UNBOUND:
+        resolve, source = _UNBOUND.pop(0)
+        _with_signature(resolve, source.build)
+        source.field.arguments = None  # taken again from the new resolver
+        source.field(resolve)
 
 
 def _with_signature(resolve: Callable[..., Any], build: Callable[..., Any]) -> Callable[..., Any]:
@@ -214,31 +271,31 @@ def node_class(source: Source) -> Any:
     return found
 
 
-def connection(build: Callable[..., Any], *, description: str, permissions: list | None = None) -> Any:
+def connection(build: Builder, *, description: str, permissions: list | None = None) -> Any:
     source = ConnectionOf(build)
 
     async def resolve(root: Any, info: Info, first: int | None = None, after: str | None = None,
                       last: int | None = None, before: str | None = None, **arguments: Any) -> Any:
         from schema.common import nested_connection
 
-        relation = build(info.context.principal, **arguments)
+        relation = source.build(info.context.principal, **arguments)
         return await nested_connection(info, relation, root._row.id, node_class(source).from_row,
                                        first=first, after=after, last=last, before=before)
-    _with_signature(resolve, build)
+    _bind(resolve, source)
     return _field(source, resolve, description=description, permissions=permissions)
 
 
-def root_connection(build: Callable[..., Any], *, description: str, permissions: list, prime: Any = None) -> Any:
+def root_connection(build: Builder, *, description: str, permissions: list, prime: Any = None) -> Any:
     source = RootConnection(build, prime)
 
     async def resolve(root: Any, info: Info, first: int | None = None, after: str | None = None,
                       last: int | None = None, before: str | None = None, **arguments: Any) -> Any:
         from schema.common import list_connection
 
-        statement, ordering = build(info.context.principal, **arguments)
+        statement, ordering = source.build(info.context.principal, **arguments)
         return await list_connection(info, statement, ordering, node_class(source).from_row, prime=prime,
                                      first=first, after=after, last=last, before=before)
-    _with_signature(resolve, build)
+    _bind(resolve, source)
     return _field(source, resolve, description=description, permissions=permissions)
 
 

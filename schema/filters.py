@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 import strawberry
 from strawberry.scalars import JSON
 
-from resolvers.node import from_global_id
+from resolvers.ids import from_global_id
 
 E = TypeVar("E")
 

@@ -5,24 +5,17 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from sqlalchemy import and_
 from strawberry.types import Info
 
 from crm import orders as service
 from models import Order as OrderRow
 from models import OrderLine, OrderReturn, OrderReturnLine, OrderStatus
-from resolvers.lists import filter_clause
 from resolvers.loaders import ListByParentLoader
-from resolvers import scoping
-from resolvers.mutations import mutate
-from resolvers.node import decode_id
-from schema.common import Money, nested, payload_errors
+from schema.common import Money, nested
 from schema.errors import error_codes, error_type
-from schema.filters import DateTimeFilter, EnumFilter, IDFilter, StringFilter, to_spec
-from schema.fields import column, global_id, money, root_connection, to_one
+from schema.filters import DateTimeFilter, EnumFilter, IDFilter, StringFilter
+from schema.fields import column, global_id, money, to_one
 from schema.node import NODE_TYPES, Node
-from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
-from schema.permissions import Managers, StaffOrOwnAccount, StaffOwning, guarded_mutation
 from schema.products import ProductType
 
 if TYPE_CHECKING:
@@ -33,7 +26,6 @@ strawberry.enum(OrderStatus, description="PLACED -> PAID -> RETURNED (once every
 OrderErrorCode = error_codes(service.OrderErrorCode, "order")
 OrderError = error_type("OrderError", OrderErrorCode, "order")
 
-ORDER_ID_FILTERS = {"customer": "Customer"}
 LINES = nested("order.lines", None, service.lines_statement(), OrderLine.order_id, service.LINE_ORDERING)
 RETURNS = nested("order.returns", None, service.returns_statement(), OrderReturn.order_id, service.RETURN_ORDERING)
 RETURN_LINES = nested("return.lines", None, service.return_lines_statement(), OrderReturnLine.return_id,
@@ -54,7 +46,6 @@ class OrderLineType(Node):
     _row: strawberry.Private[OrderLine]
 
     product: ProductType = to_one("Product", "product_id", description="The product.")
-
 
 
 @strawberry.type(description="Units of one line that came back in a return.")
@@ -83,7 +74,6 @@ class OrderReturnType(Node):
         return [OrderReturnLineType(_row=r, _currency=self._row.currency) for r in rows]
 
     order: OrderType = to_one("Order", "order_id", description="The order.")
-
 
 
 @strawberry.type(name="Order", description="A purchase; lines keep the prices and discount that applied when it was placed.")
@@ -122,7 +112,6 @@ class OrderType(Node):
 NODE_TYPES["Order"] = OrderType.from_row
 NODE_TYPES["OrderLine"] = OrderLineType.from_row
 NODE_TYPES["OrderReturn"] = OrderReturnType.from_row
-
 
 
 @strawberry.input(description="Which orders to list.")
@@ -170,66 +159,4 @@ class OrderReturnPayload:
     order_return: OrderReturnType | None = strawberry.field(description="The return recorded.")
     errors: list[OrderError] = strawberry.field(description="Empty on success.")
 
-
-def _payload(row, errors) -> OrderPayload:
-    return OrderPayload(order=OrderType.from_row(row) if row else None, errors=payload_errors(errors, OrderError, OrderErrorCode))
-
-
-def orders_list(principal, filter: OrderFilter | None = None):
-    """The rows and ordering of `orders`."""
-    spec = to_spec(filter, ORDER_ID_FILTERS)
-    fields = scoping.visible_filter_fields(service.FILTER_FIELDS, ORDER_ID_FILTERS, principal)
-    statement = service.orders_statement(and_(filter_clause(spec, fields),
-                                              scoping.orders_scope(principal)))
-    ordering = service.order_ordering([])
-    return statement, ordering
-
-
-@strawberry.type
-class OrderQueries:
-    orders: Connection[OrderType] = root_connection(
-        orders_list, description=f"Orders, newest first. {PAGE_ARGUMENTS_HELP}", permissions=[StaffOrOwnAccount])
-
-
-@strawberry.type
-class OrderMutations:
-    @guarded_mutation(description="Place an order. Each line is priced from the product's list price and the customer's "
-                      "discount (crm.pricing), and the prices are kept on the line.", idempotent=True, permissions=[StaffOwning])
-    async def order_place(self, info: Info, input: OrderPlaceInput) -> OrderPayload:
-        async def action(session):
-            customer_id = decode_id(input.customer_id, "Customer", "customer_id")
-            await scoping.require_owner(session, info.context.principal, "customer", customer_id)
-            lines = [service.LineRequest(decode_id(line.product_id, "Product", f"lines.{i}.product_id"), line.quantity)
-                     for i, line in enumerate(input.lines[: service.MAX_LINES + 1])]
-            return await service.place_order(session, customer_id=customer_id, lines=lines, source=input.source,
-                                             external_reference=input.external_reference, paid=input.paid,
-                                             placed_at=input.placed_at,
-                                             actor_id=info.context.actor_id)
-        return _payload(*await mutate(info.context, action))
-
-    @guarded_mutation(description="Record payment of a placed order.", idempotent=True, permissions=[Managers])
-    async def order_mark_paid(self, info: Info, id: strawberry.ID) -> OrderPayload:
-        return _payload(*await mutate(info.context, lambda s: service.mark_paid(s, decode_id(id, "Order", "id"))))
-
-    @guarded_mutation(description="Cancel a placed (unpaid) order. A paid order is returned instead.", idempotent=True, permissions=[Managers])
-    async def order_cancel(self, info: Info, id: strawberry.ID) -> OrderPayload:
-        return _payload(*await mutate(info.context, lambda s: service.cancel_order(s, decode_id(id, "Order", "id"))))
-
-    @guarded_mutation(description="Return goods of a paid order: the given lines and quantities, or everything not yet "
-                      "returned when `lines` is absent. The order becomes RETURNED when every unit is back.",
-                      idempotent=True, permissions=[Managers])
-    async def order_return(self, info: Info, id: strawberry.ID, lines: list[OrderReturnLineInput] | None = None,
-                           reason: str | None = None, returned_at: datetime | None = None) -> OrderReturnPayload:
-        async def action(session):
-            requests = None if lines is None else [
-                service.ReturnRequest(decode_id(line.line_id, "OrderLine", f"lines.{i}.line_id"), line.quantity)
-                for i, line in enumerate(lines[: service.MAX_LINES + 1])
-            ]
-            return await service.return_order(session, decode_id(id, "Order", "id"), requests, reason=reason,
-                                              actor_id=info.context.actor_id, returned_at=returned_at)
-        result, errors = await mutate(info.context, action)
-        order, record = result if result else (None, None)
-        return OrderReturnPayload(order=OrderType.from_row(order) if order else None,
-                                  order_return=OrderReturnType.from_row(record) if record else None,
-                                  errors=payload_errors(errors, OrderError, OrderErrorCode))
 

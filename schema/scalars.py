@@ -9,7 +9,7 @@ Supported values:
 
 - String, ID: any Unicode text without NUL (PostgreSQL text cannot hold it) and without
   lone UTF-16 surrogates (U+D800..U+DFFF: not characters, cannot be encoded as UTF-8).
-  The global-ID decoder (resolvers/node.py) takes only the canonical spelling it hands
+  The global-ID decoder (resolvers/ids.py) takes only the canonical spelling it hands
   out (and at most 200 characters); anything else there is INVALID_ID.
 - DateTime: ISO 8601; the instant, converted to UTC, from 1900-01-01T00:00:00Z up to,
   not including, 9000-01-01T00:00:00Z. The range leaves room for the periods, terms and

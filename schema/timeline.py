@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from resolvers.loaders import ActivityByIdLoader, CustomerMergeByIdLoader, OrderByIdLoader, StageChangeByIdLoader
 from schema.fields import RowObject, column
 
 if TYPE_CHECKING:
@@ -16,6 +15,7 @@ if TYPE_CHECKING:
     from schema.customers import CustomerMergeType
     from schema.opportunities import StageChangeType
     from schema.orders import OrderType
+
 
 @strawberry.type(description="One event of a customer's timeline.")
 class TimelineEntry(RowObject):
@@ -30,16 +30,7 @@ class TimelineEntry(RowObject):
         | Annotated["CustomerMergeType", strawberry.lazy("schema.customers")],
         strawberry.union("TimelineItem", description="An activity, a deal's stage change, an order or a merge."),
     ]:
-        from schema.activities import ActivityType
-        from schema.customers import CustomerMergeType
-        from schema.opportunities import StageChangeType
-        from schema.orders import OrderType
+        from resolvers.timeline import timeline_item
 
-        loader, to_type = {
-            "activity": (ActivityByIdLoader, ActivityType.from_row),
-            "stage_change": (StageChangeByIdLoader, StageChangeType.from_row),
-            "order": (OrderByIdLoader, OrderType.from_row),
-            "merge": (CustomerMergeByIdLoader, CustomerMergeType.from_row),
-        }[self._row.kind]
-        return to_type(await info.context.loader(loader).load(self._row.id))
+        return await timeline_item(info, self._row)
 

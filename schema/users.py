@@ -4,21 +4,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from strawberry.types import Info
 
 from crm import users as service
 from models import User as UserRow
 from models import UserRole
-from resolvers.lists import filter_clause
-from resolvers.mutations import mutate
-from resolvers.node import decode_id, decode_optional_id
-from schema.common import given, payload_errors
 from schema.errors import error_codes, error_type
-from schema.filters import BooleanFilter, EnumFilter, IDFilter, StringFilter, to_spec
-from schema.fields import column, global_id, root_connection, to_one
+from schema.filters import BooleanFilter, EnumFilter, IDFilter, StringFilter
+from schema.fields import column, global_id, to_one
 from schema.node import NODE_TYPES, Node
-from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
-from schema.permissions import Admins, Managers, guarded_mutation
 
 if TYPE_CHECKING:
     from schema.customers import CustomerType
@@ -42,9 +35,7 @@ class UserType(Node):
         "Customer", "partner_account_id", description="For a partner user, the partner account it acts for.")
 
 
-
 NODE_TYPES["User"] = UserType.from_row
-
 
 
 @strawberry.input(description="Which users to list.")
@@ -75,36 +66,4 @@ class UserPayload:
     user: UserType | None = strawberry.field(description="The user; null when errors is not empty.")
     errors: list[UserError] = strawberry.field(description="Empty on success.")
 
-
-def _payload(row, errors) -> UserPayload:
-    return UserPayload(user=UserType.from_row(row) if row else None, errors=payload_errors(errors, UserError, UserErrorCode))
-
-
-def users_list(principal, filter: UserFilter | None = None):
-    """The rows and ordering of `users`."""
-    condition = filter_clause(to_spec(filter, {"partner_account": "Customer"}), service.FILTER_FIELDS)
-    return service.users_statement(condition), service.USER_ORDERING
-
-
-@strawberry.type
-class UserQueries:
-    users: Connection[UserType] = root_connection(
-        users_list, description=f"Users, by id. {PAGE_ARGUMENTS_HELP}", permissions=[Managers])
-
-
-@strawberry.type
-class UserMutations:
-    @guarded_mutation(description="Create a user (no credentials yet: login arrives with issue [4/6]).", idempotent=True, permissions=[Admins])
-    async def user_create(self, info: Info, input: UserCreateInput) -> UserPayload:
-        async def action(session):
-            account = decode_optional_id(input.partner_account_id, "Customer", "partner_account_id")
-            return await service.create_user(session, email=input.email, name=input.name, role=input.role,
-                                             partner_account_id=account)
-        return _payload(*await mutate(info.context, action))
-
-    @guarded_mutation(description="Change a user's name, email or active flag.", permissions=[Admins])
-    async def user_update(self, info: Info, id: strawberry.ID, input: UserUpdateInput) -> UserPayload:
-        async def action(session):
-            return await service.update_user(session, decode_id(id, "User", "id"), given(input))
-        return _payload(*await mutate(info.context, action))
 

@@ -50,7 +50,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from crm.auth import Principal, Role
-from schema import schema
+from schema.root import schema
 from tests.conftest import ADMIN, token_for
 from tests.helpers import gid, ok, required_literal
 from tests.test_compiled import plain_client  # noqa: F401  (fixture: the app with the fast path off)

@@ -7,7 +7,7 @@ import pytest
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, Undefined
 
 from crm.auth import Principal, Role
-from schema import schema
+from schema.root import schema
 from schema.permissions import Public, RolePermission
 from tests.helpers import gid, new_customer, new_product, ok, required_literal
 from tests.programme_helpers import agents_programme, enroll

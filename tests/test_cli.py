@@ -39,7 +39,7 @@ def test_export_schema_check_passes_on_the_committed_file(tmp_path):
 
 
 def test_export_schema_writes_the_sdl(tmp_path):
-    from schema import schema_sdl
+    from schema.root import schema_sdl
 
     target = tmp_path / "out.graphql"
     assert run_crm("export-schema", "--output", str(target), env=crm_env()).returncode == 0

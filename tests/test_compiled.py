@@ -25,7 +25,7 @@ from core.demo import demo_partner, seed_demo_data
 from crm.auth import Principal, Role
 from engine.sql.carry import LEARNED
 from server import create_app
-from resolvers.node import to_global_id
+from resolvers.ids import to_global_id
 from tests.conftest import ADMIN, token_for
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
@@ -297,7 +297,7 @@ async def test_the_single_statement_corners(app, client, plain_client, demo, pos
     assert deal.data["opportunityCreate"]["errors"] == []
     await post_graphql("""mutation($c: ID!) { contactCreate(input: {customerId: $c, name: "Ånne", title: "CFO"}) {
         errors { code } } }""", {"c": odd_id})
-    from resolvers.node import from_global_id
+    from resolvers.ids import from_global_id
     pk = from_global_id(odd_id)[1]
     # Whole seconds on one, microseconds on the other: isoformat writes them differently.
     await connection.execute(text("UPDATE customer SET created_at = '2026-01-02 03:04:05+00', updated_at = "

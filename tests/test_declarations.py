@@ -25,7 +25,7 @@ from strawberry.types.fields.resolver import StrawberryResolver
 from bench import scenarios
 from core.demo import demo_partner, seed_demo_data
 from crm.auth import Principal, Role
-from schema import schema
+from schema.root import schema
 from schema.customers import CustomerType
 from schema.fields import SOURCE, declared_source
 from tests.conftest import ADMIN
@@ -166,7 +166,7 @@ async def test_the_python_fields_rows_read_as_the_orm_reads_them(app, client, da
 
     from engine.sql.answer import ROWS
     from engine.sql.plan import table_of
-    from resolvers.node import NODE_LOADERS
+    from resolvers.ids import NODE_LOADERS
     from tests.test_tenant_walk import world  # noqa: F401 (builds data of every type)
 
     await seed_demo_data(database)

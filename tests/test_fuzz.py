@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from crm.auth import Principal, Role
 from models import Base
-from schema import schema
+from schema.root import schema
 from tests.conftest import ADMIN, token_for
 from tests.helpers import new_customer
 

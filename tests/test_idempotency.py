@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from crm import idempotency
 from crm.auth import Principal, Role
-from schema import schema
+from schema.root import schema
 from tests.helpers import count_of, new_customer, new_product, new_user, ok, refused
 from tests.programme_helpers import AGENT_TIERS, agents_programme
 

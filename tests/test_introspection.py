@@ -12,7 +12,7 @@ from graphql import (
 )
 from graphql.utilities import get_default_value_ast
 
-from schema import schema
+from schema.root import schema
 from schema.defaults import input_values
 from tests.conftest import TEST_SECRET_KEY, fresh_database
 from tests.process import Server, crm_env, run_crm

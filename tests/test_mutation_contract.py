@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from graphql import GraphQLNonNull, GraphQLObjectType, Undefined
 
-from schema import schema
+from schema.root import schema
 from tests.helpers import gid
 
 MUTATIONS = schema._schema.mutation_type.fields

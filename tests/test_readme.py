@@ -6,7 +6,7 @@ from pathlib import Path
 from graphql import parse, validate
 
 from core.demo import seed_demo_data
-from schema import schema
+from schema.root import schema
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 EXAMPLES = re.findall(r"```graphql\n(.*?)```", README, re.S)

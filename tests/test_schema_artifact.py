@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from schema import schema_sdl
+from schema.root import schema_sdl
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -13,7 +13,7 @@ def test_committed_schema_matches_the_code():
 def test_every_type_field_argument_and_enum_value_has_a_description():
     from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType
 
-    from schema import schema
+    from schema.root import schema
 
     missing = []
     for name, gql_type in schema._schema.type_map.items():
@@ -34,7 +34,7 @@ def test_every_type_field_argument_and_enum_value_has_a_description():
 
 
 def test_every_root_field_says_who_may_call_it():
-    from schema import schema
+    from schema.root import schema
 
     for root in (schema._schema.query_type, schema._schema.mutation_type):
         for name, field in root.fields.items():

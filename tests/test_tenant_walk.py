@@ -35,9 +35,9 @@ from crm.auth import Principal, Role
 from models import Base
 from engine.sql import table_of
 from schema.fields import Column, ConnectionOf, GlobalId, MoneyOf, RootById, RootConnection, RootNode, ToOne, declared_source
-from resolvers.node import NODE_LOADERS
+from resolvers.ids import NODE_LOADERS
 from resolvers.scoping import ROW_SCOPES
-from schema import schema
+from schema.root import schema
 from tests.helpers import gid, new_channel, new_customer, new_product, new_user, ok, required_literal
 from tests.programme_helpers import agents_programme, enroll
 
@@ -590,10 +590,10 @@ async def test_another_partners_ids_answer_as_unknown_ones_and_change_nothing(po
     assert tried > 50
 
 
-PARTNER_LIST_FILTERS = {  # root list -> its filter's relation fields (schema/*_ID_FILTERS)
-    "customers": ("schema.customers", "CUSTOMER_ID_FILTERS"),
-    "opportunities": ("schema.opportunities", "OPPORTUNITY_ID_FILTERS"),
-    "orders": ("schema.orders", "ORDER_ID_FILTERS"),
+PARTNER_LIST_FILTERS = {  # root list -> its filter's relation fields (resolvers/*_ID_FILTERS)
+    "customers": ("resolvers.customers", "CUSTOMER_ID_FILTERS"),
+    "opportunities": ("resolvers.opportunities", "OPPORTUNITY_ID_FILTERS"),
+    "orders": ("resolvers.orders", "ORDER_ID_FILTERS"),
 }
 
 

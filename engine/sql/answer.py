@@ -20,7 +20,7 @@ from engine.sql.carry import LEARNED, CarriedRow, NotCarried, decode_carried
 from engine.sql.common import ASYNCPG, BUILT_PER_LIST, literal_sql
 from engine.sql.plan import PythonField, SqlPlan
 from kernel.pagination import encode_cursor_values
-from resolvers.node import NODE_LOADERS
+from resolvers.ids import NODE_LOADERS
 from resolvers.scoping import row_scope
 from schema.fields import node_of
 

@@ -32,7 +32,7 @@ from sqlalchemy import inspect as mapping_of
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import TypeDecorator
 
-from resolvers.node import NODE_LOADERS
+from resolvers.ids import NODE_LOADERS
 
 MARKER = "\\u0000F"  # as JSON text: a NUL, then F; no PostgreSQL text holds a NUL
 

@@ -48,7 +48,7 @@ def iso_date(column: ColumnElement[Any]) -> ColumnElement[Any]:
 
 
 def global_id(type_name: str, column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """base64("Type:pk"), as resolvers.node.to_global_id (short enough for one line of
+    """base64("Type:pk"), as resolvers.ids.to_global_id (short enough for one line of
     PostgreSQL's base64, which breaks lines at 76 characters)."""
     return func.encode(func.convert_to(literal(f"{type_name}") + literal_column("':'") + cast(column, Text), "UTF8"),
                        "base64")

@@ -29,7 +29,7 @@ from engine.sql.common import (
     global_id,
 )
 from engine.sql.carry import LEARNED, carried_sql, type_columns
-from resolvers.node import NODE_LOADERS
+from resolvers.ids import NODE_LOADERS
 from resolvers.scoping import row_scope
 from schema.fields import (
     Column as ColumnSource,

@@ -17,7 +17,7 @@ from engine.sql.common import (
     ASYNCPG, BUILT_PER_LIST, PAGE_ARGUMENTS, Refused, compile_text, cursor_value, positional, quoted, shift,
 )
 from engine.sql.plan import ConnectionPlan, NodePlan, RootPlan, SqlCompiler, SqlPlan, part_sql
-from resolvers.node import NODE_LOADERS, from_global_id
+from resolvers.ids import NODE_LOADERS, from_global_id
 from resolvers.scoping import row_scope
 from schema.fields import RootById
 
