@@ -197,7 +197,7 @@ async def test_carried_rows_decode_as_the_orm_reads_them(app, client, database, 
 
     from engine.sql.carry import decode_carried, carried_sql, type_columns
     from engine.sql.plan import table_of
-    from resolvers.node import NODE_LOADERS
+    from resolvers.ids import NODE_LOADERS
 
     await seed_demo_data(database)
     async with database.session() as session:
