@@ -135,3 +135,69 @@ def assess(state: MemberState, as_of: datetime, programme: ProgrammeRules, rules
     if target == earned:
         return Assessment(earned, state.earned_until, period.end, None, window, volume, explanation)
     return Assessment(target, None, period.end, "demoted", window, volume, explanation)
+
+
+# -- undoing a promotion -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Promotion:
+    """An immediate promotion, as its history row tells it: decided at `at` over the
+    window [window_start, window_end] to `rank`, held until `held_until`; just before it
+    the member had earned `rank_before`, held until `until_before`."""
+
+    at: datetime
+    rank: int
+    held_until: datetime | None
+    rank_before: int
+    until_before: datetime | None
+    window_start: datetime
+    window_end: datetime
+
+
+@dataclass(frozen=True)
+class Undo:
+    """What a reversal undoes: the earned rank and hold restored, the earliest promotion
+    it undid and the volume left in that promotion's window."""
+
+    earned_rank: int
+    earned_until: datetime | None
+    promotion: Promotion
+    volume: Decimal
+
+
+def volume_through(entries: tuple[Entry, ...] | list[Entry], start: datetime, at: datetime) -> Decimal:
+    """Qualifying volume over [start, at]: the window so far, the entry at `at` included."""
+    return sum((e.amount for e in entries if start <= e.occurred_at <= at), ZERO)
+
+
+def undo_promotions(earned_rank: int, promotions: tuple[Promotion, ...] | list[Promotion],
+                    entries: tuple[Entry, ...] | list[Entry], at: datetime, counted_at: datetime,
+                    rules: Rules) -> Undo | None:
+    """The earned rank after a return or cancellation at `at` of volume that counted at
+    `counted_at`; None when it undoes nothing.
+
+    `promotions` are the immediate promotions decided, in order, in the period that
+    contains `at` (a period already closed is the assessment's to judge, so the caller
+    gives none of it) and `entries` the ledger through `at`, the reversal included.
+
+    A promotion is undone when the volume its window still holds at `at` no longer
+    reaches its threshold and the reversed volume counted in that window (volume of an
+    earlier window never made it). Undone down to what the volume still earns, keeping
+    the promotion's hold if that is above the tier the member had earned before it,
+    never below that tier and hold. Promotions in a row (B, then A) are undone from the
+    earliest one the volume no longer carries: every later one stood on it."""
+    for promotion in promotions:
+        if counted_at < promotion.window_start:
+            continue
+        volume = volume_through(entries, promotion.window_start, at)
+        reached = earned_by_volume(volume, rules)
+        if reached >= promotion.rank:
+            continue
+        if reached > promotion.rank_before:
+            rank, until = reached, promotion.held_until
+        else:
+            rank, until = promotion.rank_before, promotion.until_before
+        if rank >= earned_rank:
+            return None
+        return Undo(rank, until, promotion, volume)
+    return None
