@@ -4,6 +4,8 @@ Status moves: PLACED -> PAID -> (returns, whole or by line) -> RETURNED once eve
 is back; PLACED -> CANCELLED. A paid order is returned, not cancelled; only paid goods
 are returned. A replayed import (same source and external reference) returns the order
 it already created when it asks for the same thing, and DUPLICATE when it does not.
+In grade programmes an order counts as qualifying volume once paid, at its payment
+instant (tiers.ledger): placing it paid, or `mark_paid`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm import pricing
@@ -106,8 +108,9 @@ async def place_order(session: AsyncSession, *, customer_id: int, lines: list[Li
         for product, quantity, price in priced.lines
     )
     await session.flush()
-    # Qualifying volume, and a promotion if this order earns one: same transaction.
-    await ledger.order_placed(session, order, actor_id)
+    # Qualifying volume once paid (tiers.ledger.counted_at), and a promotion if this order
+    # earns one: same transaction.
+    await ledger.order_paid(session, order, actor_id)
     return order
 
 
@@ -135,14 +138,25 @@ async def _locked(session: AsyncSession, order_id: int) -> Order:
     return order
 
 
-async def mark_paid(session: AsyncSession, order_id: int) -> Order:
+async def mark_paid(session: AsyncSession, order_id: int, *, paid_at: datetime | None = None,
+                    actor_id: int | None = None) -> Order:
+    """Payment of a placed order, now or at `paid_at` (an import's real payment time);
+    from that instant the order counts as qualifying volume."""
+    check = Checker()
+    now = datetime.now(timezone.utc)
+    if check.aware("paid_at", paid_at) is not None and paid_at > now:
+        check.fail("paid_at", "paidAt is for payments made in the past; leave it out for now.", Code.OUT_OF_RANGE)
+    check.done()
     order = await _locked(session, order_id)
     if order.status != OrderStatus.PLACED:
         raise DomainError.one("id", f"Only a placed order can be paid; this one is {order.status}.", OrderErrorCode.INVALID_STATUS)
+    if paid_at is not None and paid_at < order.placed_at:
+        raise DomainError.one("paid_at", "An order is paid after it is placed.", Code.OUT_OF_RANGE)
     order.status = OrderStatus.PAID.value
-    order.paid_at = func.now()
+    order.paid_at = paid_at or now
     await session.flush()
     await session.refresh(order)
+    await ledger.order_paid(session, order, actor_id)
     return order
 
 
@@ -153,7 +167,7 @@ async def cancel_order(session: AsyncSession, order_id: int, *, actor_id: int | 
         raise DomainError.one("id", f"Only a placed order can be cancelled; this one is {order.status}.{hint}",
                               OrderErrorCode.INVALID_STATUS)
     order.status = OrderStatus.CANCELLED.value
-    order.cancelled_at = func.now()
+    order.cancelled_at = datetime.now(timezone.utc)
     await session.flush()
     await session.refresh(order)
     await ledger.order_cancelled(session, order, actor_id)

@@ -47,6 +47,8 @@ class TierChangeReason(enum.StrEnum):
     OVERRIDE = "override"
     EXPIRED = "expired"
     REFUND = "refund"
+    # A return or cancellation left a promotion's window below its threshold (tiers.ledger).
+    PROMOTION_UNDONE = "promotion_undone"
 
 
 class OverrideKind(enum.StrEnum):

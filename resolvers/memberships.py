@@ -159,8 +159,9 @@ class MembershipMutations:
             return await session.get(MembershipRow, pk)
         return await _payload(info, *await mutate(info.context, action))
 
-    @guarded_mutation(description="Re-record every order, return and cancellation of an account in its ledgers; "
-                      "entries already there are left alone (so this never double counts).", permissions=[Admins])
+    @guarded_mutation(description="Re-record every paid order (at its payment), return and cancellation of an "
+                      "account in its ledgers, in time order; entries already there are left alone (so this never "
+                      "double counts).", permissions=[Admins])
     async def qualifying_replay(self, info: Info, account_id: strawberry.ID) -> MembershipPayload:
         async def action(session):
             account = decode_id(account_id, "Customer", "account_id")

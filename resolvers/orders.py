@@ -64,13 +64,16 @@ class OrderMutations:
                                              actor_id=info.context.actor_id)
         return _payload(*await mutate(info.context, action))
 
-    @guarded_mutation(description="Record payment of a placed order.", idempotent=True, permissions=[Managers])
-    async def order_mark_paid(self, info: Info, id: strawberry.ID) -> OrderPayload:
-        return _payload(*await mutate(info.context, lambda s: service.mark_paid(s, decode_id(id, "Order", "id"))))
+    @guarded_mutation(description="Record payment of a placed order, now or at `paidAt` (an import's real payment "
+                      "time). From then on the order counts as qualifying volume.", idempotent=True, permissions=[Managers])
+    async def order_mark_paid(self, info: Info, id: strawberry.ID, paid_at: datetime | None = None) -> OrderPayload:
+        return _payload(*await mutate(info.context, lambda s: service.mark_paid(
+            s, decode_id(id, "Order", "id"), paid_at=paid_at, actor_id=info.context.actor_id)))
 
     @guarded_mutation(description="Cancel a placed (unpaid) order. A paid order is returned instead.", idempotent=True, permissions=[Managers])
     async def order_cancel(self, info: Info, id: strawberry.ID) -> OrderPayload:
-        return _payload(*await mutate(info.context, lambda s: service.cancel_order(s, decode_id(id, "Order", "id"))))
+        return _payload(*await mutate(info.context, lambda s: service.cancel_order(
+            s, decode_id(id, "Order", "id"), actor_id=info.context.actor_id)))
 
     @guarded_mutation(description="Return goods of a paid order: the given lines and quantities, or everything not yet "
                       "returned when `lines` is absent. The order becomes RETURNED when every unit is back.",

@@ -28,6 +28,8 @@ ARGUMENTS = {
     "reason": "Why the goods came back.",
     "doneAt": "When it was completed; default now.",
     "returnedAt": "When the goods came back, for imports (give the UTC offset); default now.",
+    "paidAt": ("When it was paid, for imports (give the UTC offset; not before it was placed nor in the future, "
+               "OUT_OF_RANGE); default now. Its volume counts from that instant."),
     "programmeId": "Global ID of the programme.",
     "accountId": "Global ID of the member account (a customer).",
     "membershipId": "Global ID of the membership.",
@@ -164,7 +166,8 @@ ENUM_VALUES = {
     "RuleVersionStatus": {"DRAFT": "Editable, not in force.", "PUBLISHED": "Immutable, in force from its effective date."},
     "TierChangeReason": {"FEE_PAID": "An entry fee was paid.", "PROMOTED": "Volume reached a promotion threshold.",
                          "DEMOTED": "A closed window missed the retention threshold.", "OVERRIDE": "A manual floor or lock.",
-                         "EXPIRED": "A fee term or override lapsed.", "REFUND": "An entry fee was refunded."},
+                         "EXPIRED": "A fee term or override lapsed.", "REFUND": "An entry fee was refunded.",
+                         "PROMOTION_UNDONE": "A return or cancellation left a promotion's window below its threshold."},
     "OverrideKind": {"FLOOR": "At least this tier.", "LOCK": "Exactly this tier."},
     "RfmSegment": {
         "IMPORTANT_VALUE": "High recency, frequency and monetary: the best customers.",

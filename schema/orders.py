@@ -136,7 +136,7 @@ class OrderPlaceInput:
     source: str = strawberry.field(default="api", description="Where the order comes from; with externalReference it makes a replay safe.")
     external_reference: str | None = strawberry.field(default=None, description="The source's reference. Placing the same "
                                                       "source + reference again returns the first order (or DUPLICATE if the contents differ).")
-    paid: bool = strawberry.field(default=False, description="Place it as already paid.")
+    paid: bool = strawberry.field(default=False, description="Place it as already paid: it counts as qualifying volume at once (an unpaid order counts once orderMarkPaid records its payment).")
     placed_at: datetime | None = strawberry.field(default=None, description="When it was placed, for imports of past "
                                                   "orders (give the UTC offset; not in the future, OUT_OF_RANGE); default now. Prices are those of that instant.")
 

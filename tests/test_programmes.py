@@ -179,10 +179,11 @@ async def test_preview_of_a_draft_writes_nothing(post_graphql):
     agents = [await new_customer(post_graphql, f"Agent {i}", classification="PARTNER") for i in range(3)]
     for agent in agents:
         await enroll(post_graphql, agent, programme, "B", "300000", "2025-01-10T10:00:00+08:00")
-    # agent 0 buys 60 units at B (540,000): it earns B; agent 1 buys 10 (90,000); agent 2 nothing
+    # agent 0 buys and pays 60 units at B (540,000): it earns B; agent 1 buys 10 (90,000); agent 2 nothing
     for agent, units in ((agents[0], 60), (agents[1], 10)):
         await ok(post_graphql, """mutation($i: OrderPlaceInput!) { orderPlace(input: $i) { order { id } errors { code } } }""",
-                 {"i": {"customerId": agent, "placedAt": "2025-03-01T10:00:00+08:00", "lines": [{"productId": product, "quantity": units}]}}, "orderPlace")
+                 {"i": {"customerId": agent, "placedAt": "2025-03-01T10:00:00+08:00", "paid": True,
+                        "lines": [{"productId": product, "quantity": units}]}}, "orderPlace")
     # a draft where 500,000 earns the top tier (C, 30% off)
     tiers = copy.deepcopy(AGENT_TIERS) + [{"rank": 3, "code": "C", "name": "C", "entryFee": "900000", "discountRate": "0.30",
                                            "trainingQuota": 20, "promotionThreshold": "2000000", "retentionThreshold": "900000"}]

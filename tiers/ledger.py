@@ -1,9 +1,29 @@
-"""The qualifying ledger and immediate promotion.
+"""The qualifying ledger, immediate promotion, and its undoing.
 
-Placed orders add their net total, returns and cancellations subtract, admins adjust.
-Each entry is unique on (membership, source): replaying an order or a return writes
-nothing. An entry that lifts the current window's volume over a higher tier's promotion
-threshold promotes the member in the same transaction.
+What counts: an order counts once it is paid, at its payment instant (`counted_at`):
+volume is money earned, as an airline credits status for a flown ticket and not for a
+booking. A placed, unpaid order earns nothing, so it cannot lift a member to a tier
+(and its prices) and then be cancelled; placing an order already paid counts it at
+once. Dated at the payment rather than at the placement: counting a December order
+paid in January at its placement would change a year that is closed and perhaps
+assessed, while the payment instant puts the volume in the window open when the money
+came in. Returns (of paid orders) and cancellations subtract, at their own instant,
+and only if their order counted (a cancelled order that was never paid subtracts
+nothing; one counted at placement before this rule subtracts what it added). Admins
+adjust either way. Each entry is unique on (membership, source): replaying an order, a
+return or a cancellation writes nothing.
+
+An entry that lifts the current window's volume over a higher tier's promotion
+threshold promotes the member in the same transaction. A return or cancellation undoes
+promotions in the same transaction (tiers.engine.undo_promotions): those decided in
+the period that contains the reversal's instant, whose window's volume through that
+instant no longer reaches their threshold, when the reversed order counted in that
+window. Down to what the volume still earns, never below what the member had earned
+before. A reversal dated after the promotion's period counts in the next window: the
+closed window's assessment decides on the volume it held (as it does when the member
+was already assessed through the reversal's period). A reversal back-dated before a
+later promotion of its period is decided at that promotion's instant, so the history
+never undoes what comes after it.
 """
 
 from __future__ import annotations
@@ -19,13 +39,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.errors import Code, DomainError
 from kernel.references import get_row
 from kernel.validation import Checker
-from models import Membership, Order, OrderReturn, Programme, QualifyingEntry, TierChangeReason
-from tiers.engine import MemberState, promote_now
+from models import Membership, Order, OrderReturn, Programme, QualifyingEntry, TierChange, TierChangeReason
+from tiers.engine import Entry, MemberState, Promotion, promote_now, undo_promotions
 from tiers.membership import refresh_tier, window_rule_of
 from tiers.programmes import programme_rules, rules_in_force
-from tiers.windows import Window, current_window
+from tiers.windows import Window, current_window, period_containing
 
 MAX_ADJUSTMENT = Decimal("999999999999.99")
+
+
+def counted_at(order: Order) -> datetime | None:
+    """When an order's volume counts: when it was paid (None: not yet, maybe never)."""
+    return order.paid_at
 
 
 async def _memberships_for(session: AsyncSession, customer_id: int, currency: str) -> list[tuple[Membership, Programme]]:
@@ -41,8 +66,9 @@ async def _memberships_for(session: AsyncSession, customer_id: int, currency: st
 
 async def record_entry(session: AsyncSession, membership: Membership, programme: Programme, *, source: str,
                        amount: Decimal, occurred_at: datetime, reason: str | None = None,
-                       actor_id: int | None = None) -> bool:
-    """Appends one entry unless its source is already in the ledger; True if it was new."""
+                       actor_id: int | None = None, reverses: QualifyingEntry | None = None) -> bool:
+    """Appends one entry unless its source is already in the ledger; True if it was new.
+    `reverses` is the order's entry a return or cancellation takes back."""
     inserted = (await session.execute(
         insert(QualifyingEntry).values(membership_id=membership.id, source=source, amount=amount,
                                        occurred_at=occurred_at, reason=reason, actor_id=actor_id)
@@ -50,7 +76,9 @@ async def record_entry(session: AsyncSession, membership: Membership, programme:
         .returning(QualifyingEntry.id)
     )).scalar_one_or_none()
     if inserted is not None and amount > 0:
-        await _promote_if_earned(session, membership, programme, occurred_at, actor_id)
+        await _promote_if_earned(session, membership, programme, occurred_at, actor_id, source)
+    elif inserted is not None and reverses is not None:
+        await _undo_if_unearned(session, membership, programme, occurred_at, reverses, actor_id, source)
     return inserted is not None
 
 
@@ -65,7 +93,7 @@ async def window_volume(session: AsyncSession, membership: Membership, programme
 
 
 async def _promote_if_earned(session: AsyncSession, membership: Membership, programme: Programme, at: datetime,
-                             actor_id: int | None) -> None:
+                             actor_id: int | None, source: str) -> None:
     rules = await rules_in_force(session, programme.id, at)
     if rules is None:
         return
@@ -74,55 +102,160 @@ async def _promote_if_earned(session: AsyncSession, membership: Membership, prog
     promotion = promote_now(state, at, volume, programme_rules(programme), rules)
     if promotion is None:
         return
-    before, (membership.earned_rank, membership.earned_until) = membership.earned_rank, promotion
+    before, until_before = membership.earned_rank, membership.earned_until
+    membership.earned_rank, membership.earned_until = promotion
     tier = rules.tier(membership.earned_rank)
+    # earned_before / earned_until_before / window: what undoing this promotion restores and measures.
     await refresh_tier(session, membership, programme, at, reason=TierChangeReason.PROMOTED, actor_id=actor_id,
                        earned_changed=True, window=window, volume=volume, explanation={
                            "rule": "promotion", "tier": tier.code, "threshold": str(tier.promotion_threshold),
-                           "earned_before": before, "held_until": membership.earned_until.isoformat(),
+                           "source": source, "earned_before": before, "earned_until_before": _iso(until_before),
+                           "held_until": membership.earned_until.isoformat(),
                            "window": [window.start.isoformat(), window.end.isoformat()], "volume": str(volume)})
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return instant.isoformat() if instant is not None else None
+
+
+def _instant(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _promotion_of(row: TierChange) -> Promotion:
+    explanation = row.explanation
+    return Promotion(at=row.at, rank=int(explanation["earned_rank"]), held_until=_instant(explanation.get("held_until")),
+                     rank_before=int(explanation.get("earned_before", 0)),
+                     # Rows written before the hold was recorded: no hold to restore.
+                     until_before=_instant(explanation.get("earned_until_before")),
+                     window_start=row.window_start, window_end=row.window_end)
+
+
+async def _promotions_in(session: AsyncSession, membership: Membership, period: Window) -> list[Promotion]:
+    """The immediate promotions of the period, in order, since the last assessment that
+    changed the earned tier in it (what came before that is no longer what it restores)."""
+    rows = (await session.execute(
+        select(TierChange).where(
+            TierChange.membership_id == membership.id, TierChange.at >= period.start, TierChange.at < period.end,
+            TierChange.reason.in_([TierChangeReason.PROMOTED.value, TierChangeReason.DEMOTED.value]))
+        .order_by(TierChange.at, TierChange.id)
+    )).scalars().all()
+    promotions: list[Promotion] = []
+    for row in rows:
+        if row.reason == TierChangeReason.PROMOTED and row.explanation.get("rule") == "promotion":
+            promotions.append(_promotion_of(row))
+        else:
+            promotions = []
+    return promotions
+
+
+async def _undo_if_unearned(session: AsyncSession, membership: Membership, programme: Programme, at: datetime,
+                            reversed_entry: QualifyingEntry, actor_id: int | None, source: str) -> None:
+    period = period_containing(window_rule_of(programme), membership.joined_at, at)
+    if membership.assessed_through is not None and membership.assessed_through >= period.end:
+        return  # a back-dated reversal into a period already assessed: that assessment stands
+    promotions = await _promotions_in(session, membership, period)
+    if not promotions:
+        return
+    # A reversal back-dated before a later promotion of the period is decided once that
+    # promotion is in the history, so the history never undoes what comes after it.
+    at = max(at, promotions[-1].at)
+    rules = await rules_in_force(session, programme.id, at)
+    if rules is None:
+        return
+    start = min(p.window_start for p in promotions)
+    entries = [Entry(occurred, amount) for occurred, amount in await session.execute(
+        select(QualifyingEntry.occurred_at, QualifyingEntry.amount).where(
+            QualifyingEntry.membership_id == membership.id, QualifyingEntry.occurred_at >= start,
+            QualifyingEntry.occurred_at <= at))]
+    undo = undo_promotions(membership.earned_rank, promotions, entries, at, reversed_entry.occurred_at, rules)
+    if undo is None:
+        return
+    before = membership.earned_rank
+    membership.earned_rank, membership.earned_until = undo.earned_rank, undo.earned_until
+    undone, restored = rules.tier(undo.promotion.rank), rules.tier(undo.earned_rank)
+    window = Window(undo.promotion.window_start, undo.promotion.window_end)
+    await refresh_tier(session, membership, programme, at, reason=TierChangeReason.PROMOTION_UNDONE, actor_id=actor_id,
+                       earned_changed=True, window=window, volume=undo.volume, explanation={
+                           "rule": "promotion_undone", "source": source, "order": reversed_entry.source,
+                           "undone_tier": undone.code if undone else None, "promoted_at": undo.promotion.at.isoformat(),
+                           "threshold": str(undone.promotion_threshold) if undone else None,
+                           "window": [window.start.isoformat(), window.end.isoformat()], "volume": str(undo.volume),
+                           "earned_before": before, "restored_rank": undo.earned_rank,
+                           "restored_tier": restored.code if restored else None,
+                           "held_until": _iso(undo.earned_until)})
 
 
 # -- sources ----------------------------------------------------------------------------
 
-async def order_placed(session: AsyncSession, order: Order, actor_id: int | None = None) -> None:
+def _counts_for(membership: Membership, order: Order) -> bool:
+    return membership.joined_at <= order.placed_at
+
+
+async def _counted_entry(session: AsyncSession, membership: Membership, order: Order) -> QualifyingEntry | None:
+    return (await session.execute(select(QualifyingEntry).where(
+        QualifyingEntry.membership_id == membership.id, QualifyingEntry.source == f"order:{order.id}")
+    )).scalar_one_or_none()
+
+
+async def order_paid(session: AsyncSession, order: Order, actor_id: int | None = None) -> int:
+    """Counts a paid order (placed paid, or paid later) at its payment instant; an unpaid
+    one counts nothing yet. How many entries were new."""
+    at, count = counted_at(order), 0
+    if at is None:
+        return count
     for membership, programme in await _memberships_for(session, order.customer_id, order.currency):
-        if membership.joined_at <= order.placed_at:
-            await record_entry(session, membership, programme, source=f"order:{order.id}", amount=order.total,
-                               occurred_at=order.placed_at, actor_id=actor_id)
+        if _counts_for(membership, order):
+            count += await record_entry(session, membership, programme, source=f"order:{order.id}", amount=order.total,
+                                        occurred_at=at, actor_id=actor_id)
+    return count
+
+
+async def _reverse(session: AsyncSession, order: Order, *, source: str, amount: Decimal | None, at: datetime,
+                   actor_id: int | None) -> int:
+    """Takes back `amount` (None: all the order counted) of an order, in every ledger the
+    order counted in; how many entries were new."""
+    count = 0
+    for membership, programme in await _memberships_for(session, order.customer_id, order.currency):
+        counted = await _counted_entry(session, membership, order) if _counts_for(membership, order) else None
+        if counted is None:
+            continue
+        count += await record_entry(session, membership, programme, source=source, occurred_at=at, actor_id=actor_id,
+                                    amount=-(counted.amount if amount is None else amount), reverses=counted)
+    return count
 
 
 async def order_returned(session: AsyncSession, order: Order, record: OrderReturn, actor_id: int | None = None) -> None:
-    for membership, programme in await _memberships_for(session, order.customer_id, order.currency):
-        if membership.joined_at <= order.placed_at:
-            await record_entry(session, membership, programme, source=f"return:{record.id}", amount=-record.amount,
-                               occurred_at=record.returned_at, actor_id=actor_id)
+    await _reverse(session, order, source=f"return:{record.id}", amount=record.amount, at=record.returned_at,
+                   actor_id=actor_id)
 
 
 async def order_cancelled(session: AsyncSession, order: Order, actor_id: int | None = None) -> None:
-    for membership, programme in await _memberships_for(session, order.customer_id, order.currency):
-        if membership.joined_at <= order.placed_at:
-            await record_entry(session, membership, programme, source=f"cancel:{order.id}", amount=-order.total,
-                               occurred_at=order.cancelled_at, actor_id=actor_id)
+    await _reverse(session, order, source=f"cancel:{order.id}", amount=None, at=order.cancelled_at, actor_id=actor_id)
 
 
 async def replay_customer(session: AsyncSession, customer_id: int) -> int:
-    """Records every order, return and cancellation of the customer again; entries
+    """Records every paid order, return and cancellation of the customer again, in the
+    order they happened (so promotions and their undoing come out as they did); entries
     already in the ledger are left alone. Returns how many entries were new."""
     orders = (await session.execute(select(Order).where(Order.customer_id == customer_id).order_by(Order.placed_at, Order.id))).scalars().all()
-    count = 0
+    # (instant, 0 for an order's payment and 1 for what takes it back, order, return or None)
+    events: list[tuple[datetime, int, Order, OrderReturn | None]] = []
     for order in orders:
-        for membership, programme in await _memberships_for(session, order.customer_id, order.currency):
-            if membership.joined_at > order.placed_at:
-                continue
-            count += await record_entry(session, membership, programme, source=f"order:{order.id}", amount=order.total,
-                                        occurred_at=order.placed_at)
-            for record in (await session.execute(select(OrderReturn).where(OrderReturn.order_id == order.id))).scalars():
-                count += await record_entry(session, membership, programme, source=f"return:{record.id}",
-                                            amount=-record.amount, occurred_at=record.returned_at)
-            if order.cancelled_at is not None:
-                count += await record_entry(session, membership, programme, source=f"cancel:{order.id}",
-                                            amount=-order.total, occurred_at=order.cancelled_at)
+        if counted_at(order) is not None:
+            events.append((counted_at(order), 0, order, None))
+        for record in (await session.execute(select(OrderReturn).where(OrderReturn.order_id == order.id))).scalars():
+            events.append((record.returned_at, 1, order, record))
+        if order.cancelled_at is not None:
+            events.append((order.cancelled_at, 1, order, None))
+    count = 0
+    for at, kind, order, record in sorted(events, key=lambda event: (event[0], event[1], event[2].id)):
+        if kind == 0:
+            count += await order_paid(session, order)
+        elif record is not None:
+            count += await _reverse(session, order, source=f"return:{record.id}", amount=record.amount, at=at, actor_id=None)
+        else:
+            count += await _reverse(session, order, source=f"cancel:{order.id}", amount=None, at=at, actor_id=None)
     return count
 
 
