@@ -30,6 +30,13 @@ class WindowKind(enum.StrEnum):
     ROLLING_MONTHS = "rolling_months"
 
 
+class BenefitPeriodKind(enum.StrEnum):
+    """The span a benefit quota is granted for, whatever the qualification window is."""
+
+    MEMBERSHIP_YEAR = "membership_year"  # years from the joining date
+    CALENDAR_YEAR = "calendar_year"
+
+
 class DemotionPolicy(enum.StrEnum):
     NEVER = "never"
     AT_PERIOD_END = "at_period_end"
@@ -60,6 +67,7 @@ class Programme(Base):
         CheckConstraint(check_in("kind", ProgrammeKind), name="kind"),
         CheckConstraint(check_in("window_kind", WindowKind), name="window_kind"),
         CheckConstraint(check_in("demotion_policy", DemotionPolicy), name="demotion_policy"),
+        CheckConstraint(check_in("benefit_period", BenefitPeriodKind), name="benefit_period"),
         CheckConstraint("(window_kind = 'rolling_months') = (window_months IS NOT NULL)", name="window_months"),
         CheckConstraint("window_months BETWEEN 1 AND 36", name="window_months_range"),
         CheckConstraint("fee_term_months BETWEEN 1 AND 120", name="fee_term_months"),
@@ -80,6 +88,7 @@ class Programme(Base):
     demotion_policy: Mapped[str] = mapped_column(Text, nullable=False)
     max_drop: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default=text("1"))
     grace_days: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default=text("0"))
+    benefit_period: Mapped[str] = mapped_column(Text, nullable=False, server_default=BenefitPeriodKind.MEMBERSHIP_YEAR.value)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=NOW)
 
 
@@ -128,7 +137,9 @@ class Tier(Base):
     training_quota: Mapped[int] = mapped_column(Integer, nullable=False)
     promotion_threshold: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
     retention_threshold: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
-    # [{"name": "Marketing fund", "quantity": 2}, ...] per period
+    # Benefits besides training, each a quota per benefit period:
+    # [{"code": "comarketing_days", "name": "Co-marketing fund days", "quantity": 4}, ...]
+    # (rows written before codes existed have no "code": tiers.rules derives it from the name)
     extra_benefits: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
 
 
@@ -284,7 +295,8 @@ class TrainingBooking(Base):
 
 
 class BenefitUsage(Base):
-    """Append-only use of a benefit: +1 per booking, -1 when a booking is cancelled in time."""
+    """Append-only use of a benefit: +1 per training booking, -1 when a booking is
+    cancelled in time; other benefits are used by a usage record (quantity, note, actor)."""
 
     __tablename__ = "benefit_usage"
     __table_args__ = (
@@ -299,4 +311,6 @@ class BenefitUsage(Base):
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     quantity: Mapped[int] = mapped_column(Integer, nullable=False)
     booking_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("training_booking.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("app_user.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=NOW)

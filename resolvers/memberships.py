@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -197,6 +198,26 @@ class MembershipMutations:
         row, errors = await mutate(info.context, action)
         return TrainingBookingPayload(booking=TrainingBookingType.from_row(row) if row else None,
                                       errors=payload_errors(errors, MembershipError, MembershipErrorCode))
+
+    @guarded_mutation(description="Use `quantity` units (default 1) of a benefit of the current benefit period, e.g. "
+                      "co-marketing fund days, with a note. Refused, changing nothing: a code the membership has no "
+                      "benefit of (UNKNOWN_BENEFIT), a quantity below 1 (OUT_OF_RANGE), more than remains "
+                      "(QUOTA_EXHAUSTED, also under concurrent uses).", idempotent=True,
+                      permissions=[ManagersOrOwnMembership])
+    async def benefit_use(
+        self, info: Info, membership_id: strawberry.ID,
+        benefit: Annotated[str, strawberry.argument(description="The benefit's code (Tier.extraBenefits.code; "
+                                                                 "`training` for training sessions).")],
+        quantity: Annotated[int, strawberry.argument(description="Units to use, 1 to 10,000; default 1.")] = 1,
+        note: Annotated[str | None, strawberry.argument(description="What it was used for, up to 500 characters.")] = None,
+    ) -> MembershipPayload:
+        async def action(session):
+            pk = decode_id(membership_id, "Membership", "membership_id")
+            if not await scoping.require_own_membership(session, info.context.principal, membership_id=pk):
+                raise DomainError.one("membership_id", "No membership has this ID.", "not_found")
+            return await benefits.use_benefit(session, pk, benefit=benefit, quantity=quantity, note=note, at=now(),
+                                              actor_id=info.context.actor_id)
+        return await _payload(info, *await mutate(info.context, action))
 
     @guarded_mutation(description="Cancel a booking before its session: the unit returns to the quota.", idempotent=True, permissions=[ManagersOrOwnMembership])
     async def training_cancel(self, info: Info, id: strawberry.ID) -> TrainingBookingPayload:

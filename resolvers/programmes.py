@@ -18,7 +18,7 @@ from schema.programmes import (
     ProgrammeType, RuleVersionPayload, RuleVersionType, TierInput, TierMove,
 )
 from tiers import assessment, programmes as service
-from tiers.rules import TierRule
+from tiers.rules import TierRule, benefit_rule
 
 
 def _tiers(tiers: list[TierInput]) -> list[TierRule]:
@@ -27,7 +27,7 @@ def _tiers(tiers: list[TierInput]) -> list[TierRule]:
     return [TierRule(rank=t.rank, code=t.code, name=t.name, entry_fee=t.entry_fee, discount_rate=t.discount_rate,
                      training_quota=t.training_quota, promotion_threshold=t.promotion_threshold,
                      retention_threshold=t.retention_threshold,
-                     extra_benefits=tuple((b.name, b.quantity) for b in t.extra_benefits)) for t in tiers]
+                     extra_benefits=tuple(benefit_rule(b.name, b.quantity, b.code) for b in t.extra_benefits)) for t in tiers]
 
 
 def _version_payload(row, errors) -> RuleVersionPayload:

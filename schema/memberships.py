@@ -91,11 +91,22 @@ class TierOverrideType(Node):
     _row: strawberry.Private[TierOverride]
 
 
-@strawberry.type(description="Training sessions of the current period.")
+@strawberry.type(description="Training sessions of the current benefit period (the benefit `training` of `benefits`).")
 class TrainingQuota:
-    granted: int = strawberry.field(description="Granted this period (an upgrade tops up the difference).")
+    granted: int = strawberry.field(description="Granted this benefit period (an upgrade tops up the difference).")
     used: int = strawberry.field(description="Booked and not cancelled in time.")
     remaining: int = strawberry.field(description="granted - used, never below 0 (nothing is clawed back).")
+
+
+@strawberry.type(description="A benefit quota of the current benefit period: training sessions, co-marketing days, ...")
+class BenefitQuota:
+    code: str = strawberry.field(description="The benefit, as benefitUse names it (`training` for training sessions).")
+    name: str = strawberry.field(description="What it is.")
+    granted: int = strawberry.field(description="Granted this benefit period (an upgrade tops up the difference).")
+    used: int = strawberry.field(description="Used this benefit period (training: booked and not cancelled in time).")
+    remaining: int = strawberry.field(description="granted - used, never below 0 (nothing is clawed back).")
+    period_start: datetime = strawberry.field(description="Start of the benefit period (in the programme's time zone).")
+    period_end: datetime = strawberry.field(description="End of the benefit period, exclusive.")
 
 
 @strawberry.type(description="The next tier and what it takes.")
@@ -118,7 +129,9 @@ class MembershipType(Node):
     window_end: datetime = strawberry.field(description="End of the current period (the next assessment).")
     next_tier: NextTier | None = strawberry.field(description="The next tier and the amount still to buy; null at the top.")
     amount_to_keep: Money | None = strawberry.field(description="Volume still needed this window to keep the earned tier at the next assessment.")
-    training: TrainingQuota = strawberry.field(description="Training quota of the current period.")
+    training: TrainingQuota = strawberry.field(description="Training quota of the current benefit period.")
+    benefits: list[BenefitQuota] = strawberry.field(description="Every benefit quota of the current benefit period, "
+                                                    "training first.")
     _view: strawberry.Private[MembershipView]
 
     # The lists are read only when asked for (a partner's tier screen does not).
@@ -162,6 +175,8 @@ class MembershipType(Node):
                                window_end=view.period.end) if view.next_tier else None,
             amount_to_keep=Money.of(view.amount_to_keep, c) if view.amount_to_keep is not None else None,
             training=TrainingQuota(granted=view.training_granted, used=view.training_used, remaining=view.training_remaining),
+            benefits=[BenefitQuota(code=q.code, name=q.name, granted=q.granted, used=q.used, remaining=q.remaining,
+                                   period_start=q.period.start, period_end=q.period.end) for q in view.benefits],
             _view=view,
         )
 

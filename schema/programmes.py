@@ -9,7 +9,7 @@ from decimal import Decimal
 import strawberry
 from strawberry.types import Info
 
-from models import DemotionPolicy, ProgrammeKind, RuleVersionStatus, WindowKind
+from models import BenefitPeriodKind, DemotionPolicy, ProgrammeKind, RuleVersionStatus, WindowKind
 from models import Programme as ProgrammeRow
 from models import RuleVersion as RuleVersionRow
 from schema.fields import column, global_id
@@ -23,15 +23,18 @@ from tiers.rules import TierRule
 strawberry.enum(ProgrammeKind, description="Agent programme (partners) or member programme (any customer).")
 strawberry.enum(WindowKind, description="How qualifying volume is counted.")
 strawberry.enum(DemotionPolicy, description="Whether a member can lose an earned tier.")
+strawberry.enum(BenefitPeriodKind, description="The span benefit quotas are granted for: MEMBERSHIP_YEAR (years from "
+                "the joining date) or CALENDAR_YEAR, in the programme's time zone, whatever the qualification window.")
 strawberry.enum(RuleVersionStatus, description="Draft (editable) or published (immutable, dated).")
 ProgrammeErrorCode = error_codes(ProgrammeCodes, "programme")
 ProgrammeError = error_type("ProgrammeError", ProgrammeErrorCode, "programme")
 
 
-@strawberry.type(description="A benefit beyond discount and training, with a quantity per period.")
+@strawberry.type(description="A benefit beyond discount and training: a quota per benefit period, used with benefitUse.")
 class ExtraBenefit:
+    code: str = strawberry.field(description="What benefitUse names it by, e.g. co_marketing_days.")
     name: str = strawberry.field(description="What it is.")
-    quantity: int = strawberry.field(description="Units per period.")
+    quantity: int = strawberry.field(description="Units per benefit period.")
 
 
 @strawberry.type(description="A tier of a rule version. Rank 1 is the lowest.")
@@ -41,10 +44,10 @@ class Tier:
     name: str = strawberry.field(description="Display name.")
     entry_fee: Money = strawberry.field(description="Fee that buys the tier for the programme's fee term.")
     discount_rate: Decimal = strawberry.field(description="Discount on list prices, 0 to 1 (0.2 = 20% off).")
-    training_quota: int = strawberry.field(description="Training sessions per period.")
+    training_quota: int = strawberry.field(description="Training sessions per benefit period (the benefit `training`).")
     promotion_threshold: Money = strawberry.field(description="Qualifying volume in a window that earns the tier.")
     retention_threshold: Money = strawberry.field(description="Qualifying volume in a closed window that keeps it.")
-    extra_benefits: list[ExtraBenefit] = strawberry.field(description="Other benefits per period.")
+    extra_benefits: list[ExtraBenefit] = strawberry.field(description="Other benefits per benefit period.")
 
     @classmethod
     def of(cls, tier: TierRule, currency: str) -> Tier:
@@ -52,7 +55,8 @@ class Tier:
                    discount_rate=tier.discount_rate, training_quota=tier.training_quota,
                    promotion_threshold=Money.of(tier.promotion_threshold, currency),
                    retention_threshold=Money.of(tier.retention_threshold, currency),
-                   extra_benefits=[ExtraBenefit(name=n, quantity=q) for n, q in tier.extra_benefits])
+                   extra_benefits=[ExtraBenefit(code=b.code, name=b.name, quantity=b.quantity)
+                                   for b in tier.extra_benefits])
 
 
 @strawberry.type(name="RuleVersion", description="The tiers of a programme from `effectiveFrom` until the next published version.")
@@ -90,6 +94,7 @@ class ProgrammeType(Node):
     demotion_policy: DemotionPolicy = column("demotion_policy", description="NEVER or AT_PERIOD_END.")
     max_drop: int = column("max_drop", description="Most ranks one assessment may drop a member (soft landing).")
     grace_days: int = column("grace_days", description="Days after a period ends before it is assessed.")
+    benefit_period: BenefitPeriodKind = column("benefit_period", description="The span benefit quotas are granted for.")
     created_at: datetime = column("created_at", description="When created.")
     _row: strawberry.Private[ProgrammeRow]
 
@@ -127,12 +132,17 @@ class ProgrammeCreateInput:
     demotion_policy: DemotionPolicy = strawberry.field(default=DemotionPolicy.AT_PERIOD_END, description="Default AT_PERIOD_END.")
     max_drop: int = strawberry.field(default=1, description="0 to 100; default 1.")
     grace_days: int = strawberry.field(default=0, description="0 to 365; default 0.")
+    benefit_period: BenefitPeriodKind = strawberry.field(
+        default=BenefitPeriodKind.MEMBERSHIP_YEAR, description="What benefit quotas are granted for; default MEMBERSHIP_YEAR.")
 
 
-@strawberry.input(description="An extra benefit of a tier.")
+@strawberry.input(description="An extra benefit of a tier: a quota per benefit period.")
 class ExtraBenefitInput:
-    name: str = strawberry.field(description="What it is.")
-    quantity: int = strawberry.field(description="Units per period, 0 or more.")
+    name: str = strawberry.field(description="What it is, 1 to 100 characters.")
+    quantity: int = strawberry.field(description="Units per benefit period, 0 to 10,000.")
+    code: str | None = strawberry.field(default=None, description="What benefitUse names it by: 1 to 40 lower-case "
+                                        "letters, digits and _, unique in the tier, not `training`; default: from the "
+                                        "name (Co-marketing days: co_marketing_days).")
 
 
 @strawberry.input(description="One tier of a rule version.")

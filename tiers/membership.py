@@ -15,16 +15,15 @@ from kernel.money import round_money
 from kernel.references import get_row, live
 from kernel.validation import Checker
 from models import (
-    BenefitGrant, Customer, CustomerClassification, FeePayment, Membership, OverrideKind, Programme, ProgrammeKind,
+    Customer, CustomerClassification, FeePayment, Membership, OverrideKind, Programme, ProgrammeKind,
     TierChange, TierChangeReason, TierOverride,
 )
+from tiers.benefits import top_up
 from tiers.engine import effective_rank
 from tiers.errors import MembershipErrorCode
 from tiers.programmes import rules_in_force
 from tiers.rules import Rules
-from tiers.windows import WindowRule, add_months, period_containing
-
-TRAINING = "training"
+from tiers.windows import WindowRule, add_months
 
 
 def window_rule_of(programme: Programme) -> WindowRule:
@@ -91,7 +90,7 @@ async def record_change(session: AsyncSession, membership: Membership, *, to_ran
                         rules: Rules | None, at: datetime, actor_id: int | None, window: Any = None,
                         volume: Decimal | None = None, explanation: dict[str, Any] | None = None) -> TierChange | None:
     """Appends a tier_change row when the tier in force changes (or the earned tier does,
-    which the explanation then says), and tops up benefits for the current period."""
+    which the explanation then says), and tops up benefits for the current benefit period."""
     change = TierChange(
         membership_id=membership.id, from_rank=membership.tier_rank, to_rank=to_rank, reason=reason.value,
         rule_version_id=rules.version_id if rules else None, at=at, actor_id=actor_id,
@@ -113,26 +112,6 @@ async def refresh_tier(session: AsyncSession, membership: Membership, programme:
     if state.effective != membership.tier_rank or earned_changed:
         await record_change(session, membership, to_rank=state.effective, reason=reason, rules=rules, at=at,
                             actor_id=actor_id, **details)
-
-
-async def top_up(session: AsyncSession, membership: Membership, at: datetime, rules: Rules) -> None:
-    """Grants the training quota of the tier in force for the current period, as far as
-    earlier grants of the period fall short (an upgrade tops up the difference; nothing
-    is ever taken back)."""
-    programme = await get_row(session, Programme, membership.programme_id)
-    tier = rules.tier(membership.tier_rank)
-    if tier is None:
-        return
-    period = period_containing(window_rule_of(programme), membership.joined_at, at)
-    granted = (await session.execute(
-        select(func.coalesce(func.sum(BenefitGrant.quantity), 0)).where(
-            BenefitGrant.membership_id == membership.id, BenefitGrant.benefit == TRAINING,
-            BenefitGrant.window_start == period.start)
-    )).scalar_one()
-    if tier.training_quota > granted:
-        session.add(BenefitGrant(membership_id=membership.id, benefit=TRAINING, window_start=period.start,
-                                 quantity=tier.training_quota - granted, tier_rank=tier.rank))
-        await session.flush()
 
 
 async def enroll(session: AsyncSession, *, account_id: int, programme_id: int, tier_code: str, amount: Decimal,

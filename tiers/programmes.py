@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from kernel.errors import Code, DomainError
 from kernel.references import ensure_unique, get_row
 from kernel.validation import Checker
-from models import DemotionPolicy, Programme, ProgrammeKind, RuleVersion, RuleVersionStatus, Tier, WindowKind
+from models import BenefitPeriodKind, DemotionPolicy, Programme, ProgrammeKind, RuleVersion, RuleVersionStatus, Tier, WindowKind
 from tiers.errors import ProgrammeErrorCode
-from tiers.rules import ProgrammeRules, Rules, TierRule, extra_benefits_of, validate_tiers
+from tiers.rules import ProgrammeRules, Rules, TierRule, benefit_rule, extra_benefits_of, extra_benefits_row, validate_tiers
 
 
 def _clean_programme(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -45,6 +45,8 @@ def _clean_programme(values: Mapping[str, Any]) -> dict[str, Any]:
     clean["demotion_policy"] = check.choice("demotion_policy", values.get("demotion_policy", DemotionPolicy.AT_PERIOD_END), DemotionPolicy)
     clean["max_drop"] = check.integer("max_drop", values.get("max_drop", 1), 0, 100)
     clean["grace_days"] = check.integer("grace_days", values.get("grace_days", 0), 0, 365)
+    clean["benefit_period"] = check.choice("benefit_period", values.get("benefit_period", BenefitPeriodKind.MEMBERSHIP_YEAR),
+                                           BenefitPeriodKind)
     check.done()
     return clean
 
@@ -86,7 +88,7 @@ async def _replace_tiers(session: AsyncSession, version: RuleVersion, tiers: lis
         rule_version_id=version.id, rank=t.rank, code=t.code.strip(), name=t.name.strip(), entry_fee=t.entry_fee,
         discount_rate=t.discount_rate, training_quota=t.training_quota, promotion_threshold=t.promotion_threshold,
         retention_threshold=t.retention_threshold,
-        extra_benefits=[{"name": n, "quantity": q} for n, q in t.extra_benefits],
+        extra_benefits=extra_benefits_row(t.extra_benefits),
     ) for t in tiers)
     await session.flush()
 
@@ -213,6 +215,6 @@ def tier_from_input(values: Mapping[str, Any]) -> TierRule:
         entry_fee=Decimal(values["entry_fee"]), discount_rate=Decimal(values["discount_rate"]),
         training_quota=int(values["training_quota"]), promotion_threshold=Decimal(values["promotion_threshold"]),
         retention_threshold=Decimal(values["retention_threshold"]),
-        extra_benefits=tuple((b["name"], int(b["quantity"])) for b in values.get("extra_benefits") or []),
+        extra_benefits=tuple(benefit_rule(b["name"], b["quantity"], b.get("code")) for b in values.get("extra_benefits") or []),
     )
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from kernel.errors import Code, DomainError
 from models import FeePayment, Membership, Programme, QualifyingEntry, TierChange, TierOverride, TrainingBooking
 from models.database import DriverStatement
-from tiers.benefits import training_granted, training_used
+from tiers.benefits import TRAINING, Quota, benefit_totals, period_of, quotas_of, totals_of
 from tiers.membership import TierState, combine_state, fee_rank_at, floor_rank_at, lock_rank_at, window_rule_of
 from tiers.programmes import published_rules, version_in_force
 from tiers.rules import Rules, TierRule
@@ -36,12 +36,24 @@ class MembershipView:
     next_tier: TierRule | None
     amount_to_next: Decimal | None
     amount_to_keep: Decimal | None
-    training_granted: int
-    training_used: int
+    benefit_period: Window
+    benefits: tuple[Quota, ...]  # training first (tiers.benefits.quotas_of)
+
+    @property
+    def training(self) -> Quota:
+        return next((q for q in self.benefits if q.code == TRAINING), Quota(TRAINING, TRAINING, self.benefit_period, 0, 0))
+
+    @property
+    def training_granted(self) -> int:
+        return self.training.granted
+
+    @property
+    def training_used(self) -> int:
+        return self.training.used
 
     @property
     def training_remaining(self) -> int:
-        return max(self.training_granted - self.training_used, 0)
+        return self.training.remaining
 
 
 @dataclass(frozen=True)
@@ -56,13 +68,14 @@ class _Figures:
     live_fee_ranks: list[int]
     live_fee_ends: list[datetime]
     volume: Decimal
-    granted: int
-    used: int
+    # benefits: units granted and used per benefit code in the benefit period
+    granted: dict[str, int]
+    used: dict[str, int]
 
 
 def _figures_statement() -> Select:
     """The rule version in force, fee/floor/lock ranks (tiers.membership's statements), the
-    qualifying volume of the window, the training quota of the period (tiers.benefits')
+    qualifying volume of the window, the benefit quotas of the benefit period (tiers.benefits')
     and what `_valid_until` needs, as scalar subqueries of one SELECT. Built once, with
     parameters: building it took longer than running it."""
     membership_id, at = bindparam("membership_id", type_=BigInteger), bindparam("at", type_=DateTime(timezone=True))
@@ -82,8 +95,8 @@ def _figures_statement() -> Select:
             QualifyingEntry.membership_id == membership_id,
             QualifyingEntry.occurred_at >= bindparam("window_start", type_=DateTime(timezone=True)),
             QualifyingEntry.occurred_at <= at).scalar_subquery(),
-        training_granted(membership_id, bindparam("period_start", type_=DateTime(timezone=True))).scalar_subquery(),
-        training_used(membership_id, bindparam("period_start", type_=DateTime(timezone=True))).scalar_subquery(),
+        # benefits: columns 8 to 11 (totals_of in _figures)
+        *benefit_totals(membership_id, bindparam("benefit_period_start", type_=DateTime(timezone=True))),
     )
 
 
@@ -91,13 +104,14 @@ _FIGURES = DriverStatement(_figures_statement())
 
 
 async def _figures(db: AsyncSession | AsyncConnection, membership: Membership, programme: Programme, at: datetime,
-                   window: Window, period: Window) -> _Figures:
+                   window: Window, benefit_period: Window) -> _Figures:
     [row] = await _FIGURES.fetch(db, {
         "membership_id": membership.id, "programme_id": programme.id, "at": at, "window_start": window.start,
-        "period_start": period.start})
-    version_id, fee, floor, lock, lock_expires, fee_ranks, fee_ends, volume, granted, used = row
+        "benefit_period_start": benefit_period.start})
+    version_id, fee, floor, lock, lock_expires, fee_ranks, fee_ends, volume = row[:8]
+    granted, used = totals_of(row[8:12])  # benefits
     return _Figures(version_id, fee, floor, lock, lock_expires, list(fee_ranks or []), list(fee_ends or []),
-                    Decimal(volume), int(granted), int(used))
+                    Decimal(volume), granted, used)
 
 
 async def membership_view(db: AsyncSession | AsyncConnection, membership: Membership, at: datetime,
@@ -111,7 +125,8 @@ async def membership_view(db: AsyncSession | AsyncConnection, membership: Member
     rule = window_rule_of(programme)
     window = current_window(rule, membership.joined_at, at)
     period = period_containing(rule, membership.joined_at, at)
-    figures = await _figures(db, membership, programme, at, window, period)
+    benefit_period = period_of(programme, membership.joined_at, at)
+    figures = await _figures(db, membership, programme, at, window, benefit_period)
     rules = await published_rules(db, figures.version_id) if figures.version_id is not None else None
     state = combine_state(membership, rules, figures.fee, figures.floor, figures.lock)
     tier = rules.tier(state.effective) if rules else None
@@ -120,9 +135,9 @@ async def membership_view(db: AsyncSession | AsyncConnection, membership: Member
     amount_to_next = max(next_tier.promotion_threshold - volume, Decimal("0.00")) if next_tier else None
     amount_to_keep = max(tier.retention_threshold - volume, Decimal("0.00")) if tier and state.earned == state.effective else None
     valid_until = _valid_until(membership, state, figures, period)
-    granted = max(figures.granted, tier.training_quota if tier else 0)
+    benefits = tuple(quotas_of(tier, benefit_period, figures.granted, figures.used))
     return MembershipView(membership, programme, at, rules, state, tier, valid_until, window, period, volume, next_tier,
-                          amount_to_next, amount_to_keep, granted, figures.used)
+                          amount_to_next, amount_to_keep, benefit_period, benefits)
 
 
 def _valid_until(membership: Membership, state: TierState, figures: _Figures, period: Window) -> datetime | None:
