@@ -186,7 +186,7 @@ async def channel_performance(session: AsyncSession, start: datetime, end: datet
     currency = _check_period(start, end, currency)
     try:
         ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):  # a folder of zones is an OSError
         raise DomainError.one("time_zone", f"{str(time_zone)[:60]!r} is not an IANA time zone (e.g. Europe/Berlin).",
                               Code.INVALID) from None
     params = {"start": start, "end": end, "currency": currency, "tz": time_zone}

@@ -30,7 +30,7 @@ def _clean_programme(values: Mapping[str, Any]) -> dict[str, Any]:
     try:
         ZoneInfo(zone)
         clean["time_zone"] = zone
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America", a folder of zones, is an OSError
         check.fail("time_zone", f"{zone[:60]!r} is not an IANA time zone (e.g. Asia/Shanghai).", ProgrammeErrorCode.UNKNOWN_TIME_ZONE)
     clean["window_kind"] = check.choice("window_kind", values.get("window_kind"), WindowKind)
     months = values.get("window_months")
