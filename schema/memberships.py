@@ -107,7 +107,8 @@ class TierOverrideType(Node):
 
 
 strawberry.enum(EntryKind, name="QualifyingEntryKind", description="What a qualifying ledger entry records: a placed "
-                "order (adds), a return or a cancellation (subtract), an admin's adjustment (either).")
+                "order (adds), a return or a cancellation (subtract), an admin's adjustment (either); OTHER for a "
+                "source this server does not know.")
 
 
 @strawberry.type(name="QualifyingEntry", description="One entry of the qualifying ledger: what it added to (or took "

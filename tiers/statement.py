@@ -27,6 +27,7 @@ class EntryKind(enum.StrEnum):
     RETURN = "return"
     CANCELLATION = "cancel"
     ADJUSTMENT = "adjustment"
+    OTHER = "other"  # a source this code does not know (written by a later version)
 
 
 # The record behind each kind of entry, by the type name of its global ID.
@@ -34,13 +35,14 @@ SOURCE_TYPES = {EntryKind.ORDER: "Order", EntryKind.RETURN: "OrderReturn", Entry
 
 
 def entry_kind(source: str) -> EntryKind:
-    return EntryKind(source.partition(":")[0])
+    prefix = source.partition(":")[0]
+    return EntryKind(prefix) if prefix in EntryKind._value2member_map_ else EntryKind.OTHER
 
 
 def source_record(source: str) -> tuple[str, int] | None:
     """(type name, primary key) of the record an entry came from; None for adjustments."""
-    prefix, _, key = source.partition(":")
-    type_name = SOURCE_TYPES.get(EntryKind(prefix))
+    _, _, key = source.partition(":")
+    type_name = SOURCE_TYPES.get(entry_kind(source))
     return (type_name, int(key)) if type_name and key.isdigit() else None
 
 
