@@ -78,8 +78,7 @@ class ProgrammeMutations:
         values = {k: getattr(v, "value", v) for k, v in vars(input).items()}
         return _programme_payload(*await mutate(info.context, lambda s: service.create_programme(s, values)))
 
-    @guarded_mutation(description="Change a programme's name or description (the fields given).", idempotent=True,
-                      permissions=[Admins])
+    @guarded_mutation(description="Change a programme's name or description (the fields given).", permissions=[Admins])
     async def programme_update(self, info: Info, id: strawberry.ID, input: ProgrammeUpdateInput) -> ProgrammePayload:
         async def action(session):
             return await service.update_programme(session, decode_id(id, "Programme", "id"), given(input))
