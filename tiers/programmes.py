@@ -168,6 +168,7 @@ async def _programme(session: AsyncSession, programme_id: int) -> Programme:
 async def update_programme(session: AsyncSession, programme_id: int, values: Mapping[str, Any]) -> Programme:
     """A new name and/or description (the keys given; a description of null clears it).
     The rest of a programme decides its members' tiers and stays as created."""
+    programme = await _programme(session, programme_id)
     check = Checker()
     clean: dict[str, Any] = {}
     if "name" in values:
@@ -177,7 +178,6 @@ async def update_programme(session: AsyncSession, programme_id: int, values: Map
     if not clean:
         check.fail(None, "Give a name or a description to change.", Code.REQUIRED)
     check.done()
-    programme = await _programme(session, programme_id)
     if "name" in clean:
         await ensure_unique(session, Programme, func.lower(Programme.name), clean["name"].lower(), programme.id,
                             field="name", message="Another programme has this name.", code=ProgrammeErrorCode.DUPLICATE)
