@@ -79,6 +79,7 @@ class Programme(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     name: Mapped[str] = mapped_column(Text, nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(Text, nullable=False)
     currency: Mapped[str] = mapped_column(Text, nullable=False)
     time_zone: Mapped[str] = mapped_column(Text, nullable=False)
@@ -90,6 +91,8 @@ class Programme(Base):
     grace_days: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default=text("0"))
     benefit_period: Mapped[str] = mapped_column(Text, nullable=False, server_default=BenefitPeriodKind.MEMBERSHIP_YEAR.value)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=NOW)
+    # Archived: readable, out of default lists, takes no fee payments.
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RuleVersion(Base):
@@ -171,11 +174,17 @@ class Membership(Base):
 
 class FeePayment(Base):
     """An entry fee paid for a tier: the tier holds by fee over [term_start, term_end)
-    unless refunded."""
+    unless refunded. An upgrade within a lower tier's term is paid net of the unexpired
+    part of that lower payment (`credit_amount`, from `credited_payment_id`); the lower
+    payment itself is never rewritten."""
 
     __tablename__ = "fee_payment"
     __table_args__ = (
         CheckConstraint("amount >= 0", name="amount"),
+        CheckConstraint("credit_amount >= 0", name="credit_amount"),
+        CheckConstraint("(credit_amount > 0) = (credited_payment_id IS NOT NULL)", name="credit_source"),
+        Index("ix_fee_payment_credited_payment_id", "credited_payment_id",
+              postgresql_where=text("credited_payment_id IS NOT NULL")),
         CheckConstraint("term_end > term_start", name="term"),
         Index("ix_fee_payment_membership_id_term_start", "membership_id", "term_start"),
     )
@@ -190,6 +199,8 @@ class FeePayment(Base):
     term_end: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     refunded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     refund_reason: Mapped[str | None] = mapped_column(Text)
+    credit_amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False, server_default=text("0"))
+    credited_payment_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("fee_payment.id"))
     paid_by_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("app_user.id"))
 
 

@@ -129,8 +129,10 @@ async def _view_of(info: Info, account: int, programme: int | None, at: datetime
 @strawberry.type
 class MembershipMutations:
     @guarded_mutation(description="Enrol an account by paying a tier's entry fee (or more): the tier holds for the "
-                      "programme's fee term. A lower payment is refused (FEE_TOO_LOW says what is missing). Paying "
-                      "again renews or upgrades.", idempotent=True, permissions=[Admins])
+                      "programme's fee term. Paying again renews or upgrades; an upgrade within a lower tier's fee "
+                      "term is due the fee less the unexpired part of the lower payment (pro rata to the exact time "
+                      "left, half-up to the cent). A lower payment is refused (FEE_TOO_LOW, with `amountDue`); an "
+                      "archived programme takes none (ARCHIVED).", idempotent=True, permissions=[Admins])
     async def membership_enroll(self, info: Info, input: MembershipEnrollInput) -> MembershipPayload:
         async def action(session):
             membership, _ = await service.enroll(

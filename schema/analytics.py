@@ -42,7 +42,7 @@ class RevenueConcentration:
 
 @strawberry.type(description="What a channel cost and brought over a period.")
 class ChannelPerformance:
-    spend: Money = strawberry.field(description="Spend, pro rata to the days a record shares with the period.")
+    spend: Money = strawberry.field(description="Spend, pro rata to the exact time a record shares with the period.")
     customers_acquired: int = strawberry.field(description="Customers created in the period with this source channel.")
     orders: int = strawberry.field(description="Orders placed in the period by customers from the channel.")
     revenue: Money = strawberry.field(description="Their net revenue in the period.")

@@ -12,15 +12,22 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from models import FeePayment, OverrideKind, Product, TierChange, TierChangeReason, TierOverride, TrainingBooking
+from models import (
+    FeePayment, OverrideKind, Product, QualifyingEntry, TierChange, TierChangeReason, TierOverride, TrainingBooking,
+)
 from models import Membership as MembershipRow
 from schema.fields import RowObject, column, global_id, load_node, money
-from schema.common import Money, MoneyInput, gid
+from resolvers import scoping
+from resolvers.errors import ApiError, ErrorCode
+from schema.common import Money, MoneyInput, gid, list_connection
+from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
 from schema.errors import error_codes, error_type
 from schema.node import NODE_TYPES, Node
 from schema.programmes import ProgrammeType, Tier
 from tiers.errors import MembershipErrorCode as MembershipCodes
 from tiers import view as views
+from tiers.statement import ORDERING as ENTRY_ORDERING
+from tiers.statement import EntryKind, entries_statement, entry_kind, source_record, statement_window
 from tiers.view import MembershipView, membership_view
 
 T = TypeVar("T")
@@ -32,7 +39,10 @@ if TYPE_CHECKING:
 strawberry.enum(TierChangeReason, description="Why the tier in force changed.")
 strawberry.enum(OverrideKind, description="FLOOR: at least this tier; LOCK: exactly this tier.")
 MembershipErrorCode = error_codes(MembershipCodes, "membership")
-MembershipError = error_type("MembershipError", MembershipErrorCode, "membership")
+MembershipError = error_type("MembershipError", MembershipErrorCode, "membership", details={
+    "amount_due": (Decimal, "FEE_TOO_LOW: the amount due, in the programme's currency (the entry fee, less the "
+                   "unexpired part of a lower fee when upgrading)."),
+})
 
 
 def now() -> datetime:
@@ -71,6 +81,11 @@ class FeePaymentType(Node):
     id: strawberry.ID = global_id("FeePayment")
     tier_rank: int = column("tier_rank", description="The tier it paid for.")
     amount: Money = money("amount", description="What was paid.")
+    credit_amount: Money = money("credit_amount", description="Credited on an upgrade: the unexpired part of the "
+                                 "lower fee payment `creditedPaymentId` (0 otherwise); amount + credit bought the term.")
+    credited_payment_id: strawberry.ID | None = global_id(
+        "FeePayment", column_name="credited_payment_id",
+        description="The lower fee payment whose unexpired part was credited; that payment stays as it was.")
     term_start: datetime = column("term_start", description="Start of the term.")
     term_end: datetime = column("term_end", description="End of the term.")
     refunded_at: datetime | None = column("refunded_at", description="When refunded (the term ended then).")
@@ -89,6 +104,35 @@ class TierOverrideType(Node):
     revoked_at: datetime | None = column("revoked_at", description="When revoked.")
 
     _row: strawberry.Private[TierOverride]
+
+
+strawberry.enum(EntryKind, name="QualifyingEntryKind", description="What a qualifying ledger entry records: a placed "
+                "order (adds), a return or a cancellation (subtract), an admin's adjustment (either); OTHER for a "
+                "source this server does not know.")
+
+
+@strawberry.type(name="QualifyingEntry", description="One entry of the qualifying ledger: what it added to (or took "
+                 "from) the member's qualifying volume, when, and the record it came from.")
+class QualifyingEntryType:
+    occurred_at: datetime = strawberry.field(description="When it counts (the order placed, the return made, ...).")
+    amount: Money = strawberry.field(description="Signed: orders add, returns and cancellations subtract.")
+    kind: EntryKind = strawberry.field(description="ORDER, RETURN, CANCELLATION or ADJUSTMENT.")
+    source: str = strawberry.field(description="The ledger's key for it: order:<n>, return:<n>, cancel:<n>, adjustment:<key>.")
+    source_id: strawberry.ID | None = strawberry.field(
+        description="The record it came from as a global ID (an Order, or an OrderReturn); null for adjustments.")
+    reason: str | None = strawberry.field(description="An adjustment's reason.")
+    recorded_at: datetime = strawberry.field(description="When it was written to the ledger.")
+
+    @classmethod
+    def of(cls, row: QualifyingEntry, currency: str) -> QualifyingEntryType:
+        record = source_record(row.source)
+        return cls(occurred_at=row.occurred_at, amount=Money.of(row.amount, currency), kind=entry_kind(row.source),
+                   source=row.source, source_id=gid(*record) if record else None, reason=row.reason,
+                   recorded_at=row.created_at)
+
+
+async def _no_entries() -> int:
+    return 0
 
 
 @strawberry.type(description="Training sessions of the current benefit period (the benefit `training` of `benefits`).")
@@ -154,6 +198,24 @@ class MembershipType(Node):
     async def overrides(self, info: Info) -> list[TierOverrideType]:
         rows = await _read(info, lambda session: views.overrides(session, self._view.membership.id))
         return [TierOverrideType.from_row(row) for row in rows]
+
+    @strawberry.field(description="The ledger entries that make up the qualifying volume of a window, oldest first: "
+                      "by default the current window as of `asOf` (they sum to `qualifyingVolume`); `windowAt`, an "
+                      "instant inside a window, chooses another (a past year: its entries in [start, end)). "
+                      f"{PAGE_ARGUMENTS_HELP}")
+    async def qualifying_entries(self, info: Info, window_at: datetime | None = None, first: int | None = None,
+                                 after: str | None = None, last: int | None = None,
+                                 before: str | None = None) -> Connection[QualifyingEntryType]:
+        view = self._view
+        if not scoping.own_account_only(info.context.principal, view.membership.account_id):
+            return Connection.count_only(_no_entries)
+        if window_at is not None and window_at.tzinfo is None:
+            raise ApiError(ErrorCode.BAD_USER_INPUT, "Give `windowAt` with its UTC offset.", argument="windowAt")
+        window = statement_window(view.membership, view.programme, view.at, window_at)
+        currency = view.programme.currency
+        return await list_connection(info, entries_statement(view.membership.id, window), ENTRY_ORDERING,
+                                     lambda row: QualifyingEntryType.of(row, currency),
+                                     first=first, after=after, last=last, before=before)
 
     @strawberry.field(description="The programme.")
     def programme(self) -> ProgrammeType:

@@ -29,6 +29,8 @@ from kernel.errors import Code, DomainError
 from kernel.references import get_row
 from kernel.validation import Checker
 from models import Programme, RuleVersion, Tier
+from tiers.programmes import rules_in_force, version_rules
+from tiers.rules import Rules
 
 # Per member: the closed period (local bounds -> instants), its window, the volume, the
 # earned-rank decision and the tier in force afterwards, for one batch of members.
@@ -385,3 +387,51 @@ async def preview(session: AsyncSession, version_id: int, as_of: datetime) -> Pr
             change = Decimal(row["change"]).quantize(Decimal("0.01"))
     return Preview(sorted(moves), change, programme.currency)
 
+
+
+@dataclass(frozen=True)
+class Mover:
+    """A member a rule version would move: its tier in force now and after, and the
+    volume of the closed window the decision read."""
+
+    membership_id: int
+    account_id: int
+    from_rank: int
+    to_rank: int
+    volume: Decimal
+
+
+@dataclass(frozen=True)
+class Movers:
+    movers: list[Mover]  # in the order asked for (ascending ids forwards, descending backwards)
+    rules_now: Rules | None  # the rules in force at as_of: what the from ranks are
+    rules_after: Rules  # the version's: what the to ranks are
+    currency: str
+
+
+async def preview_movers(session: AsyncSession, version_id: int, as_of: datetime, *, after: int | None,
+                         before: int | None, limit: int, forward: bool = True) -> Movers:
+    """One page of the members `preview` counts as moving up or down, by membership id
+    (keyset: ids after `after` and before `before`, `limit` of them), in one statement
+    whatever the page size; the decisions are `preview`'s."""
+    check = Checker()
+    check.aware("as_of", as_of)
+    check.done()
+    version = await get_row(session, RuleVersion, version_id)
+    if version is None:
+        raise DomainError.one("version_id", "No rule version has this ID.", Code.NOT_FOUND)
+    programme = await get_row(session, Programme, version.programme_id)
+    decide, parameters = await _decide(session, programme.id, version_id)
+    bounds = "".join([" AND f.id > :mover_after" if after is not None else "",
+                      " AND f.id < :mover_before" if before is not None else ""])
+    rows = await session.execute(text(decide + f"""
+        SELECT f.id, m.account_id, f.tier_rank, f.new_effective, f.volume
+        FROM final f JOIN membership m ON m.id = f.id
+        WHERE f.new_effective <> f.tier_rank{bounds}
+        ORDER BY f.id {'ASC' if forward else 'DESC'} LIMIT :mover_limit"""),
+        {**parameters, "programme": programme.id, "version": version_id, "as_of": as_of, "after": 0, "upto": 2**63 - 1,
+         "batch": 2_000_000_000, "mover_limit": limit,
+         **({"mover_after": after} if after is not None else {}), **({"mover_before": before} if before is not None else {})})
+    movers = [Mover(r.id, r.account_id, r.tier_rank, r.new_effective, Decimal(r.volume)) for r in rows]
+    return Movers(movers, await rules_in_force(session, programme.id, as_of), await version_rules(session, version_id),
+                  programme.currency)

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from kernel.errors import Code, DomainError
 from kernel.money import round_money
@@ -19,7 +20,7 @@ from models import (
     TierChange, TierChangeReason, TierOverride,
 )
 from tiers.benefits import top_up
-from tiers.engine import effective_rank
+from tiers.engine import effective_rank, unexpired_credit
 from tiers.errors import MembershipErrorCode
 from tiers.programmes import rules_in_force
 from tiers.rules import Rules
@@ -114,10 +115,38 @@ async def refresh_tier(session: AsyncSession, membership: Membership, programme:
                             actor_id=actor_id, **details)
 
 
+async def upgrade_credit(session: AsyncSession, membership: Membership, rank: int,
+                         at: datetime) -> tuple[Decimal, FeePayment | None]:
+    """What paying for tier `rank` at `at` is credited: the unexpired part of a live fee
+    payment for a lower tier (the one worth most, when several are live), if `rank` is
+    above the tier the fees in force hold. A payment's value is what bought its term
+    (amount and its own credit); one that a live payment was credited already gives
+    nothing again."""
+    if rank <= (await session.execute(fee_rank_at(membership.id, at))).scalar_one():
+        return Decimal("0.00"), None
+    crediting = aliased(FeePayment)
+    candidates = (await session.execute(
+        select(FeePayment).where(
+            FeePayment.membership_id == membership.id, FeePayment.tier_rank < rank, FeePayment.term_start <= at,
+            FeePayment.term_end > at, or_(FeePayment.refunded_at.is_(None), FeePayment.refunded_at > at),
+            ~select(crediting.id).where(crediting.credited_payment_id == FeePayment.id,
+                                        crediting.refunded_at.is_(None)).exists())
+        .order_by(FeePayment.id).with_for_update()
+    )).scalars().all()
+    best: tuple[Decimal, FeePayment | None] = (Decimal("0.00"), None)
+    for payment in candidates:
+        credit = unexpired_credit(payment.amount + payment.credit_amount, payment.term_start, payment.term_end, at)
+        if credit > best[0]:
+            best = (credit, payment)
+    return best
+
+
 async def enroll(session: AsyncSession, *, account_id: int, programme_id: int, tier_code: str, amount: Decimal,
                  currency: str, at: datetime, actor_id: int | None) -> tuple[Membership, FeePayment]:
     """Pays a tier's entry fee: the account becomes (or stays) a member and holds the tier
-    by fee for the programme's fee term. A payment below the fee is refused."""
+    by fee for the programme's fee term. An upgrade within a lower tier's fee term is
+    due the fee less that term's unexpired part (`upgrade_credit`); a payment below what
+    is due is refused, naming the amount due."""
     check = Checker()
     amount = check.money("fee_payment.amount", amount)
     currency = check.currency("fee_payment.currency", currency)
@@ -126,6 +155,9 @@ async def enroll(session: AsyncSession, *, account_id: int, programme_id: int, t
     programme = await get_row(session, Programme, programme_id)
     if programme is None:
         raise DomainError.one("programme_id", "No programme has this ID.", Code.NOT_FOUND)
+    if programme.archived_at is not None:
+        raise DomainError.one("programme_id", f"{programme.name} is archived and takes no enrolments or fees.",
+                              Code.ARCHIVED)
     account = await live(session, Customer, account_id, "account_id", "customer")
     if programme.kind == ProgrammeKind.AGENT and account.classification != CustomerClassification.PARTNER:
         raise DomainError.one("account_id", f"{account.name} is not a partner; agent programmes take partners.",
@@ -142,14 +174,18 @@ async def enroll(session: AsyncSession, *, account_id: int, programme_id: int, t
     if currency != programme.currency:
         raise DomainError.one("fee_payment.currency", f"The programme's fees are in {programme.currency}.",
                               MembershipErrorCode.CURRENCY_MISMATCH)
-    if amount < tier.entry_fee:
-        missing = round_money(tier.entry_fee - amount)
-        raise DomainError.one("fee_payment.amount", f"The {tier.name} entry fee is {tier.entry_fee} {currency}; "
-                              f"{missing} {currency} is missing.", MembershipErrorCode.FEE_TOO_LOW)
     membership = (await session.execute(
         select(Membership).where(Membership.account_id == account_id, Membership.programme_id == programme_id)
         .with_for_update()
     )).scalar_one_or_none()
+    credit, credited = (await upgrade_credit(session, membership, tier.rank, at) if membership is not None
+                        else (Decimal("0.00"), None))
+    due = max(round_money(tier.entry_fee - credit), Decimal("0.00"))
+    if amount < due:
+        credited_note = f" ({tier.entry_fee} {currency} less {credit} {currency} unexpired of the lower fee)" if credit else ""
+        raise DomainError.one("fee_payment.amount", f"{due} {currency} is due for {tier.name}{credited_note}; "
+                              f"{round_money(due - amount)} {currency} is missing.", MembershipErrorCode.FEE_TOO_LOW,
+                              details={"amount_due": due})
     if membership is None:
         membership = Membership(account_id=account_id, programme_id=programme_id, joined_at=at)
         session.add(membership)
@@ -157,11 +193,15 @@ async def enroll(session: AsyncSession, *, account_id: int, programme_id: int, t
         await session.refresh(membership)
     term_end = add_months(at, programme.fee_term_months)
     payment = FeePayment(membership_id=membership.id, tier_rank=tier.rank, amount=amount, currency=currency,
-                         term_start=at, term_end=term_end, paid_by_id=actor_id)
+                         term_start=at, term_end=term_end, paid_by_id=actor_id, credit_amount=credit,
+                         credited_payment_id=credited.id if credited is not None else None)
     session.add(payment)
     await session.flush()
+    explanation = {"fee_payment": payment.id, "tier": tier.code, "term_end": term_end.isoformat()}
+    if credited is not None:
+        explanation.update(credit=str(credit), credited_payment=credited.id)
     await refresh_tier(session, membership, programme, at, reason=TierChangeReason.FEE_PAID, actor_id=actor_id,
-                       explanation={"fee_payment": payment.id, "tier": tier.code, "term_end": term_end.isoformat()})
+                       explanation=explanation)
     return membership, payment
 
 
@@ -177,6 +217,11 @@ async def refund_fee(session: AsyncSession, fee_payment_id: int, *, reason: str 
         raise DomainError.one("id", "No fee payment has this ID.", Code.NOT_FOUND)
     if payment.refunded_at is not None:
         raise DomainError.one("id", "This fee was refunded already.", MembershipErrorCode.ALREADY_REFUNDED)
+    upgrade = (await session.execute(select(FeePayment.id).where(
+        FeePayment.credited_payment_id == payment.id, FeePayment.refunded_at.is_(None)).limit(1))).scalar_one_or_none()
+    if upgrade is not None:
+        raise DomainError.one("id", "This fee's unexpired part was credited to an upgrade; refund that payment first.",
+                              MembershipErrorCode.CREDITED, related=("FeePayment", upgrade))
     membership = await get_row(session, Membership, payment.membership_id, lock=True)
     programme = await get_row(session, Programme, membership.programme_id)
     payment.refunded_at = at

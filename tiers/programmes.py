@@ -23,13 +23,14 @@ def _clean_programme(values: Mapping[str, Any]) -> dict[str, Any]:
     check = Checker()
     clean: dict[str, Any] = {}
     clean["name"] = check.text("name", values.get("name"), max_len=100, required=True)
+    clean["description"] = check.text("description", values.get("description"), max_len=2000, multiline=True)
     clean["kind"] = check.choice("kind", values.get("kind"), ProgrammeKind)
     clean["currency"] = check.currency("currency", values.get("currency"))
     zone = (values.get("time_zone") or "").strip()
     try:
         ZoneInfo(zone)
         clean["time_zone"] = zone
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America", a folder of zones, is an OSError
         check.fail("time_zone", f"{zone[:60]!r} is not an IANA time zone (e.g. Asia/Shanghai).", ProgrammeErrorCode.UNKNOWN_TIME_ZONE)
     clean["window_kind"] = check.choice("window_kind", values.get("window_kind"), WindowKind)
     months = values.get("window_months")
@@ -151,8 +152,64 @@ async def publish(session: AsyncSession, version_id: int, effective_from: dateti
     return version
 
 
-async def all_programmes(session: AsyncSession) -> list[Programme]:
-    return list((await session.execute(select(Programme).order_by(Programme.name, Programme.id))).scalars())
+async def all_programmes(session: AsyncSession, *, archived: bool = False) -> list[Programme]:
+    """Programmes by name: live ones, and archived ones too when `archived`."""
+    statement = select(Programme).order_by(Programme.name, Programme.id)
+    if not archived:
+        statement = statement.where(Programme.archived_at.is_(None))
+    return list((await session.execute(statement)).scalars())
+
+
+async def _programme(session: AsyncSession, programme_id: int) -> Programme:
+    programme = await get_row(session, Programme, programme_id, lock=True)
+    if programme is None:
+        raise DomainError.one("id", "No programme has this ID.", Code.NOT_FOUND)
+    return programme
+
+
+async def update_programme(session: AsyncSession, programme_id: int, values: Mapping[str, Any]) -> Programme:
+    """A new name and/or description (the keys given; a description of null clears it).
+    The rest of a programme decides its members' tiers and stays as created."""
+    programme = await _programme(session, programme_id)
+    check = Checker()
+    clean: dict[str, Any] = {}
+    if "name" in values:
+        clean["name"] = check.text("name", values["name"], max_len=100, required=True)
+    if "description" in values:
+        clean["description"] = check.text("description", values["description"], max_len=2000, multiline=True)
+    if not clean:
+        check.fail(None, "Give a name or a description to change.", Code.REQUIRED)
+    check.done()
+    if "name" in clean:
+        await ensure_unique(session, Programme, func.lower(Programme.name), clean["name"].lower(), programme.id,
+                            field="name", message="Another programme has this name.", code=ProgrammeErrorCode.DUPLICATE)
+    for key, value in clean.items():
+        setattr(programme, key, value)
+    await session.flush()
+    return programme
+
+
+async def archive_programme(session: AsyncSession, programme_id: int, *, archive: bool) -> Programme:
+    """Archives (or restores) a programme. Archived, it stays readable with its members
+    and history, leaves the default lists and takes no fee payments (tiers.membership)."""
+    programme = await _programme(session, programme_id)
+    if (programme.archived_at is not None) == archive:
+        raise DomainError.one("id", "The programme is archived already." if archive else "The programme is not archived.",
+                              Code.NO_CHANGE)
+    programme.archived_at = func.now() if archive else None
+    await session.flush()
+    await session.refresh(programme)
+    return programme
+
+
+async def delete_draft(session: AsyncSession, version_id: int) -> RuleVersion:
+    """Deletes a draft rule version and its tiers; a published one is refused (members'
+    history refers to it). Returns the deleted row, detached."""
+    version = await _draft(session, version_id)
+    await session.execute(delete(Tier).where(Tier.rule_version_id == version.id))
+    await session.delete(version)
+    await session.flush()
+    return version
 
 
 async def versions_of(session: AsyncSession, programme_id: int) -> list[RuleVersion]:
