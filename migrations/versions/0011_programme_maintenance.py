@@ -1,7 +1,7 @@
 """programme maintenance, upgrade credits, inbound activities
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0010
 Create Date: 2026-12-02
 
 A programme gets a description and can be archived; a fee payment that upgrades within
