@@ -60,7 +60,7 @@ def histories(draw):
         "fee_term_months": draw(st.integers(1, 8)), "max_drop": draw(st.integers(1, 2)),
     }
     first = START + timedelta(hours=draw(st.integers(0, 24 * 60)))
-    return programme, draw(st.integers(1, 3)), first, draw(st.integers(1, 3)), sorted(draw(st.lists(event, max_size=12)))
+    return programme, draw(st.integers(1, 3)), first, draw(st.integers(1, 3)), sorted(draw(st.lists(event, max_size=12)), key=lambda e: e[0])
 
 
 async def _publish(session, programme_id: int, top: int, effective_from: datetime) -> None:
