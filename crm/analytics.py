@@ -221,13 +221,13 @@ class TierDistribution:
     near_next_tier: list[NearNextTier]
 
 
-# The tier each member had at :as_of, from its history (0 before any change).
+# The tier each member had in force at :as_of: the one function of its history that every
+# reader uses (tier_state_at, migration 0008), lapses at their exact instants included.
 TIER_AT = """
     tier_at AS (
-        SELECT m.id, m.account_id, m.joined_at, coalesce((
-            SELECT c.to_rank FROM tier_change c WHERE c.membership_id = m.id AND c.at <= :as_of
-            ORDER BY c.at DESC, c.id DESC LIMIT 1), 0) AS rank
-        FROM membership m WHERE m.programme_id = :programme AND m.joined_at <= :as_of
+        SELECT m.id, m.account_id, m.joined_at, s.effective AS rank
+        FROM membership m CROSS JOIN LATERAL tier_state_at(m.id, :as_of) s
+        WHERE m.programme_id = :programme AND m.joined_at <= :as_of
     )
 """
 
@@ -266,7 +266,7 @@ ORDER BY amount_to_go, p.id
 
 
 async def tier_distribution(session: AsyncSession, programme_id: int, as_of: datetime, start: datetime) -> TierDistribution:
-    """Members per tier at `as_of` (from history), promotions and demotions in
+    """Members per tier in force at `as_of` (tier_state_at), promotions and demotions in
     [start, as_of), and the members whose qualifying volume in the current window is
     within 10% below the next tier's promotion threshold (the sales team's call list)."""
     check = Checker()

@@ -54,6 +54,9 @@ class TierChangeReason(enum.StrEnum):
     OVERRIDE = "override"
     EXPIRED = "expired"
     REFUND = "refund"
+    # The earned tier changed (by volume, either way) while the tier in force did not: a
+    # fee or a floor holds it. The row's earned_rank and explanation say from what to what.
+    EARNED = "earned"
 
 
 class OverrideKind(enum.StrEnum):
@@ -228,7 +231,10 @@ class QualifyingEntry(Base):
 
 
 class TierChange(Base):
-    """Append-only history: every change of the tier in force, with its explanation."""
+    """Append-only history: every change of the tier in force or of the earned tier, with
+    its explanation. `earned_rank`/`earned_until` are the earned state from `at` on (every
+    row carries it, changed or not), so the earned tier at any instant is the latest row's
+    at or before it (tiers.instants)."""
 
     __tablename__ = "tier_change"
     __table_args__ = (
@@ -249,6 +255,8 @@ class TierChange(Base):
     explanation: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
     actor_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("app_user.id"))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    earned_rank: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default=text("0"))
+    earned_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class TierOverride(Base):

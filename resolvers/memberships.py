@@ -67,7 +67,10 @@ class MembershipQueries:
         programme = from_global_id(programme_id, expected_type="Programme")[1] if programme_id else None
         return await _view_of(info, principal.account_id, programme, None)
 
-    @guarded_field(description="The tier an account had at an instant, from its history; null before any.",
+    @guarded_field(description="The tier an account had in force at an instant: `toRank` is that tier, computed at "
+                   "the instant from fee terms, the earned tier then, overrides and the rules then (a lapse counts from "
+                   "its exact instant, recorded or not); the other fields are the latest history row at or before it, "
+                   "which explains it. Null before any history.",
                    permissions=[StaffOrOwnAccount])
     async def tier_at(self, info: Info, account_id: strawberry.ID, at: datetime,
                       programme_id: strawberry.ID | None = None) -> TierChangeType | None:
@@ -80,8 +83,8 @@ class MembershipQueries:
                 membership = await membership_of(session, account, programme)
             except DomainError:
                 return None
-            row = await service.tier_at(session, membership.id, at)
-        return TierChangeType.from_row(row) if row else None
+            state, row = await service.tier_at(session, membership, at)
+        return TierChangeType.in_force(row, state.effective) if row else None
 
     @guarded_field(description="Prices for an account at an instant (default now) from its tier: the function that "
                    "prices orders, so two quotes at one instant are identical whoever asks.", permissions=[StaffOrOwnAccount])

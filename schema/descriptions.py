@@ -172,7 +172,11 @@ ENUM_VALUES = {
     "RuleVersionStatus": {"DRAFT": "Editable, not in force.", "PUBLISHED": "Immutable, in force from its effective date."},
     "TierChangeReason": {"FEE_PAID": "An entry fee was paid.", "PROMOTED": "Volume reached a promotion threshold.",
                          "DEMOTED": "A closed window missed the retention threshold.", "OVERRIDE": "A manual floor or lock.",
-                         "EXPIRED": "A fee term or override lapsed.", "REFUND": "An entry fee was refunded."},
+                         "EXPIRED": "A fee term or override lapsed (the explanation's `lapsed` lists which).",
+                         "REFUND": "An entry fee was refunded.",
+                         "EARNED": "The tier earned by volume changed (up or down; `earnedRank` and the explanation's "
+                                   "`earned_before` say from what to what) while the tier in force did not: a fee "
+                                   "term or floor holds it."},
     "OverrideKind": {"FLOOR": "At least this tier.", "LOCK": "Exactly this tier."},
     "QualifyingEntryKind": {"ORDER": "A placed order: adds its net total.", "RETURN": "Goods returned: subtracts their value.",
                             "CANCELLATION": "An order cancelled: subtracts its total.",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
@@ -60,8 +61,32 @@ class TierChangeType(RowObject):
     qualifying_volume: Decimal | None = column("qualifying_volume", description="The volume that counted.")
     rule_version_id: strawberry.ID | None = global_id("RuleVersion", column_name="rule_version_id",
                                                        description="The rule version applied.")
-    explanation: JSON = column("explanation", description="Which rule and thresholds decided, and the values compared.")
+    earned_rank: int = column("earned_rank", description="Tier earned by volume from this change on (0: none).")
     _row: strawberry.Private[TierChange]
+
+    @strawberry.field(description="Which rule and thresholds decided, and the values compared; other objects (fee "
+                      "payments, overrides, the rule version, what lapsed) by their global IDs.")
+    def explanation(self) -> JSON:
+        return render_refs(self._row.explanation)
+
+    @classmethod
+    def in_force(cls, row: TierChange, rank: int) -> TierChangeType:
+        """The history row that explains the tier in force at an instant, with that tier
+        as `toRank` (lower than the row's when a lapse has not been recorded yet)."""
+        values = {c.key: getattr(row, c.key) for c in TierChange.__table__.columns}
+        return cls(_row=SimpleNamespace(**{**values, "to_rank": rank}))
+
+
+def render_refs(value: Any) -> Any:
+    """Stored typed references ({"$ref": type, "id": pk}, kernel.references.ref) as the
+    API's global IDs."""
+    if isinstance(value, dict):
+        if set(value) == {"$ref", "id"} and isinstance(value["id"], int):
+            return gid(value["$ref"], value["id"])
+        return {key: render_refs(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [render_refs(item) for item in value]
+    return value
 
 
 @strawberry.type(name="TrainingBooking", description="A training session booked against the quota.")
