@@ -242,13 +242,16 @@ class Generator:
             "tier": tiers,
         }
 
-    def memberships(self) -> tuple[list[str], list[str]]:
+    def memberships(self) -> tuple[list[str], list[str], list[str]]:
         """Members joined in 2024 and were last assessed for 2024; a third hold a tier by
-        fee until the end of 2025, a third earned B or A for 2025."""
+        fee until the end of 2025, a third earned B or A for 2025. Each member with a tier
+        has the history row that says so (the earned tier at an instant is read from
+        history, not from the membership's cache), marked so reset_programme keeps it."""
         rng = self.rng("membership")
         assessed = datetime(2024, 12, 31, 23, 0, tzinfo=UTC)  # 2025-01-01 00:00 in Berlin
         members: list[str] = []
         fees: list[str] = []
+        changes: list[str] = []
         for mid in range(1, self.shape.members + 1):
             joined = _instant(rng, datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 12, 1, tzinfo=UTC))
             roll = mid % 3
@@ -260,7 +263,11 @@ class Generator:
             if fee_rank:
                 fee = TIERS[fee_rank - 1][3]
                 fees.append(f"{len(fees) + 1}\t{mid}\t{fee_rank}\t{fee}\tEUR\t{_ts(joined)}\t{_ts(joined + timedelta(days=365))}\n")
-        return members, fees
+            if tier_rank:
+                reason, at = ("promoted", assessed) if earned else ("fee_paid", joined)
+                changes.append(f"{len(changes) + 1}\t{mid}\t0\t{tier_rank}\t{reason}\t{{\"bench\": true, \"earned_rank\": {earned}}}"
+                               f"\t{_ts(at)}\t{earned}\t{earned_until}\n")
+        return members, fees, changes
 
     def ledger(self) -> Iterator[str]:
         """Qualifying entries spread over members and over 2025 and the first half of 2026:
@@ -300,6 +307,7 @@ COLUMNS = {
              "retention_threshold"),
     "membership": "id, account_id, programme_id, joined_at, earned_rank, earned_until, tier_rank, assessed_through, created_at",
     "fee_payment": "id, membership_id, tier_rank, amount, currency, term_start, term_end",
+    "tier_change": "id, membership_id, from_rank, to_rank, reason, explanation, at, earned_rank, earned_until",
     "qualifying_entry": "id, membership_id, amount, occurred_at, source",
 }
 # Tables emptied before loading, children first.
@@ -354,9 +362,10 @@ async def load(dsn: str, shape: Shape, *, log=print) -> dict[str, int]:
         del opportunities, changes
         orders, lines = generator.orders_and_lines()
         programme = generator.programme_rows()
-        members, fees = generator.memberships()
+        members, fees, tier_changes = generator.memberships()
         for table, rows in [("sales_order", orders), ("order_line", lines), *programme.items(),
-                            ("membership", members), ("fee_payment", fees), ("qualifying_entry", generator.ledger())]:
+                            ("membership", members), ("fee_payment", fees), ("tier_change", tier_changes),
+                            ("qualifying_entry", generator.ledger())]:
             started = time.monotonic()
             counts[table] = await _copy(connection, table, rows)
             log(f"  {table}: {counts[table]:,} rows in {time.monotonic() - started:.1f} s")

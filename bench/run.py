@@ -373,7 +373,7 @@ async def reset_programme(target: Target) -> None:
             await connection.execute("""UPDATE membership m SET earned_rank = s.earned_rank, earned_until = s.earned_until,
                                                tier_rank = s.tier_rank, assessed_through = s.assessed_through
                                         FROM bench_membership_snapshot s WHERE s.id = m.id""")
-            await connection.execute("DELETE FROM tier_change")
+            await connection.execute("DELETE FROM tier_change WHERE NOT explanation ? 'bench'")
             await connection.execute("DELETE FROM qualifying_entry WHERE source NOT LIKE 'bench:%'")
             await connection.execute("DELETE FROM order_line WHERE order_id IN (SELECT id FROM sales_order WHERE source = 'bench' "
                                      "AND external_reference NOT LIKE 'B-%')")

@@ -18,22 +18,46 @@ from kernel.filtering import FilterField
 from kernel.pagination import TIME_KEY, Sortable, build_ordering
 from kernel.references import get_row, live
 from kernel.validation import Checker
+from crm.customers import may_contact
 from models import Activity, ActivityKind, Contact, Customer, Opportunity
 
-ActivityErrorCode = domain_codes("ActivityErrorCode", "mismatched_customer")
+ActivityErrorCode = domain_codes("ActivityErrorCode", "mismatched_customer", "consent_withdrawn")
+
+# Kinds that reach out to the customer, and the medium whose consent each needs (None:
+# any contact at all, so only do-not-contact refuses it). Notes and commitments reach
+# no one.
+OUTBOUND_MEDIUM: dict[ActivityKind, str | None] = {
+    ActivityKind.CALL: "phone", ActivityKind.EMAIL: "email", ActivityKind.SMS: "sms",
+    ActivityKind.VISIT: None, ActivityKind.MEETING: None,
+}
+
+
+def _check_consent(kind: ActivityKind, inbound: bool, parties: list[tuple[str, str, Any]]) -> None:
+    """An outbound activity with someone who withdrew that consent is refused: the
+    `contactable` rule (crm.customers.may_contact), on consent alone (a missing address
+    does not refuse a record of what was done)."""
+    if inbound or kind not in OUTBOUND_MEDIUM:
+        return
+    medium = OUTBOUND_MEDIUM[kind]
+    for field, what, row in parties:
+        if not may_contact(row, medium, address=False):
+            withdrawn = "asked not to be contacted" if row.do_not_contact else f"opted out of {medium}"
+            raise DomainError.one(field, f"{row.name} ({what}) {withdrawn}; only an inbound {kind.value} "
+                                  "(inbound: true) can be logged.", ActivityErrorCode.CONSENT_WITHDRAWN)
 
 
 async def log_activity(session: AsyncSession, *, customer_id: int, kind: ActivityKind, subject: str,
                        body: str | None = None, opportunity_id: int | None = None, contact_id: int | None = None,
                        occurred_at: datetime | None = None, due_at: datetime | None = None,
-                       actor_id: int | None) -> Activity:
+                       inbound: bool = False, actor_id: int | None) -> Activity:
     check = Checker()
     subject = check.text("subject", subject, max_len=300, required=True)
     body = check.text("body", body, max_len=20_000, multiline=True)
     occurred_at = check.aware("occurred_at", occurred_at)
     due_at = check.aware("due_at", due_at)
     check.done()
-    await live(session, Customer, customer_id, "customer_id", "customer")
+    customer = await live(session, Customer, customer_id, "customer_id", "customer")
+    parties: list[tuple[str, str, Any]] = [("customer_id", "the customer", customer)]
     if opportunity_id is not None:
         opportunity = await get_row(session, Opportunity, opportunity_id)
         if opportunity is None:
@@ -44,10 +68,12 @@ async def log_activity(session: AsyncSession, *, customer_id: int, kind: Activit
         contact = await live(session, Contact, contact_id, "contact_id", "contact")
         if contact.customer_id != customer_id:
             raise DomainError.one("contact_id", "This contact belongs to another customer.", ActivityErrorCode.MISMATCHED_CUSTOMER)
+        parties.append(("contact_id", "the contact", contact))
+    _check_consent(kind, bool(inbound), parties)
     follow_up = due_at is not None or kind == ActivityKind.COMMITMENT
     activity = Activity(
         customer_id=customer_id, opportunity_id=opportunity_id, contact_id=contact_id, kind=kind.value,
-        subject=subject, body=body, due_at=due_at, user_id=actor_id,
+        subject=subject, body=body, due_at=due_at, user_id=actor_id, inbound=bool(inbound),
         occurred_at=occurred_at if occurred_at is not None else func.now(),
     )
     session.add(activity)

@@ -7,13 +7,14 @@ the period (cancelled ones excluded) minus the value of returns made in the peri
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kernel.errors import Code
+from kernel.errors import Code, DomainError
 from kernel.validation import Checker
 
 NET_REVENUE = """
@@ -132,11 +133,15 @@ class ChannelFigures:
 
 CHANNELS = "WITH" + NET_REVENUE + """,
 spend AS (
-    -- A spend record counts pro rata to the days it shares with the period.
-    SELECT channel_id, sum(amount * (least(period_end, :end_day) - greatest(period_start, :start_day))
-                           / (period_end - period_start)::numeric) AS spend
-    FROM channel_spend
-    WHERE currency = :currency AND period_start < :end_day AND period_end > :start_day
+    -- A spend record counts pro rata to the time it shares with the period, measured
+    -- between exact instants: its days begin at midnight in :tz (so a 23-hour DST day
+    -- weighs 23 hours), the period's bounds are the instants asked for.
+    SELECT channel_id, sum(amount * extract(epoch FROM least(s_end, :end) - greatest(s_start, :start))
+                           / extract(epoch FROM s_end - s_start)) AS spend
+    FROM (SELECT channel_id, amount, CAST(period_start AS timestamp) AT TIME ZONE :tz AS s_start,
+                 CAST(period_end AS timestamp) AT TIME ZONE :tz AS s_end
+          FROM channel_spend WHERE currency = :currency) s
+    WHERE s_start < :end AND s_end > :start
     GROUP BY channel_id
 ),
 acquired AS (
@@ -171,15 +176,20 @@ FROM figures f ORDER BY channel_id
 """
 
 
-async def channel_performance(session: AsyncSession, start: datetime, end: datetime, currency: str) -> list[ChannelFigures]:
-    """Per channel over [from, to): spend (pro rata by days of overlap, the period's days
-    taken in UTC), customers acquired (created in the period with that source channel),
+async def channel_performance(session: AsyncSession, start: datetime, end: datetime, currency: str,
+                              time_zone: str = "UTC") -> list[ChannelFigures]:
+    """Per channel over [from, to): spend (pro rata to the exact time a spend record's
+    days, which begin at midnight in `time_zone`, share with [from, to)), customers acquired (created in the period with that source channel),
     orders and net revenue of the channel's customers, revenue per acquired customer,
     ROI = (revenue - spend) / spend, cost per acquired customer; null with the reason in
     `note` where a figure would divide by zero."""
     currency = _check_period(start, end, currency)
-    params = {"start": start, "end": end, "currency": currency,
-              "start_day": start.astimezone(timezone.utc).date(), "end_day": end.astimezone(timezone.utc).date()}
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):  # a folder of zones is an OSError
+        raise DomainError.one("time_zone", f"{str(time_zone)[:60]!r} is not an IANA time zone (e.g. Europe/Berlin).",
+                              Code.INVALID) from None
+    params = {"start": start, "end": end, "currency": currency, "tz": time_zone}
     rows = (await session.execute(text(CHANNELS), params)).mappings().all()
     return [ChannelFigures(r["channel_id"], Decimal(r["spend"]), int(r["customers"]), int(r["orders"]), Decimal(r["revenue"]),
                            r["per_customer"], r["roi"], r["cost_per_customer"], r["note"] or None) for r in rows]
@@ -211,13 +221,13 @@ class TierDistribution:
     near_next_tier: list[NearNextTier]
 
 
-# The tier each member had at :as_of, from its history (0 before any change).
+# The tier each member had in force at :as_of: the one function of its history that every
+# reader uses (tier_state_at, migration 0008), lapses at their exact instants included.
 TIER_AT = """
     tier_at AS (
-        SELECT m.id, m.account_id, m.joined_at, coalesce((
-            SELECT c.to_rank FROM tier_change c WHERE c.membership_id = m.id AND c.at <= :as_of
-            ORDER BY c.at DESC, c.id DESC LIMIT 1), 0) AS rank
-        FROM membership m WHERE m.programme_id = :programme AND m.joined_at <= :as_of
+        SELECT m.id, m.account_id, m.joined_at, s.effective AS rank
+        FROM membership m CROSS JOIN LATERAL tier_state_at(m.id, :as_of) s
+        WHERE m.programme_id = :programme AND m.joined_at <= :as_of
     )
 """
 
@@ -256,7 +266,7 @@ ORDER BY amount_to_go, p.id
 
 
 async def tier_distribution(session: AsyncSession, programme_id: int, as_of: datetime, start: datetime) -> TierDistribution:
-    """Members per tier at `as_of` (from history), promotions and demotions in
+    """Members per tier in force at `as_of` (tier_state_at), promotions and demotions in
     [start, as_of), and the members whose qualifying volume in the current window is
     within 10% below the next tier's promotion threshold (the sales team's call list)."""
     check = Checker()

@@ -282,17 +282,34 @@ FILTER_FIELDS = {
 }
 
 
-def contactable_clause(model: Any, medium: str | None) -> Any:
+# The consent rule, written once: per medium, the opt-out that withdraws it and the
+# address it needs; do_not_contact withdraws every medium. The SQL clause and the check
+# of one row below are both read off this table.
+MEDIA = {"email": ("email_opt_out", "email"), "phone": ("phone_opt_out", "phone"), "sms": ("sms_opt_out", "phone")}
+
+
+def contactable_clause(model: Any, medium: str | None, *, address: bool = True) -> Any:
     """Who may be contacted: not do-not-contact and, for a medium, not opted out of it
-    and with an address for it."""
+    and (unless `address` is false: consent alone) with an address for it."""
     clause = model.do_not_contact.is_(False)
-    if medium == "email":
-        clause = and_(clause, model.email_opt_out.is_(False), model.email.is_not(None))
-    elif medium == "phone":
-        clause = and_(clause, model.phone_opt_out.is_(False), model.phone.is_not(None))
-    elif medium == "sms":
-        clause = and_(clause, model.sms_opt_out.is_(False), model.phone.is_not(None))
+    if medium in MEDIA:
+        opt_out, needed = MEDIA[medium]
+        clause = and_(clause, getattr(model, opt_out).is_(False))
+        if address:
+            clause = and_(clause, getattr(model, needed).is_not(None))
     return clause
+
+
+def may_contact(row: Any, medium: str | None, *, address: bool = True) -> bool:
+    """contactable_clause for one loaded row (customer or contact). Reads only the
+    columns the answer depends on, in the clause's order (the single statement learns
+    what a resolver reads)."""
+    if row.do_not_contact:
+        return False
+    if medium in MEDIA:
+        opt_out, needed = MEDIA[medium]
+        return not getattr(row, opt_out) and (not address or getattr(row, needed) is not None)
+    return True
 
 
 FILTER_SPECIAL = {

@@ -1,11 +1,13 @@
-"""Every use the engine makes of graphql-core's, Strawberry's and SQLAlchemy's internal
-APIs, in one place: an upgrade of one of them (pinned in requirements.lock) is checked
+"""Every use the engine makes of graphql-core's, Strawberry's, SQLAlchemy's (and the
+json module's) internal APIs, in one place: an upgrade of one of them (pinned in requirements.lock) is checked
 here. tests/test_agreement.py and tests/test_compiled.py fail when one changes shape.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
+import json.encoder
 from typing import Any
 
 from graphql import FieldNode, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema, OperationDefinitionNode
@@ -19,7 +21,7 @@ from strawberry.types.arguments import convert_arguments
 __all__ = [
     "FieldDetails", "FragmentDetails", "GraphQLResolveInfoHelpers", "Path", "VariableValues", "arguments_of",
     "collect_root", "collect_sub", "coerce_variables", "field_nodes", "fragments_of", "new_executor", "resolve_info",
-    "strawberry_arguments", "sql_cache_key", "bind_processors",
+    "strawberry_arguments", "sql_cache_key", "bind_processors", "json_text",
 ]
 
 # A grouped selection: response key -> the field nodes merged under it (graphql-core's
@@ -99,3 +101,20 @@ def sql_cache_key(statement: Any) -> Any:
 
 def bind_processors(compiled: Any) -> dict[str, Any]:
     return compiled._bind_processors
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_C_ENCODER = json.encoder.c_make_encoder
+if _C_ENCODER is not None:
+    # What json.dumps(value, ensure_ascii=False) writes, without building an encoder per
+    # call (JSONEncoder.iterencode does; a Python field's value is a small dict, so the
+    # building was most of the cost). No circular check: the values are fresh trees.
+    _ENCODE = _C_ENCODER(None, _refuse, json.encoder.encode_basestring, None, ": ", ", ", False, False, True)
+
+    def json_text(value: Any) -> str:
+        return "".join(_ENCODE(value, 0))
+else:  # not CPython
+    json_text = json.JSONEncoder(ensure_ascii=False).encode

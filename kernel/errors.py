@@ -35,12 +35,15 @@ def domain_codes(name: str, *extra: str) -> type[enum.StrEnum]:
 class FieldError:
     """One problem with one input field. `code` is a value of the domain's code enum.
     `related` is (type, id) of the object the problem is about: the existing duplicate,
-    the inactive product, ..."""
+    the inactive product, ... `details` are values a program may act on without
+    parsing the message (the amount due of a fee too low), by name; a payload's error
+    type shows those it declares."""
 
     field: str | None
     message: str
     code: str
     related: tuple[str, int] | None = field(default=None, compare=False)
+    details: dict[str, Any] | None = field(default=None, compare=False)
 
 
 class DomainError(Exception):
@@ -51,8 +54,9 @@ class DomainError(Exception):
         self.errors = errors
 
     @classmethod
-    def one(cls, field: str | None, message: str, code: str, related: tuple[str, int] | None = None) -> DomainError:
-        return cls([FieldError(field, message, code, related)])
+    def one(cls, field: str | None, message: str, code: str, related: tuple[str, int] | None = None,
+            details: dict[str, Any] | None = None) -> DomainError:
+        return cls([FieldError(field, message, code, related, details)])
 
 
 def not_found(field: str, what: str) -> DomainError:

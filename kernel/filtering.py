@@ -29,7 +29,9 @@ OPERATORS = {
     "enum": {"eq", "in"},
     "id": {"eq", "in", "is_null"},
     "number": {"eq", "in", "gte", "lte", "is_null"},
-    "time": {"eq", "gte", "lte", "is_null"},
+    # lt/gt: half-open periods [a, b) filter exactly (gte a, lt b), with no instant lost
+    # or counted twice between adjacent periods.
+    "time": {"eq", "gte", "lte", "gt", "lt", "is_null"},
     "bool": {"eq"},
     "tags": {"contains_any", "contains_all"},
     "attributes": {"key"},  # a list of {key, eq, in, is_null}
@@ -110,6 +112,10 @@ def _field(field: FilterField, ops: Mapping[str, Any], path: str) -> ColumnEleme
             parts.append(column >= value)
         elif op == "lte":
             parts.append(column <= value)
+        elif op == "gt":
+            parts.append(column > value)
+        elif op == "lt":
+            parts.append(column < value)
         elif op == "ilike":
             if len(value) > MAX_PATTERN:
                 raise FilterError(f"{path}.ilike", f"A pattern has at most {MAX_PATTERN} characters.")

@@ -76,3 +76,9 @@ def snapshot(row: Any) -> dict[str, Any]:
             str(value) if value is not None and not isinstance(value, (int, bool, str, list, dict)) else value
         )
     return out
+
+
+def ref(type_name: str, pk: int | None) -> dict[str, Any] | None:
+    """A typed reference to another object, for stored JSON (explanations): the API
+    renders it as that object's global ID, so domain code stays free of the API's IDs."""
+    return None if pk is None else {"$ref": type_name, "id": pk}

@@ -14,7 +14,7 @@ from models.identity import ApiKey, AuthSession, LoginAttempt
 from models.idempotency import IdempotencyKey
 from models.opportunity import Opportunity, OpportunityStage, OpportunityStageChange
 from models.programme import (
-    BenefitGrant, BenefitUsage, DemotionPolicy, FeePayment, Membership, OverrideKind, Programme, ProgrammeKind,
+    BenefitGrant, BenefitPeriodKind, BenefitUsage, DemotionPolicy, FeePayment, Membership, OverrideKind, Programme, ProgrammeKind,
     QualifyingEntry, RuleVersion, RuleVersionStatus, Tier, TierChange, TierChangeReason, TierOverride, TrainingBooking,
     WindowKind,
 )
@@ -28,7 +28,7 @@ __all__ = [
     "Customer", "CustomerClassification", "CustomerKind", "CustomerMerge", "Database",
     "LifecycleStage", "Opportunity", "OpportunityStage", "OpportunityStageChange", "Order",
     "OrderLine", "OrderReturn", "OrderReturnLine", "OrderStatus", "Product", "User", "UserRole",
-    "BenefitGrant", "BenefitUsage", "DemotionPolicy", "FeePayment", "Membership", "OverrideKind", "Programme",
+    "BenefitGrant", "BenefitPeriodKind", "BenefitUsage", "DemotionPolicy", "FeePayment", "Membership", "OverrideKind", "Programme",
     "ProgrammeKind", "QualifyingEntry", "RuleVersion", "RuleVersionStatus", "Tier", "TierChange", "TierChangeReason",
     "TierOverride", "TrainingBooking", "WindowKind", "ApiKey", "AuthSession", "LoginAttempt", "Segment", "DealRegistration",
     "IdempotencyKey",

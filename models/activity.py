@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Identity, Index, Text, text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Identity, Index, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, check_in
@@ -13,6 +13,7 @@ class ActivityKind(enum.StrEnum):
     CALL = "call"
     VISIT = "visit"
     EMAIL = "email"
+    SMS = "sms"
     MEETING = "meeting"
     NOTE = "note"
     COMMITMENT = "commitment"  # a promise made to the customer
@@ -44,5 +45,7 @@ class Activity(Base):
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=text("now()"))
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The customer reached out (an inbound call, a reply): no consent is needed for it.
+    inbound: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     user_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("app_user.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=text("now()"))

@@ -30,6 +30,13 @@ class WindowKind(enum.StrEnum):
     ROLLING_MONTHS = "rolling_months"
 
 
+class BenefitPeriodKind(enum.StrEnum):
+    """The span a benefit quota is granted for, whatever the qualification window is."""
+
+    MEMBERSHIP_YEAR = "membership_year"  # years from the joining date
+    CALENDAR_YEAR = "calendar_year"
+
+
 class DemotionPolicy(enum.StrEnum):
     NEVER = "never"
     AT_PERIOD_END = "at_period_end"
@@ -47,6 +54,9 @@ class TierChangeReason(enum.StrEnum):
     OVERRIDE = "override"
     EXPIRED = "expired"
     REFUND = "refund"
+    # The earned tier changed (by volume, either way) while the tier in force did not: a
+    # fee or a floor holds it. The row's earned_rank and explanation say from what to what.
+    EARNED = "earned"
     # A return or cancellation left a promotion's window below its threshold (tiers.ledger).
     PROMOTION_UNDONE = "promotion_undone"
 
@@ -62,6 +72,7 @@ class Programme(Base):
         CheckConstraint(check_in("kind", ProgrammeKind), name="kind"),
         CheckConstraint(check_in("window_kind", WindowKind), name="window_kind"),
         CheckConstraint(check_in("demotion_policy", DemotionPolicy), name="demotion_policy"),
+        CheckConstraint(check_in("benefit_period", BenefitPeriodKind), name="benefit_period"),
         CheckConstraint("(window_kind = 'rolling_months') = (window_months IS NOT NULL)", name="window_months"),
         CheckConstraint("window_months BETWEEN 1 AND 36", name="window_months_range"),
         CheckConstraint("fee_term_months BETWEEN 1 AND 120", name="fee_term_months"),
@@ -73,6 +84,7 @@ class Programme(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     name: Mapped[str] = mapped_column(Text, nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(Text, nullable=False)
     currency: Mapped[str] = mapped_column(Text, nullable=False)
     time_zone: Mapped[str] = mapped_column(Text, nullable=False)
@@ -82,7 +94,10 @@ class Programme(Base):
     demotion_policy: Mapped[str] = mapped_column(Text, nullable=False)
     max_drop: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default=text("1"))
     grace_days: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default=text("0"))
+    benefit_period: Mapped[str] = mapped_column(Text, nullable=False, server_default=BenefitPeriodKind.MEMBERSHIP_YEAR.value)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=NOW)
+    # Archived: readable, out of default lists, takes no fee payments.
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RuleVersion(Base):
@@ -130,7 +145,9 @@ class Tier(Base):
     training_quota: Mapped[int] = mapped_column(Integer, nullable=False)
     promotion_threshold: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
     retention_threshold: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
-    # [{"name": "Marketing fund", "quantity": 2}, ...] per period
+    # Benefits besides training, each a quota per benefit period:
+    # [{"code": "comarketing_days", "name": "Co-marketing fund days", "quantity": 4}, ...]
+    # (rows written before codes existed have no "code": tiers.rules derives it from the name)
     extra_benefits: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
 
 
@@ -162,11 +179,17 @@ class Membership(Base):
 
 class FeePayment(Base):
     """An entry fee paid for a tier: the tier holds by fee over [term_start, term_end)
-    unless refunded."""
+    unless refunded. An upgrade within a lower tier's term is paid net of the unexpired
+    part of that lower payment (`credit_amount`, from `credited_payment_id`); the lower
+    payment itself is never rewritten."""
 
     __tablename__ = "fee_payment"
     __table_args__ = (
         CheckConstraint("amount >= 0", name="amount"),
+        CheckConstraint("credit_amount >= 0", name="credit_amount"),
+        CheckConstraint("(credit_amount > 0) = (credited_payment_id IS NOT NULL)", name="credit_source"),
+        Index("ix_fee_payment_credited_payment_id", "credited_payment_id",
+              postgresql_where=text("credited_payment_id IS NOT NULL")),
         CheckConstraint("term_end > term_start", name="term"),
         Index("ix_fee_payment_membership_id_term_start", "membership_id", "term_start"),
     )
@@ -181,6 +204,8 @@ class FeePayment(Base):
     term_end: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     refunded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     refund_reason: Mapped[str | None] = mapped_column(Text)
+    credit_amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False, server_default=text("0"))
+    credited_payment_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("fee_payment.id"))
     paid_by_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("app_user.id"))
 
 
@@ -208,7 +233,10 @@ class QualifyingEntry(Base):
 
 
 class TierChange(Base):
-    """Append-only history: every change of the tier in force, with its explanation."""
+    """Append-only history: every change of the tier in force or of the earned tier, with
+    its explanation. `earned_rank`/`earned_until` are the earned state from `at` on (every
+    row carries it, changed or not), so the earned tier at any instant is the latest row's
+    at or before it (tiers.instants)."""
 
     __tablename__ = "tier_change"
     __table_args__ = (
@@ -229,6 +257,8 @@ class TierChange(Base):
     explanation: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
     actor_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("app_user.id"))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    earned_rank: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default=text("0"))
+    earned_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class TierOverride(Base):
@@ -286,7 +316,8 @@ class TrainingBooking(Base):
 
 
 class BenefitUsage(Base):
-    """Append-only use of a benefit: +1 per booking, -1 when a booking is cancelled in time."""
+    """Append-only use of a benefit: +1 per training booking, -1 when a booking is
+    cancelled in time; other benefits are used by a usage record (quantity, note, actor)."""
 
     __tablename__ = "benefit_usage"
     __table_args__ = (
@@ -301,4 +332,6 @@ class BenefitUsage(Base):
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     quantity: Mapped[int] = mapped_column(Integer, nullable=False)
     booking_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("training_booking.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("app_user.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=NOW)

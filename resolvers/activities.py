@@ -66,7 +66,7 @@ class ActivityMutations:
                 subject=input.subject, body=input.body,
                 opportunity_id=decode_optional_id(input.opportunity_id, "Opportunity", "opportunity_id"),
                 contact_id=decode_optional_id(input.contact_id, "Contact", "contact_id"),
-                occurred_at=input.occurred_at, due_at=input.due_at, actor_id=info.context.actor_id)
+                occurred_at=input.occurred_at, due_at=input.due_at, inbound=input.inbound, actor_id=info.context.actor_id)
         return _payload(*await mutate(info.context, action))
 
     @guarded_mutation(description="Complete an open activity (a follow-up done, a commitment kept).", permissions=[StaffOwning])

@@ -130,12 +130,13 @@ class AnalyticsQueries:
 
     @guarded_field(description="Per channel over [from, to) in one currency: spend, customers acquired, orders, "
                    "revenue, revenue per customer, ROI and cost per acquired customer (null with a note where a "
-                   "figure would divide by zero).", permissions=[Managers])
+                   "figure would divide by zero). Spend is pro rata to the exact time a spend record shares "
+                   "with [from, to); its days begin at midnight in `timeZone` (default UTC).", permissions=[Managers])
     async def channel_performance(self, info: Info, from_: Annotated[datetime, strawberry.argument(name="from")],
-                                  to: datetime, currency: str) -> list[ChannelPerformance]:
+                                  to: datetime, currency: str, time_zone: str = "UTC") -> list[ChannelPerformance]:
         async with info.context.database.session() as session:
             try:
-                rows = await service.channel_performance(session, from_, to, currency)
+                rows = await service.channel_performance(session, from_, to, currency, time_zone)
             except DomainError as error:
                 raise _query_error(error) from None
         c = currency.strip().upper()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -66,7 +67,10 @@ class MembershipQueries:
         programme = from_global_id(programme_id, expected_type="Programme")[1] if programme_id else None
         return await _view_of(info, principal.account_id, programme, None)
 
-    @guarded_field(description="The tier an account had at an instant, from its history; null before any.",
+    @guarded_field(description="The tier an account had in force at an instant: `toRank` is that tier, computed at "
+                   "the instant from fee terms, the earned tier then, overrides and the rules then (a lapse counts from "
+                   "its exact instant, recorded or not); the other fields are the latest history row at or before it, "
+                   "which explains it. Null before any history.",
                    permissions=[StaffOrOwnAccount])
     async def tier_at(self, info: Info, account_id: strawberry.ID, at: datetime,
                       programme_id: strawberry.ID | None = None) -> TierChangeType | None:
@@ -79,8 +83,8 @@ class MembershipQueries:
                 membership = await membership_of(session, account, programme)
             except DomainError:
                 return None
-            row = await service.tier_at(session, membership.id, at)
-        return TierChangeType.from_row(row) if row else None
+            state, row = await service.tier_at(session, membership, at)
+        return TierChangeType.in_force(row, state.effective) if row else None
 
     @guarded_field(description="Prices for an account at an instant (default now) from its tier: the function that "
                    "prices orders, so two quotes at one instant are identical whoever asks.", permissions=[StaffOrOwnAccount])
@@ -128,8 +132,10 @@ async def _view_of(info: Info, account: int, programme: int | None, at: datetime
 @strawberry.type
 class MembershipMutations:
     @guarded_mutation(description="Enrol an account by paying a tier's entry fee (or more): the tier holds for the "
-                      "programme's fee term. A lower payment is refused (FEE_TOO_LOW says what is missing). Paying "
-                      "again renews or upgrades.", idempotent=True, permissions=[Admins])
+                      "programme's fee term. Paying again renews or upgrades; an upgrade within a lower tier's fee "
+                      "term is due the fee less the unexpired part of the lower payment (pro rata to the exact time "
+                      "left, half-up to the cent). A lower payment is refused (FEE_TOO_LOW, with `amountDue`); an "
+                      "archived programme takes none (ARCHIVED).", idempotent=True, permissions=[Admins])
     async def membership_enroll(self, info: Info, input: MembershipEnrollInput) -> MembershipPayload:
         async def action(session):
             membership, _ = await service.enroll(
@@ -198,6 +204,26 @@ class MembershipMutations:
         row, errors = await mutate(info.context, action)
         return TrainingBookingPayload(booking=TrainingBookingType.from_row(row) if row else None,
                                       errors=payload_errors(errors, MembershipError, MembershipErrorCode))
+
+    @guarded_mutation(description="Use `quantity` units (default 1) of a benefit of the current benefit period, e.g. "
+                      "co-marketing fund days, with a note. Refused, changing nothing: a code the membership has no "
+                      "benefit of (UNKNOWN_BENEFIT), a quantity below 1 (OUT_OF_RANGE), more than remains "
+                      "(QUOTA_EXHAUSTED, also under concurrent uses).", idempotent=True,
+                      permissions=[ManagersOrOwnMembership])
+    async def benefit_use(
+        self, info: Info, membership_id: strawberry.ID,
+        benefit: Annotated[str, strawberry.argument(description="The benefit's code (Tier.extraBenefits.code; "
+                                                                 "`training` for training sessions).")],
+        quantity: Annotated[int, strawberry.argument(description="Units to use, 1 to 10,000; default 1.")] = 1,
+        note: Annotated[str | None, strawberry.argument(description="What it was used for, up to 500 characters.")] = None,
+    ) -> MembershipPayload:
+        async def action(session):
+            pk = decode_id(membership_id, "Membership", "membership_id")
+            if not await scoping.require_own_membership(session, info.context.principal, membership_id=pk):
+                raise DomainError.one("membership_id", "No membership has this ID.", "not_found")
+            return await benefits.use_benefit(session, pk, benefit=benefit, quantity=quantity, note=note, at=now(),
+                                              actor_id=info.context.actor_id)
+        return await _payload(info, *await mutate(info.context, action))
 
     @guarded_mutation(description="Cancel a booking before its session: the unit returns to the quota.", idempotent=True, permissions=[ManagersOrOwnMembership])
     async def training_cancel(self, info: Info, id: strawberry.ID) -> TrainingBookingPayload:

@@ -11,14 +11,14 @@ from kernel.errors import Code, DomainError
 from resolvers.errors import ApiError, ErrorCode
 from resolvers.mutations import mutate
 from resolvers.ids import decode_id, from_global_id
-from schema.common import Money, camel, gid, payload_errors
+from schema.common import Money, camel, gid, given, payload_errors
 from schema.permissions import Admins, AnyRole, Managers, guarded_field, guarded_mutation
 from schema.programmes import (
     AssessmentResult, ProgrammeCreateInput, ProgrammeError, ProgrammeErrorCode, ProgrammePayload, ProgrammePreview,
-    ProgrammeType, RuleVersionPayload, RuleVersionType, TierInput, TierMove,
+    ProgrammeType, ProgrammeUpdateInput, RuleVersionDeletePayload, RuleVersionPayload, RuleVersionType, TierInput, TierMove,
 )
 from tiers import assessment, programmes as service
-from tiers.rules import TierRule
+from tiers.rules import TierRule, benefit_rule
 
 
 def _tiers(tiers: list[TierInput]) -> list[TierRule]:
@@ -27,7 +27,12 @@ def _tiers(tiers: list[TierInput]) -> list[TierRule]:
     return [TierRule(rank=t.rank, code=t.code, name=t.name, entry_fee=t.entry_fee, discount_rate=t.discount_rate,
                      training_quota=t.training_quota, promotion_threshold=t.promotion_threshold,
                      retention_threshold=t.retention_threshold,
-                     extra_benefits=tuple((b.name, b.quantity) for b in t.extra_benefits)) for t in tiers]
+                     extra_benefits=tuple(benefit_rule(b.name, b.quantity, b.code) for b in t.extra_benefits)) for t in tiers]
+
+
+def _programme_payload(row, errors) -> ProgrammePayload:
+    return ProgrammePayload(programme=ProgrammeType.from_row(row) if row else None,
+                            errors=payload_errors(errors, ProgrammeError, ProgrammeErrorCode))
 
 
 def _version_payload(row, errors) -> RuleVersionPayload:
@@ -37,10 +42,11 @@ def _version_payload(row, errors) -> RuleVersionPayload:
 
 @strawberry.type
 class ProgrammeQueries:
-    @guarded_field(description="Every programme, by name.", permissions=[AnyRole])
-    async def programmes(self, info: Info) -> list[ProgrammeType]:
+    @guarded_field(description="Every live programme, by name; archived ones too with `includeArchived: true`.",
+                   permissions=[AnyRole])
+    async def programmes(self, info: Info, include_archived: bool = False) -> list[ProgrammeType]:
         async with info.context.database.session() as session:
-            rows = await service.all_programmes(session)
+            rows = await service.all_programmes(session, archived=include_archived)
         return [ProgrammeType.from_row(r) for r in rows]
 
     @guarded_field(description="What a rule version (typically a draft) would do to every member at `asOf` (default "
@@ -48,9 +54,10 @@ class ProgrammeQueries:
                    permissions=[Managers])
     async def programme_preview(self, info: Info, version_id: strawberry.ID, as_of: datetime | None = None) -> ProgrammePreview:
         _, pk = from_global_id(version_id, expected_type="RuleVersion")
+        now = datetime.now(timezone.utc)
         async with info.context.database.session() as session:
             try:
-                result = await assessment.preview(session, pk, as_of or datetime.now(timezone.utc))
+                result = await assessment.preview(session, pk, as_of or now)
             except DomainError as error:
                 first = error.errors[0]
                 raise ApiError(ErrorCode.BAD_USER_INPUT, first.message, argument=camel(first.field or "")) from None
@@ -59,7 +66,8 @@ class ProgrammeQueries:
         same = sum(n for a, b, n in result.moves if b == a)
         return ProgrammePreview(moving_up=up, moving_down=down, staying=same,
                                 moves=[TierMove(from_rank=a, to_rank=b, members=n) for a, b, n in result.moves],
-                                discount_cost_change=Money.of(result.discount_cost_change, result.currency))
+                                discount_cost_change=Money.of(result.discount_cost_change, result.currency),
+                                _version_id=pk, _as_of=as_of or now)
 
 
 @strawberry.type
@@ -68,9 +76,35 @@ class ProgrammeMutations:
                       idempotent=True, permissions=[Admins])
     async def programme_create(self, info: Info, input: ProgrammeCreateInput) -> ProgrammePayload:
         values = {k: getattr(v, "value", v) for k, v in vars(input).items()}
-        row, errors = await mutate(info.context, lambda s: service.create_programme(s, values))
-        return ProgrammePayload(programme=ProgrammeType.from_row(row) if row else None,
-                                errors=payload_errors(errors, ProgrammeError, ProgrammeErrorCode))
+        return _programme_payload(*await mutate(info.context, lambda s: service.create_programme(s, values)))
+
+    @guarded_mutation(description="Change a programme's name or description (the fields given).", permissions=[Admins])
+    async def programme_update(self, info: Info, id: strawberry.ID, input: ProgrammeUpdateInput) -> ProgrammePayload:
+        async def action(session):
+            return await service.update_programme(session, decode_id(id, "Programme", "id"), given(input))
+        return _programme_payload(*await mutate(info.context, action))
+
+    @guarded_mutation(description="Archive a programme: it stays readable with its members and history, leaves the "
+                      "default `programmes` list and refuses enrolments and fees (ARCHIVED).", permissions=[Admins])
+    async def programme_archive(self, info: Info, id: strawberry.ID) -> ProgrammePayload:
+        async def action(session):
+            return await service.archive_programme(session, decode_id(id, "Programme", "id"), archive=True)
+        return _programme_payload(*await mutate(info.context, action))
+
+    @guarded_mutation(description="Restore an archived programme.", permissions=[Admins])
+    async def programme_restore(self, info: Info, id: strawberry.ID) -> ProgrammePayload:
+        async def action(session):
+            return await service.archive_programme(session, decode_id(id, "Programme", "id"), archive=False)
+        return _programme_payload(*await mutate(info.context, action))
+
+    @guarded_mutation(description="Delete a draft rule version and its tiers. A published version is refused "
+                      "(VERSION_PUBLISHED): members' history refers to it.", permissions=[Admins])
+    async def rule_version_delete(self, info: Info, id: strawberry.ID) -> RuleVersionDeletePayload:
+        async def action(session):
+            return await service.delete_draft(session, decode_id(id, "RuleVersion", "id"))
+        row, errors = await mutate(info.context, action)
+        return RuleVersionDeletePayload(deleted_id=gid("RuleVersion", row.id) if row else None,
+                                        errors=payload_errors(errors, ProgrammeError, ProgrammeErrorCode))
 
     @guarded_mutation(description="Create a draft rule version with its tiers. Refused: ranks or codes not unique, "
                       "thresholds not increasing with rank, retention above promotion, a discount outside [0, 1), "

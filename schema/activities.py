@@ -35,6 +35,7 @@ class ActivityType(Node):
     due_at: datetime | None = column("due_at", description="When the follow-up is due.")
     done_at: datetime | None = column("done_at", description="When it was completed; null while open.")
     created_at: datetime = column("created_at", description="When it was logged.")
+    inbound: bool = column("inbound", description="The customer reached out (false: we did).")
     _row: strawberry.Private[ActivityRow]
 
     @strawberry.field(description="Not completed yet.")
@@ -88,6 +89,9 @@ class ActivityLogInput:
     contact_id: strawberry.ID | None = strawberry.field(default=None, description="A contact of the same customer.")
     occurred_at: datetime | None = strawberry.field(default=None, description="When it happened; default now.")
     due_at: datetime | None = strawberry.field(default=None, description="Makes it a follow-up due then.")
+    inbound: bool = strawberry.field(default=False, description=(
+        "The customer reached out (an inbound call, a reply). An outbound call, email, sms, visit or meeting with a "
+        "customer or contact who withdrew that consent is refused (CONSENT_WITHDRAWN)."))
 
 
 @strawberry.type(description="Result of an activity mutation.")

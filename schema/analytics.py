@@ -42,7 +42,7 @@ class RevenueConcentration:
 
 @strawberry.type(description="What a channel cost and brought over a period.")
 class ChannelPerformance:
-    spend: Money = strawberry.field(description="Spend, pro rata to the days a record shares with the period.")
+    spend: Money = strawberry.field(description="Spend, pro rata to the exact time a record shares with the period.")
     customers_acquired: int = strawberry.field(description="Customers created in the period with this source channel.")
     orders: int = strawberry.field(description="Orders placed in the period by customers from the channel.")
     revenue: Money = strawberry.field(description="Their net revenue in the period.")
@@ -78,7 +78,7 @@ class NearNextTier:
 
 @strawberry.type(description="The grading overview of a programme.")
 class TierDistribution:
-    members_per_tier: list[TierCount] = strawberry.field(description="Members per tier at asOf, from history.")
+    members_per_tier: list[TierCount] = strawberry.field(description="Members per tier in force at asOf (the tier at an instant, lapses included).")
     promotions: int = strawberry.field(description="Promotions (the tier in force rose) in [from, asOf).")
     demotions: int = strawberry.field(description="Demotions in [from, asOf).")
     near_next_tier: list[NearNextTier] = strawberry.field(description="The sales team's call list: closest to the next tier first.")

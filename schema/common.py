@@ -65,13 +65,15 @@ def camel(path: str) -> str:
 
 
 def payload_errors(errors: list[FieldError], error_type: Callable[..., T], code_enum: type[enum.Enum]) -> list[T]:
-    """Domain FieldErrors as a payload's typed errors."""
+    """Domain FieldErrors as a payload's typed errors (with the details the type declares)."""
+    declared = set(getattr(error_type, "__annotations__", {})) - {"field", "message", "code", "related_id"}
     return [
         error_type(
             field=camel(e.field) if e.field else None,
             message=e.message,
             code=code_enum(e.code),
             related_id=gid(*e.related) if e.related else None,
+            **{k: v for k, v in (e.details or {}).items() if k in declared},
         )
         for e in errors
     ]

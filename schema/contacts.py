@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from crm import contacts as service
+from crm.customers import may_contact
 from models import Contact as ContactRow
 from schema.errors import error_codes, error_type
 from schema.filters import ContactMedium, IDFilter, OrderDirection, StringFilter
@@ -21,16 +22,8 @@ ContactError = error_type("ContactError", ContactErrorCode, "contact")
 
 
 def can_contact(row, medium: ContactMedium | None) -> bool:
-    """The same rule as the `contactable` filters (crm.customers.contactable_clause)."""
-    if row.do_not_contact:
-        return False
-    if medium == ContactMedium.EMAIL:
-        return not row.email_opt_out and row.email is not None
-    if medium == ContactMedium.PHONE:
-        return not row.phone_opt_out and row.phone is not None
-    if medium == ContactMedium.SMS:
-        return not row.sms_opt_out and row.phone is not None
-    return True
+    """The rule of the `contactable` filters (crm.customers.contactable_clause)."""
+    return may_contact(row, medium.value if medium is not None else None)
 
 
 @strawberry.type(description="Consent: opt-outs per medium and a general do-not-contact.")

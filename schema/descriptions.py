@@ -62,6 +62,9 @@ ARGUMENTS = {
     "refreshToken": "A refresh token from login or an earlier refresh.",
     "role": "The role the key acts with; default the user's.",
     "userId": "Global ID of the user; default the caller.",
+    "windowAt": "An instant inside the window to list (give the UTC offset); default the current window.",
+    "includeArchived": "true: archived programmes too.",
+    "timeZone": "IANA time zone in which a spend record's days begin; default UTC.",
 }
 
 COMMON_CODES = {
@@ -95,10 +98,13 @@ COMMON_CODES = {
     "VERSION_PUBLISHED": "A published rule version is never edited.",
     "OVERLAPPING_EFFECTIVE_DATE": "The effective date is not later than every published version's.",
     "UNKNOWN_TIME_ZONE": "Not an IANA time zone.",
-    "FEE_TOO_LOW": "The payment is below the tier's entry fee; the message says what is missing.",
+    "FEE_TOO_LOW": "The payment is below what is due (the entry fee, less an upgrade's credit); amountDue says how much.",
+    "CREDITED": "The fee's unexpired part was credited to an upgrade (relatedId); refund that payment first.",
+    "CONSENT_WITHDRAWN": "The customer or contact withdrew consent for this kind of outbound contact; log it inbound or not at all.",
     "NO_RULES_IN_FORCE": "The programme has no published rules in force at that time.",
     "UNKNOWN_TIER": "No tier with this code in the rules in force.",
-    "QUOTA_EXHAUSTED": "No training sessions left this period.",
+    "QUOTA_EXHAUSTED": "Not that much of the benefit (training sessions, ...) is left this benefit period.",
+    "UNKNOWN_BENEFIT": "The membership has no benefit with this code.",
     "TOO_LATE": "The session has started.",
     "ALREADY_REFUNDED": "The fee was refunded already.",
     "NOT_A_MEMBER": "The account is not a member of the programme.",
@@ -138,7 +144,7 @@ ENUM_VALUES = {
         "LOST": "Closed: the customer did not buy (0%); may be reopened to LEAD or QUALIFIED.",
     },
     "ActivityKind": {
-        "CALL": "A phone call.", "VISIT": "A visit.", "EMAIL": "An email.", "MEETING": "A meeting.",
+        "CALL": "A phone call.", "VISIT": "A visit.", "EMAIL": "An email.", "SMS": "A text message.", "MEETING": "A meeting.",
         "NOTE": "A note for the record.", "COMMITMENT": "A promise made to the customer; open until kept.",
     },
     "OrderStatus": {
@@ -163,12 +169,22 @@ ENUM_VALUES = {
                    "ANNIVERSARY": "Years from each member's joining date.",
                    "ROLLING_MONTHS": "Each month looks back over the last N months."},
     "DemotionPolicy": {"NEVER": "Earned tiers are never lost.", "AT_PERIOD_END": "Assessed at period end, with soft landing."},
+    "BenefitPeriodKind": {"MEMBERSHIP_YEAR": "Years from each member's joining date (the default).",
+                          "CALENDAR_YEAR": "Calendar years in the programme's time zone."},
     "RuleVersionStatus": {"DRAFT": "Editable, not in force.", "PUBLISHED": "Immutable, in force from its effective date."},
     "TierChangeReason": {"FEE_PAID": "An entry fee was paid.", "PROMOTED": "Volume reached a promotion threshold.",
                          "DEMOTED": "A closed window missed the retention threshold.", "OVERRIDE": "A manual floor or lock.",
-                         "EXPIRED": "A fee term or override lapsed.", "REFUND": "An entry fee was refunded.",
+                         "EXPIRED": "A fee term or override lapsed (the explanation's `lapsed` lists which).",
+                         "REFUND": "An entry fee was refunded.",
+                         "EARNED": "The tier earned by volume changed (up or down; `earnedRank` and the explanation's "
+                                   "`earned_before` say from what to what) while the tier in force did not: a fee "
+                                   "term or floor holds it.",
                          "PROMOTION_UNDONE": "A return or cancellation left a promotion's window below its threshold."},
     "OverrideKind": {"FLOOR": "At least this tier.", "LOCK": "Exactly this tier."},
+    "QualifyingEntryKind": {"ORDER": "A placed order: adds its net total.", "RETURN": "Goods returned: subtracts their value.",
+                            "CANCELLATION": "An order cancelled: subtracts its total.",
+                            "ADJUSTMENT": "An admin's correction, signed, with a reason.",
+                            "OTHER": "A source this server does not know."},
     "RfmSegment": {
         "IMPORTANT_VALUE": "High recency, frequency and monetary: the best customers.",
         "IMPORTANT_DEVELOP": "Recent and big-spending, not frequent: develop frequency.",

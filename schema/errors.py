@@ -8,8 +8,11 @@ from typing import Any
 import strawberry
 
 
-def error_type(name: str, code_enum: type[enum.Enum], domain: str) -> Any:
-    """`<Domain>Error { field, message, code, relatedId }` for one domain's code enum."""
+def error_type(name: str, code_enum: type[enum.Enum], domain: str,
+               details: dict[str, tuple[Any, str]] | None = None) -> Any:
+    """`<Domain>Error { field, message, code, relatedId }` for one domain's code enum.
+    `details`: further nullable fields, name -> (type, description), filled from the
+    domain error's `details` of that name (kernel.errors.FieldError)."""
     namespace = {
         "__annotations__": {"field": str | None, "message": str, "code": code_enum, "related_id": strawberry.ID | None},
         "__doc__": f"A problem with the input of a {domain} mutation; nothing was changed.",
@@ -21,6 +24,9 @@ def error_type(name: str, code_enum: type[enum.Enum], domain: str) -> Any:
             description="The object the problem is about, when there is one: the existing duplicate, the inactive product, ...",
         ),
     }
+    for detail, (annotation, description) in (details or {}).items():
+        namespace["__annotations__"][detail] = annotation | None
+        namespace[detail] = strawberry.field(default=None, description=description)
     return strawberry.type(type(name, (), namespace), description=namespace["__doc__"])
 
 

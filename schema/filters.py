@@ -48,6 +48,9 @@ class DateTimeFilter:
     eq: datetime | None = strawberry.field(default=None, description="Equal to.")
     gte: datetime | None = strawberry.field(default=None, description="At or after.")
     lte: datetime | None = strawberry.field(default=None, description="At or before.")
+    gt: datetime | None = strawberry.field(default=None, description="Strictly after.")
+    lt: datetime | None = strawberry.field(default=None, description="Strictly before: with `gte`, the half-open "
+                                           "period [gte, lt).")
     is_null: bool | None = strawberry.field(default=None, description="true: not set; false: set.")
 
 

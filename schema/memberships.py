@@ -6,21 +6,29 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from models import FeePayment, OverrideKind, Product, TierChange, TierChangeReason, TierOverride, TrainingBooking
+from models import (
+    FeePayment, OverrideKind, Product, QualifyingEntry, TierChange, TierChangeReason, TierOverride, TrainingBooking,
+)
 from models import Membership as MembershipRow
 from schema.fields import RowObject, column, global_id, load_node, money
-from schema.common import Money, MoneyInput, gid
+from resolvers import scoping
+from resolvers.errors import ApiError, ErrorCode
+from schema.common import Money, MoneyInput, gid, list_connection
+from schema.pagination import PAGE_ARGUMENTS_HELP, Connection
 from schema.errors import error_codes, error_type
 from schema.node import NODE_TYPES, Node
 from schema.programmes import ProgrammeType, Tier
 from tiers.errors import MembershipErrorCode as MembershipCodes
 from tiers import view as views
+from tiers.statement import ORDERING as ENTRY_ORDERING
+from tiers.statement import EntryKind, entries_statement, entry_kind, source_record, statement_window
 from tiers.view import MembershipView, membership_view
 
 T = TypeVar("T")
@@ -32,7 +40,10 @@ if TYPE_CHECKING:
 strawberry.enum(TierChangeReason, description="Why the tier in force changed.")
 strawberry.enum(OverrideKind, description="FLOOR: at least this tier; LOCK: exactly this tier.")
 MembershipErrorCode = error_codes(MembershipCodes, "membership")
-MembershipError = error_type("MembershipError", MembershipErrorCode, "membership")
+MembershipError = error_type("MembershipError", MembershipErrorCode, "membership", details={
+    "amount_due": (Decimal, "FEE_TOO_LOW: the amount due, in the programme's currency (the entry fee, less the "
+                   "unexpired part of a lower fee when upgrading)."),
+})
 
 
 def now() -> datetime:
@@ -50,8 +61,32 @@ class TierChangeType(RowObject):
     qualifying_volume: Decimal | None = column("qualifying_volume", description="The volume that counted.")
     rule_version_id: strawberry.ID | None = global_id("RuleVersion", column_name="rule_version_id",
                                                        description="The rule version applied.")
-    explanation: JSON = column("explanation", description="Which rule and thresholds decided, and the values compared.")
+    earned_rank: int = column("earned_rank", description="Tier earned by volume from this change on (0: none).")
     _row: strawberry.Private[TierChange]
+
+    @strawberry.field(description="Which rule and thresholds decided, and the values compared; other objects (fee "
+                      "payments, overrides, the rule version, what lapsed) by their global IDs.")
+    def explanation(self) -> JSON:
+        return render_refs(self._row.explanation)
+
+    @classmethod
+    def in_force(cls, row: TierChange, rank: int) -> TierChangeType:
+        """The history row that explains the tier in force at an instant, with that tier
+        as `toRank` (lower than the row's when a lapse has not been recorded yet)."""
+        values = {c.key: getattr(row, c.key) for c in TierChange.__table__.columns}
+        return cls(_row=SimpleNamespace(**{**values, "to_rank": rank}))
+
+
+def render_refs(value: Any) -> Any:
+    """Stored typed references ({"$ref": type, "id": pk}, kernel.references.ref) as the
+    API's global IDs."""
+    if isinstance(value, dict):
+        if set(value) == {"$ref", "id"} and isinstance(value["id"], int):
+            return gid(value["$ref"], value["id"])
+        return {key: render_refs(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [render_refs(item) for item in value]
+    return value
 
 
 @strawberry.type(name="TrainingBooking", description="A training session booked against the quota.")
@@ -71,6 +106,11 @@ class FeePaymentType(Node):
     id: strawberry.ID = global_id("FeePayment")
     tier_rank: int = column("tier_rank", description="The tier it paid for.")
     amount: Money = money("amount", description="What was paid.")
+    credit_amount: Money = money("credit_amount", description="Credited on an upgrade: the unexpired part of the "
+                                 "lower fee payment `creditedPaymentId` (0 otherwise); amount + credit bought the term.")
+    credited_payment_id: strawberry.ID | None = global_id(
+        "FeePayment", column_name="credited_payment_id",
+        description="The lower fee payment whose unexpired part was credited; that payment stays as it was.")
     term_start: datetime = column("term_start", description="Start of the term.")
     term_end: datetime = column("term_end", description="End of the term.")
     refunded_at: datetime | None = column("refunded_at", description="When refunded (the term ended then).")
@@ -91,11 +131,51 @@ class TierOverrideType(Node):
     _row: strawberry.Private[TierOverride]
 
 
-@strawberry.type(description="Training sessions of the current period.")
+strawberry.enum(EntryKind, name="QualifyingEntryKind", description="What a qualifying ledger entry records: a placed "
+                "order (adds), a return or a cancellation (subtract), an admin's adjustment (either); OTHER for a "
+                "source this server does not know.")
+
+
+@strawberry.type(name="QualifyingEntry", description="One entry of the qualifying ledger: what it added to (or took "
+                 "from) the member's qualifying volume, when, and the record it came from.")
+class QualifyingEntryType:
+    occurred_at: datetime = strawberry.field(description="When it counts (the order placed, the return made, ...).")
+    amount: Money = strawberry.field(description="Signed: orders add, returns and cancellations subtract.")
+    kind: EntryKind = strawberry.field(description="ORDER, RETURN, CANCELLATION or ADJUSTMENT.")
+    source: str = strawberry.field(description="The ledger's key for it: order:<n>, return:<n>, cancel:<n>, adjustment:<key>.")
+    source_id: strawberry.ID | None = strawberry.field(
+        description="The record it came from as a global ID (an Order, or an OrderReturn); null for adjustments.")
+    reason: str | None = strawberry.field(description="An adjustment's reason.")
+    recorded_at: datetime = strawberry.field(description="When it was written to the ledger.")
+
+    @classmethod
+    def of(cls, row: QualifyingEntry, currency: str) -> QualifyingEntryType:
+        record = source_record(row.source)
+        return cls(occurred_at=row.occurred_at, amount=Money.of(row.amount, currency), kind=entry_kind(row.source),
+                   source=row.source, source_id=gid(*record) if record else None, reason=row.reason,
+                   recorded_at=row.created_at)
+
+
+async def _no_entries() -> int:
+    return 0
+
+
+@strawberry.type(description="Training sessions of the current benefit period (the benefit `training` of `benefits`).")
 class TrainingQuota:
-    granted: int = strawberry.field(description="Granted this period (an upgrade tops up the difference).")
+    granted: int = strawberry.field(description="Granted this benefit period (an upgrade tops up the difference).")
     used: int = strawberry.field(description="Booked and not cancelled in time.")
     remaining: int = strawberry.field(description="granted - used, never below 0 (nothing is clawed back).")
+
+
+@strawberry.type(description="A benefit quota of the current benefit period: training sessions, co-marketing days, ...")
+class BenefitQuota:
+    code: str = strawberry.field(description="The benefit, as benefitUse names it (`training` for training sessions).")
+    name: str = strawberry.field(description="What it is.")
+    granted: int = strawberry.field(description="Granted this benefit period (an upgrade tops up the difference).")
+    used: int = strawberry.field(description="Used this benefit period (training: booked and not cancelled in time).")
+    remaining: int = strawberry.field(description="granted - used, never below 0 (nothing is clawed back).")
+    period_start: datetime = strawberry.field(description="Start of the benefit period (in the programme's time zone).")
+    period_end: datetime = strawberry.field(description="End of the benefit period, exclusive.")
 
 
 @strawberry.type(description="The next tier and what it takes.")
@@ -118,7 +198,9 @@ class MembershipType(Node):
     window_end: datetime = strawberry.field(description="End of the current period (the next assessment).")
     next_tier: NextTier | None = strawberry.field(description="The next tier and the amount still to buy; null at the top.")
     amount_to_keep: Money | None = strawberry.field(description="Volume still needed this window to keep the earned tier at the next assessment.")
-    training: TrainingQuota = strawberry.field(description="Training quota of the current period.")
+    training: TrainingQuota = strawberry.field(description="Training quota of the current benefit period.")
+    benefits: list[BenefitQuota] = strawberry.field(description="Every benefit quota of the current benefit period, "
+                                                    "training first.")
     _view: strawberry.Private[MembershipView]
 
     # The lists are read only when asked for (a partner's tier screen does not).
@@ -142,6 +224,24 @@ class MembershipType(Node):
         rows = await _read(info, lambda session: views.overrides(session, self._view.membership.id))
         return [TierOverrideType.from_row(row) for row in rows]
 
+    @strawberry.field(description="The ledger entries that make up the qualifying volume of a window, oldest first: "
+                      "by default the current window as of `asOf` (they sum to `qualifyingVolume`); `windowAt`, an "
+                      "instant inside a window, chooses another (a past year: its entries in [start, end)). "
+                      f"{PAGE_ARGUMENTS_HELP}")
+    async def qualifying_entries(self, info: Info, window_at: datetime | None = None, first: int | None = None,
+                                 after: str | None = None, last: int | None = None,
+                                 before: str | None = None) -> Connection[QualifyingEntryType]:
+        view = self._view
+        if not scoping.own_account_only(info.context.principal, view.membership.account_id):
+            return Connection.count_only(_no_entries)
+        if window_at is not None and window_at.tzinfo is None:
+            raise ApiError(ErrorCode.BAD_USER_INPUT, "Give `windowAt` with its UTC offset.", argument="windowAt")
+        window = statement_window(view.membership, view.programme, view.at, window_at)
+        currency = view.programme.currency
+        return await list_connection(info, entries_statement(view.membership.id, window), ENTRY_ORDERING,
+                                     lambda row: QualifyingEntryType.of(row, currency),
+                                     first=first, after=after, last=last, before=before)
+
     @strawberry.field(description="The programme.")
     def programme(self) -> ProgrammeType:
         return ProgrammeType.from_row(self._view.programme)
@@ -162,6 +262,8 @@ class MembershipType(Node):
                                window_end=view.period.end) if view.next_tier else None,
             amount_to_keep=Money.of(view.amount_to_keep, c) if view.amount_to_keep is not None else None,
             training=TrainingQuota(granted=view.training_granted, used=view.training_used, remaining=view.training_remaining),
+            benefits=[BenefitQuota(code=q.code, name=q.name, granted=q.granted, used=q.used, remaining=q.remaining,
+                                   period_start=q.period.start, period_end=q.period.end) for q in view.benefits],
             _view=view,
         )
 

@@ -11,6 +11,14 @@ AGENT_TIERS = [
      "promotionThreshold": "1000000", "retentionThreshold": "800000"},
 ]
 
+# The worked example's tiers with benefits besides training.
+CO_MARKETING = {"code": "co_marketing_days", "name": "Co-marketing fund days"}
+BENEFIT_TIERS = [
+    {**AGENT_TIERS[0], "extraBenefits": [{**CO_MARKETING, "quantity": 1}]},
+    # a benefit declared by name only: its code comes from the name (lounge_passes)
+    {**AGENT_TIERS[1], "extraBenefits": [{**CO_MARKETING, "quantity": 4}, {"name": "Lounge passes", "quantity": 2}]},
+]
+
 
 async def agents_programme(post_graphql, *, effective_from: str = "2025-01-01T00:00:00+08:00", **settings) -> dict:
     programme = (await ok(post_graphql, """mutation($i: ProgrammeCreateInput!) { programmeCreate(input: $i) {

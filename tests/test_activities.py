@@ -103,3 +103,45 @@ async def test_deal_and_contact_must_belong_to_the_customer(post_graphql):
     logged = await ok(post_graphql, LOG, {"input": {"customerId": other, "kind": "MEETING", "subject": "s",
                                                     "opportunityId": deal, "contactId": contact}}, "activityLog")
     assert logged["activity"]["opportunity"] == {"id": deal} and logged["activity"]["contact"] == {"id": contact}
+
+
+CONSENT_CASES = [
+    # (consent withdrawn, kind, refused?)
+    ({"doNotContact": True}, "VISIT", True),
+    ({"doNotContact": True}, "MEETING", True),
+    ({"doNotContact": True}, "NOTE", False),  # a note reaches no one
+    ({"doNotContact": True}, "COMMITMENT", False),
+    ({"emailOptOut": True}, "EMAIL", True),
+    ({"emailOptOut": True}, "CALL", False),
+    ({"phoneOptOut": True}, "CALL", True),
+    ({"phoneOptOut": True}, "SMS", False),
+    ({"smsOptOut": True}, "SMS", True),
+    ({"smsOptOut": True}, "EMAIL", False),
+]
+
+
+@pytest.mark.parametrize(("consent", "kind", "refuse"), CONSENT_CASES)
+async def test_outbound_activities_honour_withdrawn_consent_of_customer_and_contact(post_graphql, consent, kind, refuse):
+    """The `contactable` rule decides: an outbound activity with a customer, or a contact
+    of it, who withdrew that consent is refused and nothing is written; an inbound one
+    (the customer called) is logged. Having no address for a medium refuses nothing:
+    the activity records what was done."""
+    withdrawn = await new_customer(post_graphql, "Withdrawn", consent=consent)
+    willing = await new_customer(post_graphql, "Willing")
+    contact = (await ok(post_graphql, """mutation($i: ContactCreateInput!) { contactCreate(input: $i) { contact { id } errors { code } } }""",
+                        {"i": {"customerId": willing, "name": "Pat", "consent": consent}}, "contactCreate"))["contact"]["id"]
+    activities = "query($id: ID!) { customer(id: $id) { activities { totalCount } } }"
+    for target, field in (({"customerId": withdrawn}, "customerId"), ({"customerId": willing, "contactId": contact}, "contactId")):
+        outbound = {"input": {**target, "kind": kind, "subject": "Reach out"}}
+        if refuse:
+            assert await refused(post_graphql, LOG, outbound, "activityLog") == [(field, "CONSENT_WITHDRAWN")]
+            assert (await post_graphql(activities, {"id": target["customerId"]})).data["customer"]["activities"]["totalCount"] == 0
+        else:
+            await ok(post_graphql, LOG, outbound, "activityLog")
+        inbound = await ok(post_graphql, LOG.replace("kind subject", "kind inbound subject"),
+                           {"input": {**outbound["input"], "inbound": True}}, "activityLog")
+        assert inbound["activity"]["inbound"] is True
+    # Consent given back: outbound again.
+    await ok(post_graphql, """mutation($id: ID!) { customerUpdate(id: $id, input: {consent: {doNotContact: false, emailOptOut: false,
+        phoneOptOut: false, smsOptOut: false}}) { customer { id } errors { code } } }""", {"id": withdrawn}, "customerUpdate")
+    await ok(post_graphql, LOG, {"input": {"customerId": withdrawn, "kind": kind, "subject": "Welcome back"}}, "activityLog")

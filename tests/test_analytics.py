@@ -360,3 +360,38 @@ async def test_deal_registration_and_channel_conflicts(post_graphql):
     names = [page.data["channelConflicts"]["edges"][0]["node"]["customer"]["name"],
              following.data["channelConflicts"]["edges"][0]["node"]["customer"]["name"]]
     assert sorted(names) == ["X", "Y"] and following.data["channelConflicts"]["pageInfo"]["hasNextPage"] is False
+
+
+SPEND = """mutation($c: ID!, $s: Date!, $e: Date!, $a: Decimal!) { channelSpendRecord(input: {channelId: $c, periodStart: $s,
+    periodEnd: $e, amount: {amount: $a, currency: "EUR"}}) { spend { id } errors { code } } }"""
+SPENT = """query($from: DateTime!, $to: DateTime!, $tz: String!) { channelPerformance(from: $from, to: $to, currency: "EUR",
+    timeZone: $tz) { channel { name } spend { amount } } }"""
+
+
+async def _spend(post_graphql, start: str, end: str, time_zone: str) -> dict[str, str]:
+    result = await post_graphql(SPENT, {"from": start, "to": end, "tz": time_zone})
+    assert not result.errors, result.body
+    return {row["channel"]["name"]: row["spend"]["amount"] for row in result.data["channelPerformance"]}
+
+
+async def test_spend_is_prorated_by_the_exact_instants_of_the_bounds(post_graphql):
+    """January's 3,100 in Shanghai over ten local days is 1,000.00 (the old proration took
+    the bounds' UTC dates, 31 Dec to 10 Jan: 900.00). Berlin's March (743 hours: the
+    clocks go forward on the 29th) spent 743.00; the 23-hour 29 March gets 23.00 (old:
+    one of 31 UTC days, 23.97). Spend days in UTC (the default) against Shanghai's
+    midnights: 232 of January's 744 hours, 966.67."""
+    east, west = await new_channel(post_graphql, "East", "WEB"), await new_channel(post_graphql, "West", "EVENT")
+    await ok(post_graphql, SPEND, {"c": east, "s": "2026-01-01", "e": "2026-02-01", "a": "3100"}, "channelSpendRecord")
+    await ok(post_graphql, SPEND, {"c": west, "s": "2026-03-01", "e": "2026-04-01", "a": "743"}, "channelSpendRecord")
+    shanghai = ("2026-01-01T00:00:00+08:00", "2026-01-11T00:00:00+08:00")
+    assert (await _spend(post_graphql, *shanghai, "Asia/Shanghai"))["East"] == "1000.00"
+    assert (await _spend(post_graphql, *shanghai, "UTC"))["East"] == "966.67"
+    dst_day = await _spend(post_graphql, "2026-03-29T00:00:00+01:00", "2026-03-30T00:00:00+02:00", "Europe/Berlin")
+    assert dst_day == {"East": "0.00", "West": "23.00"}
+    # Adjacent periods split a record without losing or doubling a cent's worth of time.
+    halves = [await _spend(post_graphql, a, b, "Europe/Berlin") for a, b in (
+        ("2026-03-01T00:00:00+01:00", "2026-03-29T03:00:00+02:00"), ("2026-03-29T03:00:00+02:00", "2026-04-01T00:00:00+02:00"))]
+    assert [h["West"] for h in halves] == ["674.00", "69.00"]
+    for zone in ("Mars/Olympus", "America", ""):
+        bad = await post_graphql(SPENT, {"from": shanghai[0], "to": shanghai[1], "tz": zone})
+        assert bad.error_codes == ["BAD_USER_INPUT"], zone

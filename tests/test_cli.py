@@ -119,6 +119,11 @@ def test_assess_command_runs_a_programme_with_a_progress_bar(postgres_server_url
         assert "2 lapsed" in result.stderr.splitlines()[-1]
         again = run_crm("assess", "--programme", "agents", "--as-of", "2025-01-01T00:00:00+00:00", env=env)
         assert "0 promoted, 0 demoted, 0 lapsed" in again.stderr
+        # An assessment ahead of time (it would take effect at once) is refused, and changes nothing.
+        ahead = run_crm("assess", "--programme", "agents", "--as-of", "2999-01-01T00:00:00+00:00", env=env)
+        assert ahead.returncode == 2 and "ahead of time" in ahead.stderr and "Traceback" not in ahead.stderr, ahead.stderr
+        assert "0 promoted, 0 demoted, 0 lapsed" in run_crm("assess", "--programme", "agents", "--as-of",
+                                                             "2025-01-01T00:00:00+00:00", env=env).stderr
         assert run_crm("assess", "--programme", "nope", env=env).returncode == 2
         assert "UTC offset" in run_crm("assess", "--programme", "agents", "--as-of", "2025-01-01", env=env).stderr
         for option, value in (("--jobs", "0"), ("--jobs", "17"), ("--batch", "0")):

@@ -106,6 +106,41 @@ async def test_fifty_concurrent_bookings_against_ten_remaining_sessions(committe
     assert view["membership"]["training"]["remaining"] == 1
 
 
+async def test_forty_concurrent_benefit_uses_against_ten_remaining_days(committed_client):
+    """The machinery of training bookings, for a benefit besides training: uses of one
+    member are serialised on its membership row."""
+    from datetime import datetime, timedelta, timezone
+
+    from tests.programme_helpers import BENEFIT_TIERS
+
+    tiers = [dict(t) for t in BENEFIT_TIERS]
+    tiers[0]["extraBenefits"] = [{"code": "co_marketing_days", "name": "Co-marketing fund days", "quantity": 12}]
+    programme = (await gql(committed_client, """mutation {
+      p: programmeCreate(input: {name: "Agents", kind: AGENT, currency: "CNY", timeZone: "Asia/Shanghai",
+                                 windowKind: ROLLING_MONTHS, windowMonths: 12}) { programme { id } } }"""))["p"]["programme"]["id"]
+    version = (await gql(committed_client, "mutation($p: ID!, $t: [TierInput!]!) { ruleVersionCreate(programmeId: $p, tiers: $t) { version { id } } }",
+                         {"p": programme, "t": tiers}))["ruleVersionCreate"]["version"]["id"]
+    await gql(committed_client, "mutation($v: ID!, $at: DateTime!) { ruleVersionPublish(id: $v, effectiveFrom: $at) { version { id } } }",
+              {"v": version, "at": (datetime.now(timezone.utc) - timedelta(days=400)).isoformat()})
+    agent = (await gql(committed_client, 'mutation { customerCreate(input: {name: "Agent", classification: PARTNER}) { customer { id } } }'))["customerCreate"]["customer"]["id"]
+    enrolled = await gql(committed_client, """mutation($a: ID!, $p: ID!, $at: DateTime) { membershipEnroll(input: {accountId: $a,
+        programmeId: $p, tierCode: "B", feePayment: {amount: {amount: "300000", currency: "CNY"}, paidAt: $at}}) {
+        membership { id } errors { code } } }""", {"a": agent, "p": programme,
+                                                   "at": (datetime.now(timezone.utc) - timedelta(days=40)).isoformat()})
+    membership = enrolled["membershipEnroll"]["membership"]["id"]
+    use = """mutation($m: ID!, $q: Int!) { benefitUse(membershipId: $m, benefit: "co_marketing_days", quantity: $q) {
+        membership { id } errors { field code } } }"""
+    assert (await gql(committed_client, use, {"m": membership, "q": 2}))["benefitUse"]["errors"] == []  # 10 remain
+
+    results = await asyncio.gather(*(gql(committed_client, use, {"m": membership, "q": 1}) for _ in range(40)))
+    used = [r for r in results if r["benefitUse"]["errors"] == []]
+    refused = [r for r in results if r["benefitUse"]["errors"] == [{"field": "membershipId", "code": "QUOTA_EXHAUSTED"}]]
+    assert (len(used), len(refused)) == (10, 30)
+    view = await gql(committed_client, "query($a: ID!) { membership(accountId: $a) { benefits { code granted used remaining } } }",
+                     {"a": agent})
+    assert {"code": "co_marketing_days", "granted": 12, "used": 12, "remaining": 0} in view["membership"]["benefits"]
+
+
 async def test_a_steady_load_reuses_the_pools_connections(database_url, settings):
     """Sixteen requests at a time, as the benchmark sends them, on the pool the server
     makes from its default settings: once the pool is filled no request opens a

@@ -241,3 +241,24 @@ async def test_carried_rows_decode_as_the_orm_reads_them(app, client, database, 
                     assert (got, type(got), repr(got)) == (expected, type(expected), repr(expected)), \
                         (type_name, attribute.key)
     assert len(decoded) >= 8, sorted(decoded)
+
+
+def test_the_python_fields_values_are_written_as_json_dumps_writes_them():
+    """engine/internals.json_text writes a Python field's value into the answer without
+    building an encoder per value: byte for byte what json.dumps(ensure_ascii=False)
+    writes, for any JSON value (hostile strings included)."""
+    from hypothesis import given, settings, strategies as st
+
+    from engine.internals import json_text
+
+    leaves = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | \
+        st.text(alphabet=st.characters(codec=None, categories=None))
+    values = st.recursive(leaves, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+                          max_leaves=20)
+
+    @settings(max_examples=300, deadline=None)
+    @given(values)
+    def same(value):
+        assert json_text(value) == json.dumps(value, ensure_ascii=False)
+
+    same()

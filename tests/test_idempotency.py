@@ -378,6 +378,9 @@ async def test_every_keyed_mutation_answers_a_retry_with_its_first_result(post_g
     booked = await twice("trainingBook", 'membershipId: $m, title: "Coaching", sessionAt: $at', "booking { id status }",
                          {"m": membership, "at": session_at})
     await twice("trainingCancel", "id: $b", "booking { id status }", {"b": booked["booking"]["id"]})
+    used = await twice("benefitUse", 'membershipId: $m, benefit: "training", quantity: 2, note: "On site"',
+                       "membership { id training { used } }", {"m": membership})
+    assert used["membership"]["training"] == {"used": 2}  # once, though sent twice
     await twice("qualifyingAdjust", 'membershipId: $m, amount: "10", reason: "goodwill"', "membership { id }", {"m": membership})
     await twice("tierOverrideSet", 'membershipId: $m, kind: FLOOR, tierCode: "A", reason: "strategic"', "membership { id }",
                 {"m": membership})

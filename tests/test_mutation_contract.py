@@ -20,7 +20,9 @@ ID_MUTATIONS = sorted(name for name, field in MUTATIONS.items() if "id" in field
 # The node type each mutation's `id` refers to, from its name: customerUpdate -> Customer.
 ID_TYPES = {"orderMarkPaid": "Order", "opportunityMoveStage": "Opportunity", "feeRefund": "FeePayment",
             "trainingCancel": "TrainingBooking", "tierOverrideRevoke": "TierOverride", "ruleVersionUpdate": "RuleVersion",
-            "ruleVersionPublish": "RuleVersion", "apiKeyRevoke": "ApiKey", "userSetPassword": "User"}
+            "ruleVersionPublish": "RuleVersion", "apiKeyRevoke": "ApiKey", "userSetPassword": "User",
+            "ruleVersionDelete": "RuleVersion", "programmeUpdate": "Programme", "programmeArchive": "Programme",
+            "programmeRestore": "Programme"}
 
 
 def id_type(mutation: str) -> str:

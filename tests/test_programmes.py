@@ -24,6 +24,7 @@ BASE = {"name": "Members", "kind": "MEMBER", "currency": "EUR", "timeZone": "Eur
         ({"currency": "EURO"}, "currency", "UNKNOWN_CURRENCY"),
         ({"timeZone": "Mars/Olympus"}, "timeZone", "UNKNOWN_TIME_ZONE"),
         ({"timeZone": ""}, "timeZone", "UNKNOWN_TIME_ZONE"),
+        ({"timeZone": "America"}, "timeZone", "UNKNOWN_TIME_ZONE"),  # a folder of zones, not a zone
         ({"windowKind": "ROLLING_MONTHS"}, "windowMonths", "REQUIRED"),
         ({"windowKind": "ROLLING_MONTHS", "windowMonths": 40}, "windowMonths", "OUT_OF_RANGE"),
         ({"windowMonths": 3}, "windowMonths", "INVALID"),

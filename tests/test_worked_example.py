@@ -107,7 +107,7 @@ async def test_the_worked_example(post_graphql):
     # tier in force stays B, the earned tier goes 0 -> 1, so B would outlive the fee term);
     # 1,008,090 earned A; the closed year 2 kept B.
     assert [(h["fromRank"], h["toRank"], h["reason"], h["explanation"]["earned_rank"]) for h in m["history"]] == [
-        (0, 1, "FEE_PAID", 0), (1, 1, "PROMOTED", 1), (1, 2, "PROMOTED", 2), (2, 1, "DEMOTED", 1)]
+        (0, 1, "FEE_PAID", 0), (1, 1, "EARNED", 1), (1, 2, "PROMOTED", 2), (2, 1, "DEMOTED", 1)]
 
     # Assessing again, and replaying every order and return once more, change nothing.
     again = (await post_graphql(ASSESS, {"p": programme, "at": "2023-01-01T00:30:00+08:00"})).data["tierAssess"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +29,8 @@ from kernel.errors import Code, DomainError
 from kernel.references import get_row
 from kernel.validation import Checker
 from models import Programme, RuleVersion, Tier
+from tiers.programmes import rules_in_force, version_rules
+from tiers.rules import Rules
 
 # Per member: the closed period (local bounds -> instants), its window, the volume, the
 # earned-rank decision and the tier in force afterwards, for one batch of members.
@@ -75,8 +77,10 @@ outcome AS (
         CASE d.reason WHEN 'promoted' THEN d.next_end WHEN 'demoted' THEN NULL ELSE d.earned_until END AS new_until
     FROM decided d
 ),
--- Fee terms and overrides live at :as_of, of the batch's id range (tiers.membership's
--- fee_rank_at, floor_rank_at and lock_rank_at, for a set of members).
+-- Fee terms and overrides live at :as_of, of the batch's id range: the rule of the SQL
+-- function tier_state_at (migration 0008), set-based for a batch with its new earned
+-- ranks (per member, the function was the slow subquery-per-member plan above);
+-- tests/test_assessment_property.py checks that the two agree.
 fees AS (
     SELECT f.membership_id, max(f.tier_rank) AS rank
     FROM fee_payment f
@@ -222,21 +226,51 @@ updated AS (
       AND m.earned_until IS NOT DISTINCT FROM c.earned_until AND m.assessed_through IS NOT DISTINCT FROM c.assessed_through
     RETURNING m.id
 ),
+-- What lapsed since the member's last recorded change, for the rows that record only a
+-- lapse: fee terms that ended or were refunded, overrides that expired or were revoked.
+lapsed AS (
+    SELECT c.id, jsonb_agg(jsonb_build_object('$ref', x.type, 'id', x.ref_id) ORDER BY x.ended, x.type, x.ref_id) AS refs
+    FROM changed c JOIN updated u ON u.id = c.id
+    CROSS JOIN LATERAL (SELECT max(h.at) AS since FROM tier_change h WHERE h.membership_id = c.id) s
+    CROSS JOIN LATERAL (
+        SELECT 'FeePayment' AS type, f.id AS ref_id, least(f.term_end, coalesce(f.refunded_at, f.term_end)) AS ended
+        FROM fee_payment f WHERE f.membership_id = c.id
+        UNION ALL
+        SELECT 'TierOverride', o.id, least(coalesce(o.expires_at, 'infinity'), coalesce(o.revoked_at, 'infinity'))
+        FROM tier_override o WHERE o.membership_id = c.id
+    ) x
+    WHERE c.reason IS NULL AND x.ended <= :as_of AND (s.since IS NULL OR x.ended > s.since)
+    GROUP BY c.id
+),
+-- A decision that moves the earned tier but not the tier in force (a fee or floor holds
+-- it) is recorded as 'earned'; a change of the tier in force alone is a lapse, explained
+-- by what lapsed, without the closed window's volume (it decided nothing).
 history AS (
     INSERT INTO tier_change (membership_id, from_rank, to_rank, reason, rule_version_id, window_start, window_end,
-                             qualifying_volume, explanation, at)
-    SELECT c.id, c.tier_rank, c.new_effective, coalesce(c.reason, 'expired'), :version, c.w_start, c.w_end, c.volume,
-           jsonb_build_object('rule', coalesce(c.reason, 'expired'), 'volume', c.volume::text, 'earned_before', c.earned_rank,
-                              'earned_rank', c.new_earned, 'promoted_rank', c.promoted, 'retained_rank', c.kept,
-                              'retention_threshold', c.keep_threshold::text, 'max_drop', c.max_drop, 'rule_version', :version),
-           :as_of
+                             qualifying_volume, explanation, at, earned_rank, earned_until)
+    SELECT c.id, c.tier_rank, c.new_effective, r.reason, :version,
+           CASE WHEN c.reason IS NOT NULL THEN c.w_start END, CASE WHEN c.reason IS NOT NULL THEN c.w_end END,
+           CASE WHEN c.reason IS NOT NULL THEN c.volume END,
+           CASE WHEN c.reason IS NULL THEN
+               jsonb_build_object('rule', 'expired', 'lapsed', coalesce(l.refs, '[]'::jsonb), 'earned_rank', c.new_earned,
+                                  'rule_version', jsonb_build_object('$ref', 'RuleVersion', 'id', :version))
+           ELSE
+               jsonb_build_object('rule', c.reason, 'volume', c.volume::text, 'earned_before', c.earned_rank,
+                                  'earned_rank', c.new_earned, 'promoted_rank', c.promoted, 'retained_rank', c.kept,
+                                  'retention_threshold', c.keep_threshold::text, 'max_drop', c.max_drop,
+                                  'rule_version', jsonb_build_object('$ref', 'RuleVersion', 'id', :version))
+           END,
+           :as_of, c.new_earned, c.new_until
     FROM changed c JOIN updated u ON u.id = c.id
-    RETURNING reason
+    LEFT JOIN lapsed l ON l.id = c.id
+    CROSS JOIN LATERAL (SELECT CASE WHEN c.reason IS NULL THEN 'expired' WHEN c.new_effective = c.tier_rank THEN 'earned'
+                                    ELSE c.reason END AS reason) r
+    RETURNING membership_id
 )
 SELECT (SELECT max(id) FROM batch) AS last_id, (SELECT count(*) FROM batch) AS members,
-       (SELECT count(*) FROM history WHERE reason = 'promoted') AS promoted,
-       (SELECT count(*) FROM history WHERE reason = 'demoted') AS demoted,
-       (SELECT count(*) FROM history WHERE reason = 'expired') AS expired,
+       (SELECT count(*) FROM history h JOIN changed c ON c.id = h.membership_id WHERE c.reason = 'promoted') AS promoted,
+       (SELECT count(*) FROM history h JOIN changed c ON c.id = h.membership_id WHERE c.reason = 'demoted') AS demoted,
+       (SELECT count(*) FROM history h JOIN changed c ON c.id = h.membership_id WHERE c.reason IS NULL) AS expired,
        (SELECT count(*) FROM changed) - (SELECT count(*) FROM updated) AS skipped
 """
 
@@ -294,6 +328,7 @@ async def assess_programme(session_factory: Callable[[], Any], programme_id: int
         programme = await get_row(session, Programme, programme_id)
         if programme is None:
             raise DomainError.one("programme_id", "No programme has this ID.", Code.NOT_FOUND)
+        await _refuse_out_of_order(session, programme_id, as_of)
         version_id = await version_in_force(session, programme_id, as_of)
         low, high = (await session.execute(text("SELECT min(id), max(id) FROM membership WHERE programme_id = :p"),
                                            {"p": programme_id})).one()
@@ -330,6 +365,24 @@ async def assess_programme(session_factory: Callable[[], Any], programme_id: int
         for start in range(low - 1, high, step):
             group.create_task(assess_slice(start, min(start + step, high)))
     return run
+
+
+async def _refuse_out_of_order(session: AsyncSession, programme_id: int, as_of: datetime) -> None:
+    """An assessment decides from the members' cached earned state (that of now) and
+    appends history at `as_of`, so it must be at most now and at or after every recorded
+    change of the programme's members: in the future it would take effect at once; before
+    a later row it would be slipped into the past under rows that carry the old earned
+    state. Both are refused, changing nothing."""
+    now = datetime.now(timezone.utc)
+    if as_of > now:
+        raise DomainError.one("as_of", f"An assessment cannot be run ahead of time: {as_of.isoformat()} is after now "
+                              f"({now.isoformat(timespec='seconds')}).", Code.OUT_OF_RANGE)
+    latest = (await session.execute(text(
+        "SELECT max(c.at) FROM tier_change c JOIN membership m ON m.id = c.membership_id WHERE m.programme_id = :p"),
+        {"p": programme_id})).scalar_one()
+    if latest is not None and as_of < latest:
+        raise DomainError.one("as_of", f"The members' history has changes up to {latest.isoformat()}; an assessment "
+                              "cannot be inserted before them.", Code.OUT_OF_RANGE)
 
 
 async def decisions(session: AsyncSession, programme_id: int, version_id: int, as_of: datetime) -> list[dict[str, Any]]:
@@ -385,3 +438,51 @@ async def preview(session: AsyncSession, version_id: int, as_of: datetime) -> Pr
             change = Decimal(row["change"]).quantize(Decimal("0.01"))
     return Preview(sorted(moves), change, programme.currency)
 
+
+
+@dataclass(frozen=True)
+class Mover:
+    """A member a rule version would move: its tier in force now and after, and the
+    volume of the closed window the decision read."""
+
+    membership_id: int
+    account_id: int
+    from_rank: int
+    to_rank: int
+    volume: Decimal
+
+
+@dataclass(frozen=True)
+class Movers:
+    movers: list[Mover]  # in the order asked for (ascending ids forwards, descending backwards)
+    rules_now: Rules | None  # the rules in force at as_of: what the from ranks are
+    rules_after: Rules  # the version's: what the to ranks are
+    currency: str
+
+
+async def preview_movers(session: AsyncSession, version_id: int, as_of: datetime, *, after: int | None,
+                         before: int | None, limit: int, forward: bool = True) -> Movers:
+    """One page of the members `preview` counts as moving up or down, by membership id
+    (keyset: ids after `after` and before `before`, `limit` of them), in one statement
+    whatever the page size; the decisions are `preview`'s."""
+    check = Checker()
+    check.aware("as_of", as_of)
+    check.done()
+    version = await get_row(session, RuleVersion, version_id)
+    if version is None:
+        raise DomainError.one("version_id", "No rule version has this ID.", Code.NOT_FOUND)
+    programme = await get_row(session, Programme, version.programme_id)
+    decide, parameters = await _decide(session, programme.id, version_id)
+    bounds = "".join([" AND f.id > :mover_after" if after is not None else "",
+                      " AND f.id < :mover_before" if before is not None else ""])
+    rows = await session.execute(text(decide + f"""
+        SELECT f.id, m.account_id, f.tier_rank, f.new_effective, f.volume
+        FROM final f JOIN membership m ON m.id = f.id
+        WHERE f.new_effective <> f.tier_rank{bounds}
+        ORDER BY f.id {'ASC' if forward else 'DESC'} LIMIT :mover_limit"""),
+        {**parameters, "programme": programme.id, "version": version_id, "as_of": as_of, "after": 0, "upto": 2**63 - 1,
+         "batch": 2_000_000_000, "mover_limit": limit,
+         **({"mover_after": after} if after is not None else {}), **({"mover_before": before} if before is not None else {})})
+    movers = [Mover(r.id, r.account_id, r.tier_rank, r.new_effective, Decimal(r.volume)) for r in rows]
+    return Movers(movers, await rules_in_force(session, programme.id, as_of), await version_rules(session, version_id),
+                  programme.currency)

@@ -13,10 +13,11 @@ Ranks: 0 is "no tier", 1 the lowest tier, higher is better.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, localcontext
 from typing import Any
 
+from kernel.money import round_money
 from tiers.rules import ProgrammeRules, Rules
 from tiers.windows import Window, WindowRule, last_closed_period, next_period_end, window_of_period
 
@@ -135,6 +136,22 @@ def assess(state: MemberState, as_of: datetime, programme: ProgrammeRules, rules
     if target == earned:
         return Assessment(earned, state.earned_until, period.end, None, window, volume, explanation)
     return Assessment(target, None, period.end, "demoted", window, volume, explanation)
+
+
+def unexpired_credit(value: Decimal, term_start: datetime, term_end: datetime, at: datetime) -> Decimal:
+    """The part of a fee term's value not yet used at `at`: pro rata to the exact time
+    left (microseconds, so a term over a DST change or a leap day is measured as it
+    runs), rounded half-up to the cent like every computed amount; 0 outside the term."""
+    if not term_start <= at < term_end:
+        return ZERO
+    # In UTC: Python subtracts two times of one zone by their wall clocks.
+    start, end, now = (t.astimezone(timezone.utc) for t in (term_start, term_end, at))
+    tick = timedelta(microseconds=1)
+    left, whole = (end - now) // tick, (end - start) // tick
+    # Enough digits that the quotient is exact to far below the cent before it is rounded.
+    with localcontext(prec=60):
+        share = Decimal(value) * Decimal(left) / Decimal(whole)
+    return round_money(share)
 
 
 # -- undoing a promotion -----------------------------------------------------------------

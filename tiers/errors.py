@@ -9,4 +9,6 @@ ProgrammeErrorCode = domain_codes(
 MembershipErrorCode = domain_codes(
     "MembershipErrorCode", "not_a_partner", "fee_too_low", "no_rules_in_force", "unknown_tier", "currency_mismatch",
     "quota_exhausted", "too_late", "already_refunded", "not_a_member",
+    "unknown_benefit",
+    "credited",
 )

@@ -41,7 +41,7 @@ from kernel.references import get_row
 from kernel.validation import Checker
 from models import Membership, Order, OrderReturn, Programme, QualifyingEntry, TierChange, TierChangeReason
 from tiers.engine import Entry, MemberState, Promotion, promote_now, undo_promotions
-from tiers.membership import refresh_tier, window_rule_of
+from tiers.membership import latest_change_at, refresh_tier, window_rule_of
 from tiers.programmes import programme_rules, rules_in_force
 from tiers.windows import Window, current_window, period_containing
 
@@ -105,9 +105,17 @@ async def _promote_if_earned(session: AsyncSession, membership: Membership, prog
     before, until_before = membership.earned_rank, membership.earned_until
     membership.earned_rank, membership.earned_until = promotion
     tier = rules.tier(membership.earned_rank)
+    # History is kept in time order, each row carrying the earned state from its instant
+    # on: a promotion by a back-dated entry cannot be slipped in before a later row (that
+    # row, and the readers, would keep the old earned tier), so it takes effect at the
+    # later of the entry's instant and the latest history row's (README, "The tier at an
+    # instant"). Its hold still counts from the entry's period.
     # earned_before / earned_until_before / window: what undoing this promotion restores and measures.
-    await refresh_tier(session, membership, programme, at, reason=TierChangeReason.PROMOTED, actor_id=actor_id,
+    latest = await latest_change_at(session, membership.id)
+    effective_at = max(at, latest) if latest is not None else at
+    await refresh_tier(session, membership, programme, effective_at, reason=TierChangeReason.PROMOTED, actor_id=actor_id,
                        earned_changed=True, window=window, volume=volume, explanation={
+                           "entry_at": at.isoformat(),
                            "rule": "promotion", "tier": tier.code, "threshold": str(tier.promotion_threshold),
                            "source": source, "earned_before": before, "earned_until_before": _iso(until_before),
                            "held_until": membership.earned_until.isoformat(),

@@ -14,22 +14,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from kernel.errors import Code, DomainError
 from kernel.references import ensure_unique, get_row
 from kernel.validation import Checker
-from models import DemotionPolicy, Programme, ProgrammeKind, RuleVersion, RuleVersionStatus, Tier, WindowKind
+from models import BenefitPeriodKind, DemotionPolicy, Programme, ProgrammeKind, RuleVersion, RuleVersionStatus, Tier, WindowKind
 from tiers.errors import ProgrammeErrorCode
-from tiers.rules import ProgrammeRules, Rules, TierRule, extra_benefits_of, validate_tiers
+from tiers.rules import ProgrammeRules, Rules, TierRule, benefit_rule, extra_benefits_of, extra_benefits_row, validate_tiers
 
 
 def _clean_programme(values: Mapping[str, Any]) -> dict[str, Any]:
     check = Checker()
     clean: dict[str, Any] = {}
     clean["name"] = check.text("name", values.get("name"), max_len=100, required=True)
+    clean["description"] = check.text("description", values.get("description"), max_len=2000, multiline=True)
     clean["kind"] = check.choice("kind", values.get("kind"), ProgrammeKind)
     clean["currency"] = check.currency("currency", values.get("currency"))
     zone = (values.get("time_zone") or "").strip()
     try:
         ZoneInfo(zone)
         clean["time_zone"] = zone
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America", a folder of zones, is an OSError
         check.fail("time_zone", f"{zone[:60]!r} is not an IANA time zone (e.g. Asia/Shanghai).", ProgrammeErrorCode.UNKNOWN_TIME_ZONE)
     clean["window_kind"] = check.choice("window_kind", values.get("window_kind"), WindowKind)
     months = values.get("window_months")
@@ -45,6 +46,8 @@ def _clean_programme(values: Mapping[str, Any]) -> dict[str, Any]:
     clean["demotion_policy"] = check.choice("demotion_policy", values.get("demotion_policy", DemotionPolicy.AT_PERIOD_END), DemotionPolicy)
     clean["max_drop"] = check.integer("max_drop", values.get("max_drop", 1), 0, 100)
     clean["grace_days"] = check.integer("grace_days", values.get("grace_days", 0), 0, 365)
+    clean["benefit_period"] = check.choice("benefit_period", values.get("benefit_period", BenefitPeriodKind.MEMBERSHIP_YEAR),
+                                           BenefitPeriodKind)
     check.done()
     return clean
 
@@ -86,7 +89,7 @@ async def _replace_tiers(session: AsyncSession, version: RuleVersion, tiers: lis
         rule_version_id=version.id, rank=t.rank, code=t.code.strip(), name=t.name.strip(), entry_fee=t.entry_fee,
         discount_rate=t.discount_rate, training_quota=t.training_quota, promotion_threshold=t.promotion_threshold,
         retention_threshold=t.retention_threshold,
-        extra_benefits=[{"name": n, "quantity": q} for n, q in t.extra_benefits],
+        extra_benefits=extra_benefits_row(t.extra_benefits),
     ) for t in tiers)
     await session.flush()
 
@@ -149,8 +152,64 @@ async def publish(session: AsyncSession, version_id: int, effective_from: dateti
     return version
 
 
-async def all_programmes(session: AsyncSession) -> list[Programme]:
-    return list((await session.execute(select(Programme).order_by(Programme.name, Programme.id))).scalars())
+async def all_programmes(session: AsyncSession, *, archived: bool = False) -> list[Programme]:
+    """Programmes by name: live ones, and archived ones too when `archived`."""
+    statement = select(Programme).order_by(Programme.name, Programme.id)
+    if not archived:
+        statement = statement.where(Programme.archived_at.is_(None))
+    return list((await session.execute(statement)).scalars())
+
+
+async def _programme(session: AsyncSession, programme_id: int) -> Programme:
+    programme = await get_row(session, Programme, programme_id, lock=True)
+    if programme is None:
+        raise DomainError.one("id", "No programme has this ID.", Code.NOT_FOUND)
+    return programme
+
+
+async def update_programme(session: AsyncSession, programme_id: int, values: Mapping[str, Any]) -> Programme:
+    """A new name and/or description (the keys given; a description of null clears it).
+    The rest of a programme decides its members' tiers and stays as created."""
+    programme = await _programme(session, programme_id)
+    check = Checker()
+    clean: dict[str, Any] = {}
+    if "name" in values:
+        clean["name"] = check.text("name", values["name"], max_len=100, required=True)
+    if "description" in values:
+        clean["description"] = check.text("description", values["description"], max_len=2000, multiline=True)
+    if not clean:
+        check.fail(None, "Give a name or a description to change.", Code.REQUIRED)
+    check.done()
+    if "name" in clean:
+        await ensure_unique(session, Programme, func.lower(Programme.name), clean["name"].lower(), programme.id,
+                            field="name", message="Another programme has this name.", code=ProgrammeErrorCode.DUPLICATE)
+    for key, value in clean.items():
+        setattr(programme, key, value)
+    await session.flush()
+    return programme
+
+
+async def archive_programme(session: AsyncSession, programme_id: int, *, archive: bool) -> Programme:
+    """Archives (or restores) a programme. Archived, it stays readable with its members
+    and history, leaves the default lists and takes no fee payments (tiers.membership)."""
+    programme = await _programme(session, programme_id)
+    if (programme.archived_at is not None) == archive:
+        raise DomainError.one("id", "The programme is archived already." if archive else "The programme is not archived.",
+                              Code.NO_CHANGE)
+    programme.archived_at = func.now() if archive else None
+    await session.flush()
+    await session.refresh(programme)
+    return programme
+
+
+async def delete_draft(session: AsyncSession, version_id: int) -> RuleVersion:
+    """Deletes a draft rule version and its tiers; a published one is refused (members'
+    history refers to it). Returns the deleted row, detached."""
+    version = await _draft(session, version_id)
+    await session.execute(delete(Tier).where(Tier.rule_version_id == version.id))
+    await session.delete(version)
+    await session.flush()
+    return version
 
 
 async def versions_of(session: AsyncSession, programme_id: int) -> list[RuleVersion]:
@@ -213,6 +272,6 @@ def tier_from_input(values: Mapping[str, Any]) -> TierRule:
         entry_fee=Decimal(values["entry_fee"]), discount_rate=Decimal(values["discount_rate"]),
         training_quota=int(values["training_quota"]), promotion_threshold=Decimal(values["promotion_threshold"]),
         retention_threshold=Decimal(values["retention_threshold"]),
-        extra_benefits=tuple((b["name"], int(b["quantity"])) for b in values.get("extra_benefits") or []),
+        extra_benefits=tuple(benefit_rule(b["name"], b["quantity"], b.get("code")) for b in values.get("extra_benefits") or []),
     )
 

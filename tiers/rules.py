@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from kernel.errors import Code, FieldError
+
+TRAINING = "training"
+TRAINING_NAME = "Training sessions"
+MAX_QUANTITY = 10_000
+_CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+@dataclass(frozen=True)
+class BenefitRule:
+    """A quota a tier grants per benefit period: `quantity` units of `code`."""
+
+    code: str
+    name: str
+    quantity: int
+
+
+def benefit_code_of(name: str) -> str:
+    """The code of a benefit declared by name only (inputs and rows from before codes):
+    "Co-marketing fund days" -> "co_marketing_fund_days"."""
+    return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")[:40]
 
 
 @dataclass(frozen=True)
@@ -19,7 +40,16 @@ class TierRule:
     training_quota: int
     promotion_threshold: Decimal
     retention_threshold: Decimal
-    extra_benefits: tuple[tuple[str, int], ...] = ()
+    extra_benefits: tuple[BenefitRule, ...] = ()
+
+    @property
+    def benefits(self) -> tuple[BenefitRule, ...]:
+        """Every quota of the tier: training (declared by `training_quota`) and the others,
+        granted, used and topped up by the same code (tiers.benefits)."""
+        return (BenefitRule(TRAINING, TRAINING_NAME, self.training_quota), *self.extra_benefits)
+
+    def benefit(self, code: str) -> BenefitRule | None:
+        return next((b for b in self.benefits if b.code == code), None)
 
 
 @dataclass(frozen=True)
@@ -87,14 +117,12 @@ def validate_tiers(tiers: list[TierRule]) -> list[FieldError]:
             value = getattr(tier, name)
             if value < 0:
                 fail(i, name, "Cannot be negative.", Code.OUT_OF_RANGE)
-        if tier.training_quota < 0 or tier.training_quota > 10_000:
+        if tier.training_quota < 0 or tier.training_quota > MAX_QUANTITY:
             fail(i, "training_quota", "A quota is from 0 to 10,000.", Code.OUT_OF_RANGE)
         if tier.retention_threshold > tier.promotion_threshold:
             fail(i, "retention_threshold", "The retention threshold cannot be above the promotion threshold.",
                  "retention_above_promotion")
-        for name, quantity in tier.extra_benefits:
-            if not name.strip() or quantity < 0:
-                fail(i, "extra_benefits", "Extra benefits have a name and a non-negative quantity.")
+        errors += _benefit_errors(i, tier.extra_benefits)
     ordered = sorted((t for t in tiers), key=lambda t: t.rank)
     for lower, higher in zip(ordered, ordered[1:]):
         i = tiers.index(higher)
@@ -105,7 +133,39 @@ def validate_tiers(tiers: list[TierRule]) -> list[FieldError]:
     return errors
 
 
-def extra_benefits_of(raw: Any) -> tuple[tuple[str, int], ...]:
-    return tuple((item["name"], int(item["quantity"])) for item in raw or [])
+def _benefit_errors(i: int, benefits: tuple[BenefitRule, ...]) -> list[FieldError]:
+    errors: list[FieldError] = []
+    seen = {TRAINING}  # training is declared by training_quota
+    if len(benefits) > 20:
+        return [FieldError(f"tiers.{i}.extra_benefits", "At most 20 benefits per tier.", Code.TOO_MANY)]
+    for j, benefit in enumerate(benefits):
+        at = f"tiers.{i}.extra_benefits.{j}"
+        if not _CODE.match(benefit.code):
+            errors.append(FieldError(f"{at}.code", "A benefit code is 1 to 40 lower-case letters, digits and _, "
+                                     "starting with a letter.", Code.INVALID))
+        elif benefit.code in seen:
+            message = ("Training is declared by trainingQuota." if benefit.code == TRAINING
+                       else f"Benefit {benefit.code} is declared twice.")
+            errors.append(FieldError(f"{at}.code", message, "duplicate_code"))
+        seen.add(benefit.code)
+        if not benefit.name.strip() or len(benefit.name) > 100:
+            errors.append(FieldError(f"{at}.name", "A benefit has a name of 1 to 100 characters.", Code.REQUIRED))
+        if not 0 <= benefit.quantity <= MAX_QUANTITY:
+            errors.append(FieldError(f"{at}.quantity", "A quantity is from 0 to 10,000.", Code.OUT_OF_RANGE))
+    return errors
+
+
+def benefit_rule(name: str, quantity: int, code: str | None = None) -> BenefitRule:
+    """A benefit from input or a stored row; without a code, the code comes from the name."""
+    name = name.strip()
+    return BenefitRule((code or "").strip().lower() or benefit_code_of(name), name, int(quantity))
+
+
+def extra_benefits_of(raw: Any) -> tuple[BenefitRule, ...]:
+    return tuple(benefit_rule(item["name"], item["quantity"], item.get("code")) for item in raw or [])
+
+
+def extra_benefits_row(benefits: tuple[BenefitRule, ...]) -> list[dict[str, Any]]:
+    return [{"code": b.code, "name": b.name, "quantity": b.quantity} for b in benefits]
 
 

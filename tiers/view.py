@@ -8,15 +8,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Select, and_, bindparam, func, or_, select
+from sqlalchemy import BigInteger, DateTime, Integer, Select, and_, bindparam, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from kernel.errors import Code, DomainError
 from models import FeePayment, Membership, Programme, QualifyingEntry, TierChange, TierOverride, TrainingBooking
 from models.database import DriverStatement
-from tiers.benefits import training_granted, training_used
-from tiers.membership import TierState, combine_state, fee_rank_at, floor_rank_at, lock_rank_at, window_rule_of
-from tiers.programmes import published_rules, version_in_force
+from tiers.benefits import TRAINING, Quota, benefit_totals, period_of, quotas_of, totals_of
+from tiers.instants import TierState
+from tiers.membership import window_rule_of
+from tiers.programmes import published_rules
 from tiers.rules import Rules, TierRule
 from tiers.windows import Window, current_window, period_containing
 
@@ -36,12 +37,24 @@ class MembershipView:
     next_tier: TierRule | None
     amount_to_next: Decimal | None
     amount_to_keep: Decimal | None
-    training_granted: int
-    training_used: int
+    benefit_period: Window
+    benefits: tuple[Quota, ...]  # training first (tiers.benefits.quotas_of)
+
+    @property
+    def training(self) -> Quota:
+        return next((q for q in self.benefits if q.code == TRAINING), Quota(TRAINING, TRAINING, self.benefit_period, 0, 0))
+
+    @property
+    def training_granted(self) -> int:
+        return self.training.granted
+
+    @property
+    def training_used(self) -> int:
+        return self.training.used
 
     @property
     def training_remaining(self) -> int:
-        return max(self.training_granted - self.training_used, 0)
+        return self.training.remaining
 
 
 @dataclass(frozen=True)
@@ -49,55 +62,59 @@ class _Figures:
     """What the view reads at `at`, in one statement."""
 
     version_id: int | None
-    fee: int
-    floor: int
-    lock: int | None
+    state: TierState
+    earned_until: datetime | None
     lock_expires: datetime | None
     live_fee_ranks: list[int]
     live_fee_ends: list[datetime]
     volume: Decimal
-    granted: int
-    used: int
+    # benefits: units granted and used per benefit code in the benefit period
+    granted: dict[str, int]
+    used: dict[str, int]
 
 
 def _figures_statement() -> Select:
-    """The rule version in force, fee/floor/lock ranks (tiers.membership's statements), the
-    qualifying volume of the window, the training quota of the period (tiers.benefits')
-    and what `_valid_until` needs, as scalar subqueries of one SELECT. Built once, with
-    parameters: building it took longer than running it."""
+    """The tier in force at `at` and its sources (the SQL function `tier_state_at`, which
+    every reader uses), the qualifying volume of the window, the benefit quotas of
+    the benefit period (tiers.benefits') and what `_valid_until` needs, as one SELECT over the
+    function's row. Built once, with parameters: building it took longer than running it."""
     membership_id, at = bindparam("membership_id", type_=BigInteger), bindparam("at", type_=DateTime(timezone=True))
+    state = func.tier_state_at(membership_id, at, literal_column("NULL::integer", Integer)).table_valued(
+        "effective", "earned", "fee", "floor", "lock", "version_id", "earned_until", "change_id").alias("state")
     live_fees = and_(FeePayment.membership_id == membership_id, FeePayment.term_start <= at, FeePayment.term_end > at,
                      or_(FeePayment.refunded_at.is_(None), FeePayment.refunded_at > at))
     return select(
-        version_in_force(bindparam("programme_id", type_=BigInteger), at).scalar_subquery(),
-        fee_rank_at(membership_id, at).scalar_subquery(),
-        floor_rank_at(membership_id, at).scalar_subquery(),
-        lock_rank_at(membership_id, at).scalar_subquery(),
+        state.c.version_id, state.c.effective, state.c.earned, state.c.fee, state.c.floor, state.c.lock,
+        state.c.earned_until,
+        # the expiry of the lock in force at `at` (the latest live one, as tier_state_at picks it)
         select(TierOverride.expires_at).where(
-            TierOverride.membership_id == membership_id, TierOverride.kind == "lock", TierOverride.revoked_at.is_(None))
-        .order_by(TierOverride.starts_at.desc()).limit(1).scalar_subquery(),
+            TierOverride.membership_id == membership_id, TierOverride.kind == "lock", TierOverride.starts_at <= at,
+            or_(TierOverride.expires_at.is_(None), TierOverride.expires_at > at),
+            or_(TierOverride.revoked_at.is_(None), TierOverride.revoked_at > at))
+        .order_by(TierOverride.starts_at.desc(), TierOverride.id.desc()).limit(1).scalar_subquery(),
         select(func.array_agg(FeePayment.tier_rank)).where(live_fees).scalar_subquery(),
         select(func.array_agg(FeePayment.term_end)).where(live_fees).scalar_subquery(),
         select(func.coalesce(func.sum(QualifyingEntry.amount), 0)).where(
             QualifyingEntry.membership_id == membership_id,
             QualifyingEntry.occurred_at >= bindparam("window_start", type_=DateTime(timezone=True)),
             QualifyingEntry.occurred_at <= at).scalar_subquery(),
-        training_granted(membership_id, bindparam("period_start", type_=DateTime(timezone=True))).scalar_subquery(),
-        training_used(membership_id, bindparam("period_start", type_=DateTime(timezone=True))).scalar_subquery(),
-    )
+        # benefits: columns 11 to 14 (totals_of in _figures)
+        *benefit_totals(membership_id, bindparam("benefit_period_start", type_=DateTime(timezone=True))),
+    ).select_from(state)
 
 
 _FIGURES = DriverStatement(_figures_statement())
 
 
 async def _figures(db: AsyncSession | AsyncConnection, membership: Membership, programme: Programme, at: datetime,
-                   window: Window, period: Window) -> _Figures:
+                   window: Window, benefit_period: Window) -> _Figures:
     [row] = await _FIGURES.fetch(db, {
-        "membership_id": membership.id, "programme_id": programme.id, "at": at, "window_start": window.start,
-        "period_start": period.start})
-    version_id, fee, floor, lock, lock_expires, fee_ranks, fee_ends, volume, granted, used = row
-    return _Figures(version_id, fee, floor, lock, lock_expires, list(fee_ranks or []), list(fee_ends or []),
-                    Decimal(volume), int(granted), int(used))
+        "membership_id": membership.id, "at": at, "window_start": window.start,
+        "benefit_period_start": benefit_period.start})
+    version_id, effective, earned, fee, floor, lock, earned_until, lock_expires, fee_ranks, fee_ends, volume = row[:11]
+    granted, used = totals_of(row[11:15])  # benefits
+    return _Figures(version_id, TierState(effective, earned, fee, floor, lock), earned_until, lock_expires,
+                    list(fee_ranks or []), list(fee_ends or []), Decimal(volume), granted, used)
 
 
 async def membership_view(db: AsyncSession | AsyncConnection, membership: Membership, at: datetime,
@@ -111,21 +128,22 @@ async def membership_view(db: AsyncSession | AsyncConnection, membership: Member
     rule = window_rule_of(programme)
     window = current_window(rule, membership.joined_at, at)
     period = period_containing(rule, membership.joined_at, at)
-    figures = await _figures(db, membership, programme, at, window, period)
+    benefit_period = period_of(programme, membership.joined_at, at)
+    figures = await _figures(db, membership, programme, at, window, benefit_period)
     rules = await published_rules(db, figures.version_id) if figures.version_id is not None else None
-    state = combine_state(membership, rules, figures.fee, figures.floor, figures.lock)
+    state = figures.state
     tier = rules.tier(state.effective) if rules else None
     volume = figures.volume
     next_tier = next((t for t in (rules.tiers if rules else ()) if t.rank > state.effective), None)
     amount_to_next = max(next_tier.promotion_threshold - volume, Decimal("0.00")) if next_tier else None
     amount_to_keep = max(tier.retention_threshold - volume, Decimal("0.00")) if tier and state.earned == state.effective else None
-    valid_until = _valid_until(membership, state, figures, period)
-    granted = max(figures.granted, tier.training_quota if tier else 0)
+    valid_until = _valid_until(state, figures, period)
+    benefits = tuple(quotas_of(tier, benefit_period, figures.granted, figures.used))
     return MembershipView(membership, programme, at, rules, state, tier, valid_until, window, period, volume, next_tier,
-                          amount_to_next, amount_to_keep, granted, figures.used)
+                          amount_to_next, amount_to_keep, benefit_period, benefits)
 
 
-def _valid_until(membership: Membership, state: TierState, figures: _Figures, period: Window) -> datetime | None:
+def _valid_until(state: TierState, figures: _Figures, period: Window) -> datetime | None:
     """Until when the tier in force holds without anything more happening: the latest of
     the sources that give it (a fee term's end, an earned tier's hold or the end of the
     period under assessment, a floor's expiry); a lock's expiry when locked."""
@@ -138,7 +156,7 @@ def _valid_until(membership: Membership, state: TierState, figures: _Figures, pe
         ends += [end for rank, end in zip(figures.live_fee_ranks, figures.live_fee_ends, strict=True)
                  if rank >= state.effective]
     if state.earned >= state.effective:
-        ends.append(max(membership.earned_until or period.end, period.end))
+        ends.append(max(figures.earned_until or period.end, period.end))
     return max(ends) if ends else None
 
 

@@ -6,6 +6,7 @@ belongs to a period:
 - anniversary: periods are years from the member's joining date; window = period.
 - rolling_months(N): periods are calendar months; the window of a period ending at E is
   the N months before E, so every month looks back over the last N months.
+Benefit quotas have periods of their own (`benefit_period`), independent of the window.
 All bounds are half-open [start, end) instants; a local midnight in the programme's time
 zone is the boundary, so an order at 23:30 on 31 December in Shanghai counts in that year.
 """
@@ -48,17 +49,13 @@ def _local_midnight(year: int, month: int, day: int, zone: ZoneInfo) -> datetime
     return datetime(year, month, day, tzinfo=zone)
 
 
-def period_containing(rule: WindowRule, joined_at: datetime, instant: datetime) -> Window:
-    """The period (year or month) that contains `instant`."""
-    zone = ZoneInfo(rule.time_zone)
-    local = instant.astimezone(zone)
-    if rule.kind == "calendar_year":
-        start = _local_midnight(local.year, 1, 1, zone)
-        return Window(start, _local_midnight(local.year + 1, 1, 1, zone))
-    if rule.kind == "rolling_months":
-        start = _local_midnight(local.year, local.month, 1, zone)
-        return Window(start, add_months(start, 1))
-    # anniversary: years from the local joining date
+def _calendar_year(local: datetime, zone: ZoneInfo) -> Window:
+    return Window(_local_midnight(local.year, 1, 1, zone), _local_midnight(local.year + 1, 1, 1, zone))
+
+
+def _year_from(joined_at: datetime, local: datetime, zone: ZoneInfo) -> Window:
+    """The year from the local joining date that contains `local` (a member who joined
+    on 29 February has its years start on 28 February in common years, like add_months)."""
     joined = joined_at.astimezone(zone)
     anchor = _local_midnight(joined.year, joined.month, joined.day, zone)
     years = local.year - anchor.year
@@ -67,6 +64,32 @@ def period_containing(rule: WindowRule, joined_at: datetime, instant: datetime) 
         if start <= local < end:
             return Window(start, end)
     raise AssertionError("unreachable: one of three consecutive years contains the instant")
+
+
+def period_containing(rule: WindowRule, joined_at: datetime, instant: datetime) -> Window:
+    """The period (year or month) that contains `instant`."""
+    zone = ZoneInfo(rule.time_zone)
+    local = instant.astimezone(zone)
+    if rule.kind == "calendar_year":
+        return _calendar_year(local, zone)
+    if rule.kind == "rolling_months":
+        start = _local_midnight(local.year, local.month, 1, zone)
+        return Window(start, add_months(start, 1))
+    return _year_from(joined_at, local, zone)  # anniversary
+
+
+def benefit_period(kind: str, time_zone: str, joined_at: datetime, instant: datetime) -> Window:
+    """The benefit period containing `instant`: the span a benefit quota is granted for,
+    whatever the qualification window is (a rolling window's periods are months, yet its
+    training quota is yearly). `kind`: membership_year (years from the local joining
+    date) or calendar_year, both in the programme's time zone."""
+    zone = ZoneInfo(time_zone)
+    local = instant.astimezone(zone)
+    if kind == "calendar_year":
+        return _calendar_year(local, zone)
+    if kind == "membership_year":
+        return _year_from(joined_at, local, zone)
+    raise ValueError(f"unknown benefit period {kind!r}")
 
 
 def window_of_period(rule: WindowRule, period: Window) -> Window:

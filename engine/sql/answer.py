@@ -33,9 +33,11 @@ from schema.fields import node_of
 # `"\u0000F<index>"`, the row's id and its carried columns (engine/sql/carry.py).
 # PostgreSQL text never holds NUL, so no value can look like one.
 CURSOR = re.compile(r'"\\u0000(\[(?:[^"\\]|\\.)*)"')
-PYTHON_FIELD = re.compile(r'"\\u0000F(\d+):(\d*)"|\["\\u0000F(\d+)", ')
+# One literal prefix, so the scan skips to it (an alternation of two prefixes made the
+# regex engine try both at every character of the answer). A carried row's array
+# starts one character before the match, at its `[`.
+PYTHON_FIELD = re.compile(r'"\\u0000F(\d+)(?::(\d*)"|", )')
 DECODER = json.JSONDecoder()
-ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class RawJSON:
@@ -71,13 +73,16 @@ async def finish(plan: SqlPlan, text: str, context: Any,
     wanted: list[tuple[int, int | None]] = []
     carried: dict[tuple[str, int], CarriedRow] = {}
     for match in PYTHON_FIELD.finditer(text):
-        if match.group(3) is None:
-            index, pk = int(match.group(1)), int(match.group(2)) if match.group(2) else None
+        index, start = int(match.group(1)), match.start()
+        python_field = plan.python[index]
+        if (python_field.carried is None) is (match.group(2) is None):
+            raise PythonFieldFailed(f"placeholder {match.group(0)!r} is not of its field's form")
+        if python_field.carried is None:
+            pk = int(match.group(2)) if match.group(2) else None
             end = match.end()
         else:
-            index = int(match.group(3))
-            python_field = plan.python[index]
-            values, end = DECODER.raw_decode(text, match.start())
+            start -= 1
+            values, end = DECODER.raw_decode(text, start)
             pk = values[1]
             if (python_field.type_name, pk) not in carried:
                 try:
@@ -89,7 +94,7 @@ async def finish(plan: SqlPlan, text: str, context: Any,
         if item is None:
             item = keys[(index, pk)] = len(wanted)
             wanted.append((index, pk))
-        spans.append((match.start(), end, item))
+        spans.append((start, end, item))
     if not wanted:
         return RawJSON(text)
     by_id: dict[str, set[int]] = defaultdict(set)
@@ -113,7 +118,7 @@ async def finish(plan: SqlPlan, text: str, context: Any,
             again[type_name].add(pk)
         await _read_by_id(context, again, rows)
         values = await _resolve_over(plan, wanted, rows, resolve)
-    written = [ENCODE(value) for value in values]
+    written = [internals.json_text(value) for value in values]
     pieces, at = [], 0
     for start, end, item in spans:
         pieces += (text[at:start], written[item])

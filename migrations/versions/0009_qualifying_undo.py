@@ -1,7 +1,7 @@
 """promotion_undone: a tier_change reason
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-02
 
 A return or cancellation that leaves a promotion's window below its threshold undoes
@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = '0009'
-down_revision: str | None = '0007'
+down_revision: str | None = '0008'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-BEFORE = "'fee_paid', 'promoted', 'demoted', 'override', 'expired', 'refund'"
+BEFORE = "'fee_paid', 'promoted', 'demoted', 'override', 'expired', 'refund', 'earned'"
 
 
 def upgrade() -> None:
