@@ -118,7 +118,7 @@ async def test_returning_the_order_that_crossed_the_threshold_undoes_the_promoti
     assert (explanation["restored_rank"], explanation["restored_tier"], explanation["earned_before"]) == (1, "B", 2)
     # B keeps the hold it was earned with in May: to the end of 2022
     assert datetime.fromisoformat(explanation["held_until"]) == datetime(2023, 1, 1, tzinfo=SHANGHAI)
-    assert earned_steps(m["history"]) == [("FEE_PAID", 0), ("PROMOTED", 1), ("PROMOTED", 2), ("PROMOTION_UNDONE", 1)]
+    assert earned_steps(m["history"]) == [("FEE_PAID", 0), ("EARNED", 1), ("PROMOTED", 2), ("PROMOTION_UNDONE", 1)]
     assert await quote(post_graphql, agent, world["standard"], "2021-07-02T00:00:00+08:00") == ("B", "90.00")
     # buying it again earns A again
     await place(post_graphql, agent, world["bulk"], 2, "2021-08-01T10:00:00+08:00")
@@ -130,7 +130,7 @@ async def test_promotions_in_a_row_and_partial_returns(post_graphql):
     agent, bulk = world["agent"], world["bulk"]
     first = await place(post_graphql, agent, bulk, 67, "2021-02-01T10:00:00+08:00")  # 603,000: B
     second = await place(post_graphql, agent, bulk, 60, "2021-03-01T10:00:00+08:00")  # 540,000 more: A
-    expected = [("FEE_PAID", 0), ("PROMOTED", 1), ("PROMOTED", 2)]
+    expected = [("FEE_PAID", 0), ("EARNED", 1), ("PROMOTED", 2)]
     assert earned_steps((await view(post_graphql, agent, "2021-03-02T00:00:00+08:00"))["history"]) == expected
     steps = [  # (order, units back, when, volume left, earned rank after, a promotion undone)
         (first, 20, "2021-04-01", "963000.00", 1, True),  # below A: A undone, B stays

@@ -145,12 +145,14 @@ async def _promotions_in(session: AsyncSession, membership: Membership, period: 
     rows = (await session.execute(
         select(TierChange).where(
             TierChange.membership_id == membership.id, TierChange.at >= period.start, TierChange.at < period.end,
-            TierChange.reason.in_([TierChangeReason.PROMOTED.value, TierChangeReason.DEMOTED.value]))
+            # EARNED: a promotion or demotion while a fee or floor held the tier in force
+            TierChange.reason.in_([TierChangeReason.PROMOTED.value, TierChangeReason.DEMOTED.value,
+                                   TierChangeReason.EARNED.value]))
         .order_by(TierChange.at, TierChange.id)
     )).scalars().all()
     promotions: list[Promotion] = []
     for row in rows:
-        if row.reason == TierChangeReason.PROMOTED and row.explanation.get("rule") == "promotion":
+        if row.reason != TierChangeReason.DEMOTED and row.explanation.get("rule") == "promotion":
             promotions.append(_promotion_of(row))
         else:
             promotions = []

@@ -47,7 +47,8 @@ async def tier_state(session: AsyncSession, membership: Membership, at: datetime
 
 _EARNED_AT = text("SELECT earned_rank, earned_until FROM tier_change WHERE membership_id = :membership AND at <= :at "
                   "ORDER BY at DESC, id DESC LIMIT 1")
-_EARNING = {TierChangeReason.PROMOTED, TierChangeReason.DEMOTED, TierChangeReason.EARNED}
+_EARNING = {TierChangeReason.PROMOTED, TierChangeReason.DEMOTED, TierChangeReason.EARNED,
+            TierChangeReason.PROMOTION_UNDONE}
 
 
 async def earned_state_at(session: AsyncSession, membership_id: int, at: datetime) -> tuple[int, datetime | None]:
@@ -97,8 +98,9 @@ async def refresh_tier(session: AsyncSession, membership: Membership, programme:
     rules = await rules_in_force(session, programme.id, at)
     state = await tier_state(session, membership, at, rules, earned=membership.earned_rank if earned_changed else None)
     if state.effective != membership.tier_rank or earned_changed:
-        if earned_changed and state.effective == membership.tier_rank:
-            reason = TierChangeReason.EARNED
+        if earned_changed and state.effective == membership.tier_rank and \
+                reason in (TierChangeReason.PROMOTED, TierChangeReason.DEMOTED):
+            reason = TierChangeReason.EARNED  # an undone promotion keeps its own reason
         earned = (membership.earned_rank, membership.earned_until) if earned_changed else None
         await record_change(session, membership, to_rank=state.effective, reason=reason, rules=rules, at=at,
                             actor_id=actor_id, earned=earned, **details)
