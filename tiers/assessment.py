@@ -403,10 +403,8 @@ class Preview:
     currency: str
 
 
-async def preview(session: AsyncSession, version_id: int, as_of: datetime) -> Preview:
-    """What a draft (or any) rule version would do to every member at `as_of`, without
-    writing: members per (tier now, tier after), and how the discount given on the orders
-    of each member's last closed window would change under the tier it would have."""
+async def _previewed(session: AsyncSession, version_id: int, as_of: datetime) -> tuple[Programme, str, dict]:
+    """The programme of a version to preview and the decisions' SQL, after checking both."""
     check = Checker()
     check.aware("as_of", as_of)
     check.done()
@@ -415,6 +413,14 @@ async def preview(session: AsyncSession, version_id: int, as_of: datetime) -> Pr
         raise DomainError.one("version_id", "No rule version has this ID.", Code.NOT_FOUND)
     programme = await get_row(session, Programme, version.programme_id)
     decide, parameters = await _decide(session, programme.id, version_id)
+    return programme, decide, parameters
+
+
+async def preview(session: AsyncSession, version_id: int, as_of: datetime) -> Preview:
+    """What a draft (or any) rule version would do to every member at `as_of`, without
+    writing: members per (tier now, tier after), and how the discount given on the orders
+    of each member's last closed window would change under the tier it would have."""
+    programme, decide, parameters = await _previewed(session, version_id, as_of)
     rows = await session.execute(text(decide + """,
         moves AS (SELECT tier_rank AS now_rank, new_effective AS new_rank, count(*) AS members FROM final GROUP BY 1, 2),
         cost AS (
@@ -465,14 +471,7 @@ async def preview_movers(session: AsyncSession, version_id: int, as_of: datetime
     """One page of the members `preview` counts as moving up or down, by membership id
     (keyset: ids after `after` and before `before`, `limit` of them), in one statement
     whatever the page size; the decisions are `preview`'s."""
-    check = Checker()
-    check.aware("as_of", as_of)
-    check.done()
-    version = await get_row(session, RuleVersion, version_id)
-    if version is None:
-        raise DomainError.one("version_id", "No rule version has this ID.", Code.NOT_FOUND)
-    programme = await get_row(session, Programme, version.programme_id)
-    decide, parameters = await _decide(session, programme.id, version_id)
+    programme, decide, parameters = await _previewed(session, version_id, as_of)
     bounds = "".join([" AND f.id > :mover_after" if after is not None else "",
                       " AND f.id < :mover_before" if before is not None else ""])
     rows = await session.execute(text(decide + f"""
