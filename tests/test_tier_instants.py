@@ -153,7 +153,7 @@ TIER_AT = """query($a: ID!, $at: DateTime!) { membership(accountId: $a, at: $at)
   tierAt(accountId: $a, at: $at) { toRank } }"""
 
 
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+@settings(max_examples=EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(scenario=histories())
 async def test_every_reader_gives_the_tier_of_the_one_function(database, post_graphql, scenario):
