@@ -20,13 +20,14 @@ BENEFIT_TIERS = [
 ]
 
 
-async def agents_programme(post_graphql, *, effective_from: str = "2025-01-01T00:00:00+08:00", **settings) -> dict:
+async def agents_programme(post_graphql, *, effective_from: str = "2025-01-01T00:00:00+08:00", tiers: list | None = None,
+                           **settings) -> dict:
     programme = (await ok(post_graphql, """mutation($i: ProgrammeCreateInput!) { programmeCreate(input: $i) {
         programme { id } errors { field code } } }""", {"i": {
         "name": "Agents", "kind": "AGENT", "currency": "CNY", "timeZone": "Asia/Shanghai", "windowKind": "CALENDAR_YEAR",
         "feeTermMonths": 12, "maxDrop": 1, **settings}}, "programmeCreate"))["programme"]["id"]
     version = (await ok(post_graphql, """mutation($p: ID!, $t: [TierInput!]!) { ruleVersionCreate(programmeId: $p, tiers: $t) {
-        version { id status } errors { field code } } }""", {"p": programme, "t": AGENT_TIERS}, "ruleVersionCreate"))["version"]["id"]
+        version { id status } errors { field code } } }""", {"p": programme, "t": tiers or AGENT_TIERS}, "ruleVersionCreate"))["version"]["id"]
     await ok(post_graphql, """mutation($v: ID!, $at: DateTime!) { ruleVersionPublish(id: $v, effectiveFrom: $at) {
         version { id status } errors { field code } } }""", {"v": version, "at": effective_from}, "ruleVersionPublish")
     return {"programme": programme, "version": version}

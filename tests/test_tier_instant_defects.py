@@ -136,3 +136,29 @@ async def test_a_back_dated_promotion_takes_effect_at_the_latest_history_row(pos
     assert promotion["at"].startswith("2025-03-31T16:00:00") and promotion["explanation"]["entry_at"] == "2025-03-01T00:00:00+08:00"
     view = await _data(post_graphql, VIEW, {"a": agent, "at": "2025-04-02T00:00:00+08:00"}, "membership")
     assert (view["tier"]["code"], view["earnedRank"]) == ("A", 2)
+
+
+
+async def test_a_version_id_used_again_after_a_restore_is_read_afresh(database, post_graphql):
+    # A restored or truncated database (TRUNCATE ... RESTART IDENTITY, as the committed
+    # tests and a demo reset do) hands the ids of a running process's versions to new
+    # ones; the process must show the new version's tiers, not the ones it kept.
+    from sqlalchemy import text
+
+    from models import Base
+    from tests.programme_helpers import AGENT_TIERS
+
+    setup, agent = await _agent(post_graphql)
+    await enroll(post_graphql, agent, setup["programme"], "B", "300000", "2025-01-10T10:00:00+08:00")
+    assert (await _data(post_graphql, VIEW, {"a": agent, "at": "2025-06-01T00:00:00+08:00"}, "membership"))["tier"]["code"] == "B"
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    async with database.session() as s, s.begin():
+        await s.execute(text(f"TRUNCATE {tables} CASCADE"))  # rolled back with the test, as is the restart
+        await s.execute(text("SELECT setval(pg_get_serial_sequence('rule_version', 'id'), :id, false)"),
+                        {"id": int(from_global_id(setup["version"])[1])})
+    renamed = [{**tier, "code": "NEW_" + tier["code"]} for tier in AGENT_TIERS]
+    again = await agents_programme(post_graphql, effective_from="2020-01-01T00:00:00+08:00", tiers=renamed)
+    assert again["version"] == setup["version"]  # the same id, another version
+    agent = await new_customer(post_graphql, "Agent Co", classification="PARTNER")
+    await enroll(post_graphql, agent, again["programme"], "NEW_B", "300000", "2025-01-10T10:00:00+08:00")
+    assert (await _data(post_graphql, VIEW, {"a": agent, "at": "2025-06-01T00:00:00+08:00"}, "membership"))["tier"]["code"] == "NEW_B"

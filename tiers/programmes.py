@@ -146,7 +146,7 @@ async def publish(session: AsyncSession, version_id: int, effective_from: dateti
                               "a new one must start later.", ProgrammeErrorCode.OVERLAPPING_EFFECTIVE_DATE)
     version.status = RuleVersionStatus.PUBLISHED.value
     version.effective_from = effective_from
-    version.published_at = func.now()
+    version.published_at = func.clock_timestamp()  # the instant itself: it also keys published_rules
     await session.flush()
     await session.refresh(version)
     return version
@@ -240,14 +240,17 @@ async def rules_in_force(session: AsyncSession, programme_id: int, at: datetime)
 
 
 # A published version is never edited (publish_version, update checks), so its tiers
-# can be kept: per database (tests use several), per version id.
-_published: dict[tuple[str, int], Rules] = {}
+# can be kept: per database (tests use several), per version id and publication
+# instant. The id alone is not enough: a restored or truncated database (RESTART
+# IDENTITY) hands the same id to another version, which a running process would
+# otherwise price at the old version's tiers.
+_published: dict[tuple[str, int, datetime | None], Rules] = {}
 
 
-async def published_rules(db: AsyncSession | AsyncConnection, version_id: int) -> Rules:
-    """The tiers of a version that `version_in_force` found (so published)."""
+async def published_rules(db: AsyncSession | AsyncConnection, version_id: int, published_at: datetime | None) -> Rules:
+    """The tiers of a version that `version_in_force` found (so published), published at `published_at`."""
     engine = db.get_bind().engine if isinstance(db, AsyncSession) else db.engine
-    key = (str(engine.url), version_id)
+    key = (str(engine.url), version_id, published_at)
     rules = _published.get(key)
     if rules is None:
         rules = await version_rules(db, version_id)

@@ -12,7 +12,8 @@ from sqlalchemy import BigInteger, DateTime, Integer, Select, and_, bindparam, f
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from kernel.errors import Code, DomainError
-from models import FeePayment, Membership, Programme, QualifyingEntry, TierChange, TierOverride, TrainingBooking
+from models import (FeePayment, Membership, Programme, QualifyingEntry, RuleVersion, TierChange, TierOverride,
+                    TrainingBooking)
 from models.database import DriverStatement
 from tiers.benefits import TRAINING, Quota, benefit_totals, period_of, quotas_of, totals_of
 from tiers.instants import TierState
@@ -62,6 +63,7 @@ class _Figures:
     """What the view reads at `at`, in one statement."""
 
     version_id: int | None
+    version_published_at: datetime | None
     state: TierState
     earned_until: datetime | None
     lock_expires: datetime | None
@@ -84,7 +86,9 @@ def _figures_statement() -> Select:
     live_fees = and_(FeePayment.membership_id == membership_id, FeePayment.term_start <= at, FeePayment.term_end > at,
                      or_(FeePayment.refunded_at.is_(None), FeePayment.refunded_at > at))
     return select(
-        state.c.version_id, state.c.effective, state.c.earned, state.c.fee, state.c.floor, state.c.lock,
+        state.c.version_id,
+        select(RuleVersion.published_at).where(RuleVersion.id == state.c.version_id).scalar_subquery(),
+        state.c.effective, state.c.earned, state.c.fee, state.c.floor, state.c.lock,
         state.c.earned_until,
         # the expiry of the lock in force at `at` (the latest live one, as tier_state_at picks it)
         select(TierOverride.expires_at).where(
@@ -98,7 +102,7 @@ def _figures_statement() -> Select:
             QualifyingEntry.membership_id == membership_id,
             QualifyingEntry.occurred_at >= bindparam("window_start", type_=DateTime(timezone=True)),
             QualifyingEntry.occurred_at <= at).scalar_subquery(),
-        # benefits: columns 11 to 14 (totals_of in _figures)
+        # benefits: columns 12 to 15 (totals_of in _figures)
         *benefit_totals(membership_id, bindparam("benefit_period_start", type_=DateTime(timezone=True))),
     ).select_from(state)
 
@@ -111,9 +115,10 @@ async def _figures(db: AsyncSession | AsyncConnection, membership: Membership, p
     [row] = await _FIGURES.fetch(db, {
         "membership_id": membership.id, "at": at, "window_start": window.start,
         "benefit_period_start": benefit_period.start})
-    version_id, effective, earned, fee, floor, lock, earned_until, lock_expires, fee_ranks, fee_ends, volume = row[:11]
-    granted, used = totals_of(row[11:15])  # benefits
-    return _Figures(version_id, TierState(effective, earned, fee, floor, lock), earned_until, lock_expires,
+    version_id, published_at, effective, earned, fee, floor, lock, earned_until, lock_expires, fee_ranks, fee_ends, \
+        volume = row[:12]
+    granted, used = totals_of(row[12:16])  # benefits
+    return _Figures(version_id, published_at, TierState(effective, earned, fee, floor, lock), earned_until, lock_expires,
                     list(fee_ranks or []), list(fee_ends or []), Decimal(volume), granted, used)
 
 
@@ -130,7 +135,7 @@ async def membership_view(db: AsyncSession | AsyncConnection, membership: Member
     period = period_containing(rule, membership.joined_at, at)
     benefit_period = period_of(programme, membership.joined_at, at)
     figures = await _figures(db, membership, programme, at, window, benefit_period)
-    rules = await published_rules(db, figures.version_id) if figures.version_id is not None else None
+    rules = await published_rules(db, figures.version_id, figures.version_published_at) if figures.version_id is not None else None
     state = figures.state
     tier = rules.tier(state.effective) if rules else None
     volume = figures.volume
