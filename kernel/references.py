@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select
@@ -78,7 +79,25 @@ def snapshot(row: Any) -> dict[str, Any]:
     return out
 
 
+def global_id(type_name: str, pk: int) -> str:
+    """The API's opaque ID of a row (`base64("Customer:42")`): written once here, so the
+    API (resolvers.ids) and what leaves the process without it (events, webhooks) agree."""
+    return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
+
+
 def ref(type_name: str, pk: int | None) -> dict[str, Any] | None:
     """A typed reference to another object, for stored JSON (explanations): the API
     renders it as that object's global ID, so domain code stays free of the API's IDs."""
     return None if pk is None else {"$ref": type_name, "id": pk}
+
+
+def render_refs(value: Any) -> Any:
+    """Stored JSON with its typed references ({"$ref": type, "id": pk}, `ref`) as the
+    API's global IDs: how explanations leave the process, over the API or in events."""
+    if isinstance(value, dict):
+        if set(value) == {"$ref", "id"} and isinstance(value["id"], int):
+            return global_id(value["$ref"], value["id"])
+        return {key: render_refs(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [render_refs(item) for item in value]
+    return value

@@ -10,6 +10,7 @@ from models.channel import Channel, ChannelKind, ChannelSpend
 from models.contact import Contact
 from models.customer import Customer, CustomerClassification, CustomerKind, CustomerMerge, LifecycleStage
 from models.database import Database
+from models.event import Event, EventStream
 from models.identity import ApiKey, AuthSession, LoginAttempt
 from models.idempotency import IdempotencyKey
 from models.opportunity import Opportunity, OpportunityStage, OpportunityStageChange
@@ -31,5 +32,5 @@ __all__ = [
     "BenefitGrant", "BenefitPeriodKind", "BenefitUsage", "DemotionPolicy", "FeePayment", "Membership", "OverrideKind", "Programme",
     "ProgrammeKind", "QualifyingEntry", "RuleVersion", "RuleVersionStatus", "Tier", "TierChange", "TierChangeReason",
     "TierOverride", "TrainingBooking", "WindowKind", "ApiKey", "AuthSession", "LoginAttempt", "Segment", "DealRegistration",
-    "IdempotencyKey",
+    "IdempotencyKey", "Event", "EventStream",
 ]

@@ -7,6 +7,7 @@ import binascii
 
 from kernel.errors import Code, DomainError
 from kernel.pagination import parse_bigint
+from kernel.references import global_id
 from resolvers.context import DatabaseLoader
 from resolvers.errors import ApiError, ErrorCode
 
@@ -15,7 +16,7 @@ NODE_LOADERS: dict[str, type[DatabaseLoader]] = {}
 
 
 def to_global_id(type_name: str, pk: int) -> str:
-    return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
+    return global_id(type_name, pk)
 
 
 def _parse(global_id: str) -> tuple[str, int] | None:

@@ -13,6 +13,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from kernel.references import render_refs
 from models import (
     FeePayment, OverrideKind, Product, QualifyingEntry, TierChange, TierChangeReason, TierOverride, TrainingBooking,
 )
@@ -75,18 +76,6 @@ class TierChangeType(RowObject):
         as `toRank` (lower than the row's when a lapse has not been recorded yet)."""
         values = {c.key: getattr(row, c.key) for c in TierChange.__table__.columns}
         return cls(_row=SimpleNamespace(**{**values, "to_rank": rank}))
-
-
-def render_refs(value: Any) -> Any:
-    """Stored typed references ({"$ref": type, "id": pk}, kernel.references.ref) as the
-    API's global IDs."""
-    if isinstance(value, dict):
-        if set(value) == {"$ref", "id"} and isinstance(value["id"], int):
-            return gid(value["$ref"], value["id"])
-        return {key: render_refs(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [render_refs(item) for item in value]
-    return value
 
 
 @strawberry.type(name="TrainingBooking", description="A training session booked against the quota.")

@@ -129,16 +129,12 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def committed_client(database_url: str, settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of an app on a real connection pool, whose transactions commit: for tests
-    of concurrent requests. Every table is emptied afterwards."""
+async def committed_database(database_url: str, settings: Settings, engine: AsyncEngine) -> AsyncIterator[Database]:
+    """A database on a real connection pool whose transactions commit: for tests of
+    concurrent transactions. Every table is emptied afterwards."""
     database = Database.from_url(database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
-    app = create_app(settings, database=database)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            client.headers["Authorization"] = f"Bearer {token_for(ADMIN)}"
-            yield client
+        yield database
     finally:
         await database.dispose()
         from models import Base
@@ -146,6 +142,17 @@ async def committed_client(database_url: str, settings: Settings, engine: AsyncE
         tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
         async with engine.begin() as connection:
             await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def committed_client(committed_database: Database, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app on a real connection pool, whose transactions commit: for tests
+    of concurrent requests (committed_database)."""
+    app = create_app(settings, database=committed_database)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        client.headers["Authorization"] = f"Bearer {token_for(ADMIN)}"
+        yield client
 
 
 def token_for(principal: Principal, *, ttl_seconds: int = 600) -> str:

@@ -10,6 +10,8 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from events.memberships import TIER_EVENTS, TierChanged
+from events.outbox import emit
 from kernel.errors import Code, DomainError
 from kernel.money import round_money
 from kernel.references import get_row, live, ref
@@ -82,11 +84,22 @@ async def record_change(session: AsyncSession, membership: Membership, *, to_ran
         earned_rank=earned[0], earned_until=earned[1],
     )
     session.add(change)
-    membership.tier_rank = to_rank
+    from_rank, membership.tier_rank = membership.tier_rank, to_rank
     await session.flush()
+    await emit(session, tier_event(change, membership, rules, from_rank), aggregate_id=membership.id, occurred_at=at,
+               account_id=membership.account_id)
     if rules is not None:
         await top_up(session, membership, at, rules)
     return change
+
+
+def tier_event(change: TierChange, membership: Membership, rules: Rules | None, from_rank: int) -> TierChanged:
+    """The event of a history row (events.memberships: one type per reason)."""
+    code = (lambda rank: (t.code if (t := rules.tier(rank)) else None) if rules else None)
+    return TIER_EVENTS[TierChangeReason(change.reason)](
+        membership=membership.id, account=membership.account_id, programme=membership.programme_id, change=change.id,
+        from_rank=from_rank, to_rank=change.to_rank, from_tier=code(from_rank), to_tier=code(change.to_rank),
+        earned_rank=change.earned_rank, at=change.at, explanation=change.explanation)
 
 
 async def refresh_tier(session: AsyncSession, membership: Membership, programme: Programme, at: datetime, *,

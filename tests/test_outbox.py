@@ -1,0 +1,136 @@
+"""The outbox itself (events.outbox): events are written by the changing transaction or
+not at all, numbered per aggregate in commit order, never changed, and the feed's order
+never lets a reader skip an event that commits late."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Annotated
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from events import catalogue
+from events.catalogue import Ref, json_schema, payload_of
+from events.outbox import Emission, emit, emit_all, page, position_of
+from models import Event
+
+AT = datetime(2026, 3, 1, 12, 30, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def pinged():
+    """An event type of this test only, out of the catalogue again afterwards."""
+
+    @catalogue.event("test.pinged", aggregate="Customer")
+    class Pinged:
+        """A test event."""
+        customer: Annotated[int, Ref("Customer")]
+        amount: Decimal
+        note: str | None = None
+
+    yield Pinged
+    del catalogue.CATALOGUE["test.pinged"]
+
+
+async def test_a_payload_is_published_with_global_ids_exact_money_and_its_schema(pinged):
+    body = pinged(customer=42, amount=Decimal("10.50"), note="\u00e9")
+    assert payload_of(body) == {"customer": "Q3VzdG9tZXI6NDI=", "amount": "10.50", "note": "\u00e9"}
+    schema = json_schema(catalogue.type_of(body))
+    assert schema["properties"]["data"]["required"] == ["customer", "amount", "note"]
+    assert schema["properties"]["type"] == {"const": "test.pinged"}
+    with pytest.raises(TypeError):
+        payload_of(object())
+
+
+async def test_events_commit_with_their_transaction_and_number_per_aggregate(committed_database, pinged):
+    async with committed_database.session() as s, s.begin():
+        await emit_all(s, [Emission(pinged(customer=1, amount=Decimal(1)), 1, AT, 1),
+                           Emission(pinged(customer=2, amount=Decimal(2)), 2, AT, 2),
+                           Emission(pinged(customer=1, amount=Decimal(3)), 1, AT, 1)])
+    async with committed_database.session() as s, s.begin():
+        await emit(s, pinged(customer=1, amount=Decimal(4)), aggregate_id=1, occurred_at=AT, account_id=1)
+    with pytest.raises(RuntimeError):
+        async with committed_database.session() as s, s.begin():
+            await emit(s, pinged(customer=1, amount=Decimal(5)), aggregate_id=1, occurred_at=AT, account_id=1)
+            raise RuntimeError("rolled back")
+    async with committed_database.session() as s:
+        rows = (await s.execute(select(Event.aggregate_id, Event.sequence, Event.payload["amount"].astext)
+                                .order_by(Event.id))).all()
+        assert rows == [(1, 1, "1"), (2, 1, "2"), (1, 2, "3"), (1, 3, "4")]
+        assert [e.payload["amount"] for e in await page(s, after=None, limit=10, account_id=1)] == ["1", "3", "4"]
+        assert len(await page(s, after=None, limit=10, everyone=True)) == 4
+        assert await page(s, after=None, limit=10, account_id=3) == []
+
+
+async def test_an_event_is_never_changed_or_deleted(committed_database, pinged):
+    async with committed_database.session() as s, s.begin():
+        await emit(s, pinged(customer=1, amount=Decimal(1)), aggregate_id=1, occurred_at=AT)
+    for statement in ("UPDATE event SET type = 'x'", "DELETE FROM event"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with committed_database.session() as s, s.begin():
+                await s.execute(text(statement))
+
+
+async def test_the_feed_waits_for_a_transaction_that_commits_late(committed_database, pinged):
+    """T1 writes first (the lower position) and commits last; a reader paging by
+    position must not pass T1's event while T1 runs, or it would never see it."""
+    early = committed_database.session()
+    async with early as s1:
+        await s1.begin()
+        await emit(s1, pinged(customer=1, amount=Decimal(1)), aggregate_id=1, occurred_at=AT)
+        async with committed_database.session() as s2, s2.begin():
+            await emit(s2, pinged(customer=2, amount=Decimal(2)), aggregate_id=2, occurred_at=AT)
+        async with committed_database.session() as reader:
+            assert await page(reader, after=None, limit=10, everyone=True) == []  # T2 is held back behind T1
+        await s1.commit()
+    async with committed_database.session() as reader:
+        seen = await page(reader, after=None, limit=10, everyone=True)
+        assert [e.payload["amount"] for e in seen] == ["1", "2"]
+        assert await page(reader, after=position_of(seen[0]), limit=10, everyone=True) == seen[1:]
+        assert await page(reader, after=position_of(seen[1]), limit=10, everyone=True) == []
+
+
+async def test_concurrent_events_of_one_aggregate_are_numbered_in_commit_order(committed_database, pinged):
+    async def one(amount: int) -> None:
+        async with committed_database.session() as s, s.begin():
+            await emit(s, pinged(customer=1, amount=Decimal(amount)), aggregate_id=7, occurred_at=AT)
+
+    await asyncio.gather(*(one(i) for i in range(12)))
+    async with committed_database.session() as s:
+        sequences = (await s.execute(select(Event.sequence).where(Event.aggregate_id == 7)
+                                     .order_by(Event.transaction_id, Event.id))).scalars().all()
+    assert sorted(sequences) == list(range(1, 13))
+
+
+def test_every_reason_a_history_row_can_have_has_its_event_type():
+    from events.memberships import TIER_EVENTS
+    from models import TierChangeReason
+
+    assert set(TIER_EVENTS) == set(TierChangeReason)
+    assert len({t for t in TIER_EVENTS.values()}) == len(TIER_EVENTS)
+    for kind in TIER_EVENTS.values():
+        catalogue.type_of(kind.__new__(kind))  # declared
+
+
+async def test_a_promotion_emits_its_tier_event_in_its_transaction(committed_client, committed_database):
+    from tests.helpers import new_customer, ok
+    from tests.programme_helpers import agents_programme, enroll
+
+    async def post(query, variables=None):
+        response = await committed_client.post("/graphql", json={"query": query, "variables": variables or {}})
+        from tests.conftest import GraphQLResult
+        return GraphQLResult(response.status_code, response.json(), response.headers)
+
+    setup = await agents_programme(post, effective_from="2020-01-01T00:00:00+08:00")
+    agent = await new_customer(post, "Agent Co", classification="PARTNER")
+    member = (await enroll(post, agent, setup["programme"], "B", "300000", "2026-01-10T10:00:00+08:00"))["membership"]["id"]
+    await ok(post, """mutation($m: ID!) { qualifyingAdjust(membershipId: $m, amount: "1000000", reason: "Imported",
+      occurredAt: "2026-03-01T00:00:00+08:00") { membership { id } errors { code } } }""", {"m": member}, "qualifyingAdjust")
+    async with committed_database.session() as s:
+        seen = [(e.type, e.sequence, e.payload["fromTier"], e.payload["toTier"], e.payload["membership"])
+                for e in await page(s, after=None, limit=10, everyone=True)]
+    assert seen == [("tier.entered", 1, None, "B", member), ("tier.promoted", 2, "B", "A", member)]
