@@ -2,7 +2,9 @@
 
 Random histories are made through the write paths themselves, in time order: fee
 payments and refunds, floors and locks set (some expiring) and revoked, qualifying
-volume (some back-dated) crossing promotion thresholds, rule versions published with
+volume (some back-dated) crossing promotion thresholds, orders placed paid or unpaid,
+paid later, cancelled (unpaid: nothing counted) and returned in part or whole (undoing
+the promotions they caused), rule versions published with
 their own effective dates (with fewer or more tiers, so clamping counts), and bulk
 assessments. Then at instants before, at and after every event and every stored bound
 (fee terms, override expiries, version dates, history rows), each reader agrees with the
@@ -25,7 +27,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
-from models import Customer, FeePayment, Membership, OverrideKind, Programme, RuleVersion, Tier, TierChange, TierOverride
+from crm import orders
+from crm.products import create_product
+from models import (Customer, FeePayment, QualifyingEntry, Membership, Order, OrderLine, OrderStatus, OverrideKind, Programme, RuleVersion,
+                    Tier, TierChange, TierOverride)
 from resolvers.ids import to_global_id
 from tiers import ledger, membership as service, programmes
 from tiers.assessment import assess_programme
@@ -43,7 +48,8 @@ EPSILON = timedelta(microseconds=1)
 
 event = st.tuples(
     st.integers(1, 650 * 24),  # hours after the first payment
-    st.sampled_from(["fee", "refund", "floor", "lock", "revoke", "volume", "volume", "assess", "publish"]),
+    st.sampled_from(["fee", "refund", "floor", "lock", "revoke", "volume", "volume", "assess", "publish",
+                     "order", "order", "pay", "cancel", "return", "bounce"]),
     st.integers(1, 3),  # a rank
     st.one_of(st.none(), st.integers(1, 200)),  # days: an override's expiry, a version's delay, a back-dating
     st.integers(-4, 12).filter(bool).map(lambda k: Decimal(250 * k)),  # a volume amount
@@ -81,7 +87,10 @@ async def _build(database, scenario):
         membership, _ = await service.enroll(s, account_id=account.id, programme_id=programme.id,
                                              tier_code=f"T{min(first_rank, top)}", amount=Decimal(0), currency="EUR",
                                              at=first, actor_id=None)
-        ids = (programme.id, account.id, membership.id)
+        # 100.00 a unit before the tier's discount: an order of k units is about k * 100
+        product = await create_product(s, {"sku": f"P-{uuid.uuid4().hex[:12]}", "name": "Unit", "list_price": Decimal(100),
+                                           "currency": "EUR"})
+        ids = (programme.id, account.id, membership.id, product.id)
     versions = [(START - timedelta(days=1), top)]
     instants = {first}
     for hours, kind, rank, days, amount in events:
@@ -116,6 +125,31 @@ async def _build(database, scenario):
                 # Some entries are back-dated (before rows already in history).
                 occurred = at - timedelta(days=days % 40) if days else at
                 await ledger.adjust(s, ids[2], amount=amount, reason="test", key=None, occurred_at=occurred, actor_id=None)
+            elif kind == "order":
+                # amounts of 250..3000 as 3..30 units; odd ranks pay at once
+                await orders.place_order(s, customer_id=ids[1], lines=[orders.LineRequest(ids[3], max(int(amount) // 100, 3))],
+                                         paid=rank % 2 == 1, placed_at=at, actor_id=None)
+            elif kind == "bounce":
+                # a paid order, returned whole an hour later: what it promoted is undone
+                order = await orders.place_order(s, customer_id=ids[1], paid=True, placed_at=at, actor_id=None,
+                                                 lines=[orders.LineRequest(ids[3], max(int(amount) // 100, 3) * 2)])
+                await orders.return_order(s, order.id, None, reason=None, actor_id=None, returned_at=at + timedelta(hours=1))
+                instants.add(at + timedelta(hours=1))
+            elif kind in ("pay", "cancel", "return"):
+                status = OrderStatus.PAID if kind == "return" else OrderStatus.PLACED
+                order = (await s.execute(select(Order).where(Order.customer_id == ids[1], Order.status == status)
+                                         .order_by(Order.id).limit(1))).scalar_one_or_none()
+                if order is None:
+                    pass
+                elif kind == "pay":
+                    await orders.mark_paid(s, order.id, paid_at=max(at, order.placed_at))
+                elif kind == "cancel":
+                    await orders.cancel_order(s, order.id)  # at now: after the whole history
+                else:
+                    line = (await s.execute(select(OrderLine).where(OrderLine.order_id == order.id))).scalars().first()
+                    part = [orders.ReturnRequest(line.id, 1)] if rank == 1 and line.quantity > 1 else None  # else all
+                    await orders.return_order(s, order.id, part, reason=None, actor_id=None,
+                                              returned_at=max(at, order.paid_at))
             elif kind == "publish":
                 effective = max(at, versions[-1][0]) + timedelta(days=days or 0, hours=1)
                 await _publish(s, ids[0], rank, effective)
@@ -157,7 +191,7 @@ TIER_AT = """query($a: ID!, $at: DateTime!) { membership(accountId: $a, at: $at)
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(scenario=histories())
 async def test_every_reader_gives_the_tier_of_the_one_function(database, post_graphql, scenario):
-    (programme_id, account_id, membership_id), instants = await _build(database, scenario)
+    (programme_id, account_id, membership_id, _), instants = await _build(database, scenario)
     async with database.session() as s:
         history = await _history(s, programme_id, membership_id)
         member = await s.get(Membership, membership_id)
@@ -167,7 +201,9 @@ async def test_every_reader_gives_the_tier_of_the_one_function(database, post_gr
         # The cache of "now" is the history's latest earned state.
         latest = latest_mark(history.marks, datetime.max.replace(tzinfo=timezone.utc))
         assert member.earned_rank == latest.earned_rank and member.earned_until == latest.earned_until
-        asked = sorted({t + d for t in instants | _bounds(history) for d in (-EPSILON, timedelta(0), EPSILON)})
+        entries = set((await s.execute(select(QualifyingEntry.occurred_at).where(
+            QualifyingEntry.membership_id == membership_id))).scalars())
+        asked = sorted({t + d for t in instants | entries | _bounds(history) for d in (-EPSILON, timedelta(0), EPSILON)})
         for at in asked:
             expected = tier_in_force(history, at)
             sql = TierState(*(await s.execute(text("SELECT effective, earned, fee, floor, lock FROM tier_state_at(:m, :at)"),
