@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.errors import Code, DomainError
+from kernel.references import database_zones
 from kernel.validation import Checker
 
 NET_REVENUE = """
@@ -184,11 +184,9 @@ async def channel_performance(session: AsyncSession, start: datetime, end: datet
     ROI = (revenue - spend) / spend, cost per acquired customer; null with the reason in
     `note` where a figure would divide by zero."""
     currency = _check_period(start, end, currency)
-    try:
-        ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):  # a folder of zones is an OSError
-        raise DomainError.one("time_zone", f"{str(time_zone)[:60]!r} is not an IANA time zone (e.g. Europe/Berlin).",
-                              Code.INVALID) from None
+    check = Checker()
+    check.time_zone("time_zone", time_zone, await database_zones(session), Code.INVALID, "Europe/Berlin")
+    check.done()
     params = {"start": start, "end": end, "currency": currency, "tz": time_zone}
     rows = (await session.execute(text(CHANNELS), params)).mappings().all()
     return [ChannelFigures(r["channel_id"], Decimal(r["spend"]), int(r["customers"]), int(r["orders"]), Decimal(r["revenue"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.errors import Code, DomainError, not_found, require
@@ -66,6 +66,20 @@ async def live_partner(session: AsyncSession, pk: int, field: str) -> Customer:
     if partner.classification != CustomerClassification.PARTNER:
         raise DomainError.one(field, f"{partner.name} is not a partner.", "not_a_partner")
     return partner
+
+
+# The database's time zones, read once per process and database.
+_zones: dict[str, frozenset[str]] = {}
+
+
+async def database_zones(session: AsyncSession) -> frozenset[str]:
+    """The zone names the database knows (its tz data can differ from Python's: Python
+    has "localtime", for one), for Checker.time_zone."""
+    key = str(session.get_bind().engine.url)
+    zones = _zones.get(key)
+    if zones is None:
+        zones = _zones[key] = frozenset((await session.execute(text("SELECT name FROM pg_timezone_names"))).scalars())
+    return zones
 
 
 def snapshot(row: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import unicodedata
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kernel.errors import Code, DomainError, FieldError
 from kernel.money import CURRENCIES, MAX_AMOUNT
@@ -161,6 +162,19 @@ class Checker:
             self.fail(field, f"{field} is from {low} to {high}.", Code.OUT_OF_RANGE)
             return None
         return value
+
+    def time_zone(self, field: str, value: str | None, known: frozenset[str], code: str, example: str) -> str | None:
+        """An IANA zone that Python and the database both know (`known`: the database's,
+        kernel.references.database_zones): windows are cut in Python and in SQL alike."""
+        zone = (value or "").strip() if isinstance(value, str) else ""
+        try:
+            ZoneInfo(zone)
+            if zone in known:
+                return zone
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # "America", a folder of zones, is an OSError
+            pass
+        self.fail(field, f"{zone[:60]!r} is not an IANA time zone (e.g. {example}).", code)
+        return None
 
     def aware(self, field: str, value: datetime | None) -> datetime | None:
         """Timestamps must say their time zone: a naive one is ambiguous."""

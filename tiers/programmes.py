@@ -6,32 +6,27 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from kernel.errors import Code, DomainError
-from kernel.references import ensure_unique, get_row
+from kernel.references import database_zones, ensure_unique, get_row
 from kernel.validation import Checker
 from models import BenefitPeriodKind, DemotionPolicy, Programme, ProgrammeKind, RuleVersion, RuleVersionStatus, Tier, WindowKind
 from tiers.errors import ProgrammeErrorCode
 from tiers.rules import ProgrammeRules, Rules, TierRule, benefit_rule, extra_benefits_of, extra_benefits_row, validate_tiers
 
 
-def _clean_programme(values: Mapping[str, Any]) -> dict[str, Any]:
+def _clean_programme(values: Mapping[str, Any], zones: frozenset[str]) -> dict[str, Any]:
     check = Checker()
     clean: dict[str, Any] = {}
     clean["name"] = check.text("name", values.get("name"), max_len=100, required=True)
     clean["description"] = check.text("description", values.get("description"), max_len=2000, multiline=True)
     clean["kind"] = check.choice("kind", values.get("kind"), ProgrammeKind)
     clean["currency"] = check.currency("currency", values.get("currency"))
-    zone = (values.get("time_zone") or "").strip()
-    try:
-        ZoneInfo(zone)
-        clean["time_zone"] = zone
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America", a folder of zones, is an OSError
-        check.fail("time_zone", f"{zone[:60]!r} is not an IANA time zone (e.g. Asia/Shanghai).", ProgrammeErrorCode.UNKNOWN_TIME_ZONE)
+    clean["time_zone"] = check.time_zone("time_zone", values.get("time_zone"), zones, ProgrammeErrorCode.UNKNOWN_TIME_ZONE,
+                                         "Asia/Shanghai")
     clean["window_kind"] = check.choice("window_kind", values.get("window_kind"), WindowKind)
     months = values.get("window_months")
     if clean["window_kind"] == WindowKind.ROLLING_MONTHS:
@@ -53,7 +48,7 @@ def _clean_programme(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def create_programme(session: AsyncSession, values: Mapping[str, Any]) -> Programme:
-    clean = _clean_programme(values)
+    clean = _clean_programme(values, await database_zones(session))
     await ensure_unique(session, Programme, func.lower(Programme.name), clean["name"].lower(), None, field="name",
                         message="Another programme has this name.", code=ProgrammeErrorCode.DUPLICATE)
     programme = Programme(**clean)
