@@ -186,6 +186,15 @@ class Checker:
             return None
         return value
 
+    def happened(self, field: str, value: datetime | None, now: datetime, what: str) -> datetime | None:
+        """The instant of something that already happened (a payment, a return, an
+        order): never in the future, where it would decide tiers and prices ahead of
+        time (and block every assessment until then)."""
+        if self.aware(field, value) is not None and value > now:
+            self.fail(field, f"{what} is for what already happened; leave it out for now.", Code.OUT_OF_RANGE)
+            return None
+        return value
+
     def day(self, field: str, value: date | None) -> date | None:
         if value is not None and not 1900 <= value.year <= 9999:
             self.fail(field, "The date is out of range.", Code.OUT_OF_RANGE)

@@ -18,7 +18,7 @@ from resolvers.errors import ApiError, ErrorCode
 from resolvers import scoping
 from resolvers.mutations import mutate
 from resolvers.ids import decode_id, from_global_id
-from schema.common import Money, payload_errors
+from schema.common import Money, camel, payload_errors
 from schema.permissions import Admins, ManagersOrOwnMembership, Partners, StaffOrOwnAccount, guarded_field, guarded_mutation
 from schema.memberships import (
     MembershipEnrollInput, MembershipError, MembershipErrorCode, MembershipPayload, MembershipType, PriceQuote,
@@ -43,7 +43,7 @@ async def _payload(info: Info, result, errors) -> MembershipPayload:
 def _query_error(error: DomainError) -> ApiError:
     first = error.errors[0]
     code = ErrorCode.INVALID_ID if first.code == "not_found" else ErrorCode.BAD_USER_INPUT
-    return ApiError(code, first.message, argument=first.field)
+    return ApiError(code, first.message, argument=camel(first.field))
 
 
 @strawberry.type
@@ -81,8 +81,10 @@ class MembershipQueries:
         async with info.context.database.session() as session:
             try:
                 membership = await membership_of(session, account, programme)
-            except DomainError:
-                return None
+            except DomainError as error:
+                if error.errors[0].code == "not_a_member":
+                    return None
+                raise _query_error(error) from None  # in several programmes: say which, as membership does
             state, row = await service.tier_at(session, membership, at)
         return TierChangeType.in_force(row, state.effective) if row else None
 
@@ -92,7 +94,8 @@ class MembershipQueries:
                           at: datetime | None = None) -> PriceQuote:
         account = from_global_id(account_id, expected_type="Customer")[1]
         if not scoping.own_account_only(info.context.principal, account):
-            raise scoping.forbidden("A partner gets quotes for its own account only.")
+            # another partner's account is not found, as everywhere (resolvers/scoping.py)
+            raise ApiError(ErrorCode.INVALID_ID, "No customer has this ID.", argument="accountId")
         if not lines or len(lines) > 100:
             raise ApiError(ErrorCode.BAD_USER_INPUT, "Quote 1 to 100 lines.", argument="lines")
         if any(not 1 <= line.quantity <= 1_000_000 for line in lines):

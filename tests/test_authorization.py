@@ -123,7 +123,11 @@ async def test_each_partner_sees_only_its_own(post_graphql, tenants):
         assert result.errors == [] and result.data == {"membership": None, "tierAt": None}
         quote = await post_graphql("query($a: ID!, $p: ID!) { priceQuote(accountId: $a, lines: [{productId: $p, quantity: 1}]) { total { amount } } }",
                                    {"a": theirs["account"], "p": tenants["product"]}, **as_me)
-        assert quote.error_codes == ["FORBIDDEN"]
+        unknown = await post_graphql("query($a: ID!, $p: ID!) { priceQuote(accountId: $a, lines: [{productId: $p, quantity: 1}]) { total { amount } } }",
+                                     {"a": "Q3VzdG9tZXI6OTk5OTk5OTk=", "p": tenants["product"]}, **as_me)
+        # another partner's account is not found, exactly as an account that does not exist
+        assert quote.error_codes == unknown.error_codes == ["INVALID_ID"]
+        assert quote.errors[0]["message"] == unknown.errors[0]["message"]
         own_quote = await post_graphql("query($a: ID!, $p: ID!) { priceQuote(accountId: $a, lines: [{productId: $p, quantity: 1}]) { total { amount } } }",
                                        {"a": mine["account"], "p": tenants["product"]}, **as_me)
         assert own_quote.data["priceQuote"]["total"]["amount"] == "90.00"

@@ -89,7 +89,7 @@ async def test_an_order_counts_when_it_is_paid_at_its_payment_instant(post_graph
     assert (m["tier"]["code"], m["earnedRank"], m["qualifyingVolume"]["amount"]) == ("A", 2, "1008000.00")
     promotion = m["history"][-1]
     assert promotion["reason"] == "PROMOTED" and promotion["at"].startswith("2021-04-01T02:00:00")
-    assert promotion["explanation"]["source"] == f"order:{pk(order['id'])}"
+    assert promotion["explanation"]["source"] == order["id"]  # the API's ID, never the internal one
     # paying again, or replaying, counts nothing twice
     assert await refused(post_graphql, PAY, {"id": order["id"]}, "orderMarkPaid") == [("id", "INVALID_STATUS")]
     await ok(post_graphql, REPLAY, {"a": agent}, "qualifyingReplay")
@@ -113,7 +113,7 @@ async def test_returning_the_order_that_crossed_the_threshold_undoes_the_promoti
     assert undo["at"].startswith("2021-07-01T02:00:00") and undo["qualifyingVolume"] == "990000.00"
     assert undo["windowStart"].startswith("2020-12-31T16:00:00") and undo["windowEnd"].startswith("2021-12-31T16:00:00")
     explanation = undo["explanation"]
-    assert (explanation["source"], explanation["order"]) == (f"return:{pk(returned)}", f"order:{pk(crossing['id'])}")
+    assert (explanation["source"], explanation["order"]) == (returned, crossing["id"])
     assert (explanation["undone_tier"], explanation["threshold"], explanation["volume"]) == ("A", "1000000.00", "990000.00")
     assert (explanation["restored_rank"], explanation["restored_tier"], explanation["earned_before"]) == (1, "B", 2)
     # B keeps the hold it was earned with in May: to the end of 2022
@@ -182,5 +182,5 @@ async def test_cancelling_an_order_counted_while_unpaid_undoes_its_promotion(pos
     assert (m["tier"]["code"], m["earnedRank"], m["qualifyingVolume"]["amount"]) == ("B", 0, "0.00")
     undo = m["history"][-1]
     assert (undo["fromRank"], undo["toRank"], undo["reason"]) == (2, 1, "PROMOTION_UNDONE")
-    assert (undo["explanation"]["source"], undo["explanation"]["order"]) == (f"cancel:{pk(order['id'])}", f"order:{pk(order['id'])}")
+    assert (undo["explanation"]["source"], undo["explanation"]["order"]) == (order["id"], order["id"])
     assert await quote(post_graphql, agent, world["standard"]) == ("B", "90.00")

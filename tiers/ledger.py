@@ -28,7 +28,7 @@ never undoes what comes after it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from uuid import uuid4
 
@@ -43,6 +43,7 @@ from models import Membership, Order, OrderReturn, Programme, QualifyingEntry, T
 from tiers.engine import Entry, MemberState, Promotion, promote_now, undo_promotions
 from tiers.membership import latest_change_at, refresh_tier, window_rule_of
 from tiers.programmes import programme_rules, rules_in_force
+from tiers.statement import source_ref
 from tiers.windows import Window, current_window, period_containing
 
 MAX_ADJUSTMENT = Decimal("999999999999.99")
@@ -53,7 +54,7 @@ def counted_at(order: Order) -> datetime | None:
     return order.paid_at
 
 
-async def _memberships_for(session: AsyncSession, customer_id: int, currency: str) -> list[tuple[Membership, Programme]]:
+async def lock_memberships(session: AsyncSession, customer_id: int, currency: str) -> list[tuple[Membership, Programme]]:
     """The customer's memberships in programmes that count purchases in `currency`,
     locked, so concurrent orders of one member promote one after the other."""
     rows = (await session.execute(
@@ -94,14 +95,39 @@ async def window_volume(session: AsyncSession, membership: Membership, programme
 
 async def _promote_if_earned(session: AsyncSession, membership: Membership, programme: Programme, at: datetime,
                              actor_id: int | None, source: str) -> None:
+    """Decides at `at`, then at each later entry's instant of the period until one
+    promotes: an entry adds to the volume at every later instant of its window, and a
+    concurrent transaction that wrote an entry a moment later (and committed first)
+    decided without this one, which it could not see (attack report: two parallel paid
+    orders, each alone below the threshold, together above it, promoted nobody)."""
+    if await _promote_at(session, membership, programme, at, actor_id, source):
+        return
+    period = period_containing(window_rule_of(programme), membership.joined_at, at)
+    later = (await session.execute(
+        select(QualifyingEntry.occurred_at).where(
+            QualifyingEntry.membership_id == membership.id, QualifyingEntry.occurred_at > at,
+            QualifyingEntry.occurred_at < period.end).group_by(QualifyingEntry.occurred_at)
+        .order_by(QualifyingEntry.occurred_at).limit(MAX_LATER_INSTANTS))).scalars().all()
+    for instant in later:
+        if await _promote_at(session, membership, programme, instant, actor_id, source):
+            return
+
+
+# Entries dated after a new one, in its period, are few (the ones of concurrent
+# transactions); the bound keeps a back-dated entry into a busy period cheap.
+MAX_LATER_INSTANTS = 20
+
+
+async def _promote_at(session: AsyncSession, membership: Membership, programme: Programme, at: datetime,
+                      actor_id: int | None, source: str) -> bool:
     rules = await rules_in_force(session, programme.id, at)
     if rules is None:
-        return
+        return False
     volume, window = await window_volume(session, membership, programme, at)
     state = MemberState(membership.joined_at, membership.earned_rank, membership.earned_until, membership.assessed_through)
     promotion = promote_now(state, at, volume, programme_rules(programme), rules)
     if promotion is None:
-        return
+        return False
     before, until_before = membership.earned_rank, membership.earned_until
     membership.earned_rank, membership.earned_until = promotion
     tier = rules.tier(membership.earned_rank)
@@ -117,9 +143,10 @@ async def _promote_if_earned(session: AsyncSession, membership: Membership, prog
                        earned_changed=True, window=window, volume=volume, explanation={
                            "entry_at": at.isoformat(),
                            "rule": "promotion", "tier": tier.code, "threshold": str(tier.promotion_threshold),
-                           "source": source, "earned_before": before, "earned_until_before": _iso(until_before),
+                           "source": source_ref(source), "earned_before": before, "earned_until_before": _iso(until_before),
                            "held_until": membership.earned_until.isoformat(),
                            "window": [window.start.isoformat(), window.end.isoformat()], "volume": str(volume)})
+    return True
 
 
 def _iso(instant: datetime | None) -> str | None:
@@ -187,7 +214,8 @@ async def _undo_if_unearned(session: AsyncSession, membership: Membership, progr
     window = Window(undo.promotion.window_start, undo.promotion.window_end)
     await refresh_tier(session, membership, programme, at, reason=TierChangeReason.PROMOTION_UNDONE, actor_id=actor_id,
                        earned_changed=True, window=window, volume=undo.volume, explanation={
-                           "rule": "promotion_undone", "source": source, "order": reversed_entry.source,
+                           "rule": "promotion_undone", "source": source_ref(source),
+                           "order": source_ref(reversed_entry.source),
                            "undone_tier": undone.code if undone else None, "promoted_at": undo.promotion.at.isoformat(),
                            "threshold": str(undone.promotion_threshold) if undone else None,
                            "window": [window.start.isoformat(), window.end.isoformat()], "volume": str(undo.volume),
@@ -214,7 +242,7 @@ async def order_paid(session: AsyncSession, order: Order, actor_id: int | None =
     at, count = counted_at(order), 0
     if at is None:
         return count
-    for membership, programme in await _memberships_for(session, order.customer_id, order.currency):
+    for membership, programme in await lock_memberships(session, order.customer_id, order.currency):
         if _counts_for(membership, order):
             count += await record_entry(session, membership, programme, source=f"order:{order.id}", amount=order.total,
                                         occurred_at=at, actor_id=actor_id)
@@ -226,7 +254,7 @@ async def _reverse(session: AsyncSession, order: Order, *, source: str, amount: 
     """Takes back `amount` (None: all the order counted) of an order, in every ledger the
     order counted in; how many entries were new."""
     count = 0
-    for membership, programme in await _memberships_for(session, order.customer_id, order.currency):
+    for membership, programme in await lock_memberships(session, order.customer_id, order.currency):
         counted = await _counted_entry(session, membership, order) if _counts_for(membership, order) else None
         if counted is None:
             continue
@@ -275,7 +303,7 @@ async def adjust(session: AsyncSession, membership_id: int, *, amount: Decimal, 
     check = Checker()
     reason = check.text("reason", reason, max_len=500, required=True)
     key = check.text("key", key, max_len=100) or uuid4().hex
-    check.aware("occurred_at", occurred_at)
+    check.happened("occurred_at", occurred_at, datetime.now(timezone.utc), "occurredAt")
     # copy_abs(), not abs(): abs() rounds in the decimal context and overflows on 1e1000000000.
     if amount is None or not amount.is_finite() or amount.copy_abs() > MAX_ADJUSTMENT \
             or amount != amount.quantize(Decimal("0.01")):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -154,7 +154,7 @@ async def enroll(session: AsyncSession, *, account_id: int, programme_id: int, t
     check = Checker()
     amount = check.money("fee_payment.amount", amount)
     currency = check.currency("fee_payment.currency", currency)
-    check.aware("fee_payment.paid_at", at)
+    check.happened("fee_payment.paid_at", at, datetime.now(timezone.utc), "paidAt")
     check.done()
     programme = await get_row(session, Programme, programme_id)
     if programme is None:
@@ -214,7 +214,7 @@ async def refund_fee(session: AsyncSession, fee_payment_id: int, *, reason: str 
     """A refund ends the fee term at `at`; the tier in force is recomputed."""
     check = Checker()
     reason = check.text("reason", reason, max_len=500)
-    check.aware("at", at)
+    check.happened("at", at, datetime.now(timezone.utc), "refundedAt")
     check.done()
     payment = await get_row(session, FeePayment, fee_payment_id, lock=True)
     if payment is None:

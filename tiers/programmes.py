@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from kernel.errors import Code, DomainError
 from kernel.references import database_zones, ensure_unique, get_row
 from kernel.validation import Checker
-from models import BenefitPeriodKind, DemotionPolicy, Programme, ProgrammeKind, RuleVersion, RuleVersionStatus, Tier, WindowKind
+from models import (BenefitPeriodKind, DemotionPolicy, Membership, Order, Programme, ProgrammeKind, QualifyingEntry, RuleVersion,
+                    RuleVersionStatus, Tier, TierChange, WindowKind)
 from tiers.errors import ProgrammeErrorCode
 from tiers.rules import ProgrammeRules, Rules, TierRule, benefit_rule, extra_benefits_of, extra_benefits_row, validate_tiers
 
@@ -139,12 +140,29 @@ async def publish(session: AsyncSession, version_id: int, effective_from: dateti
     if latest is not None and effective_from <= latest:
         raise DomainError.one("effective_from", f"A published version already takes effect on {latest.isoformat()}; "
                               "a new one must start later.", ProgrammeErrorCode.OVERLAPPING_EFFECTIVE_DATE)
+    decided = await _decided_through(session, version.programme_id)
+    if decided is not None and effective_from < decided:
+        # What members were charged, promoted and told under the old rules stays true.
+        raise DomainError.one("effective_from", f"The members' history (tier changes, qualifying volume, orders) runs "
+                              f"to {decided.isoformat()}; a new version takes effect from then on.", Code.OUT_OF_RANGE)
     version.status = RuleVersionStatus.PUBLISHED.value
     version.effective_from = effective_from
     version.published_at = func.clock_timestamp()  # the instant itself: it also keys published_rules
     await session.flush()
     await session.refresh(version)
     return version
+
+
+async def _decided_through(session: AsyncSession, programme_id: int) -> datetime | None:
+    """The latest instant already decided under the programme's rules: its members'
+    latest tier change, qualifying entry or order (priced at the tier then)."""
+    members = select(Membership.id).where(Membership.programme_id == programme_id)
+    accounts = select(Membership.account_id).where(Membership.programme_id == programme_id)
+    return (await session.execute(select(func.greatest(
+        select(func.max(TierChange.at)).where(TierChange.membership_id.in_(members)).scalar_subquery(),
+        select(func.max(QualifyingEntry.occurred_at)).where(QualifyingEntry.membership_id.in_(members)).scalar_subquery(),
+        select(func.max(Order.placed_at)).where(Order.customer_id.in_(accounts)).scalar_subquery(),
+    )))).scalar_one()
 
 
 async def all_programmes(session: AsyncSession, *, archived: bool = False) -> list[Programme]:

@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import Select, select
 
 from kernel.pagination import TIME_KEY, Ordering, Sortable, build_ordering
+from kernel.references import ref
 from models import Membership, Programme, QualifyingEntry
 from tiers.membership import window_rule_of
 from tiers.windows import current_window, period_containing, window_of_period
@@ -44,6 +45,13 @@ def source_record(source: str) -> tuple[str, int] | None:
     _, _, key = source.partition(":")
     type_name = SOURCE_TYPES.get(entry_kind(source))
     return (type_name, int(key)) if type_name and key.isdigit() else None
+
+
+def source_ref(source: str) -> dict | str:
+    """An entry's source as explanations store it: a typed reference to its order or
+    return (the API shows its global ID), or an adjustment's own key as given."""
+    record = source_record(source)
+    return ref(*record) if record else source
 
 
 @dataclass(frozen=True)
