@@ -76,7 +76,8 @@ class OrderMutations:
             s, decode_id(id, "Order", "id"), actor_id=info.context.actor_id)))
 
     @guarded_mutation(description="Return goods of a paid order: the given lines and quantities, or everything not yet "
-                      "returned when `lines` is absent. The order becomes RETURNED when every unit is back.",
+                      "returned when `lines` is absent. The order becomes RETURNED when every unit is back. "
+                      "`returnedAt` (default now) is not in the future nor before the order's payment (OUT_OF_RANGE).",
                       idempotent=True, permissions=[Managers])
     async def order_return(self, info: Info, id: strawberry.ID, lines: list[OrderReturnLineInput] | None = None,
                            reason: str | None = None, returned_at: datetime | None = None) -> OrderReturnPayload:

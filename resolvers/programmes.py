@@ -121,7 +121,9 @@ class ProgrammeMutations:
         return _version_payload(*await mutate(info.context, action))
 
     @guarded_mutation(description="Publish a draft from `effectiveFrom` on, which must be later than every published "
-                      "version's (effective dates never overlap).", permissions=[Admins])
+                      "version's (effective dates never overlap) and not before the members' history (tier changes, "
+                      "qualifying volume, orders): what was decided under the old rules stays as it was "
+                      "(OUT_OF_RANGE).", permissions=[Admins])
     async def rule_version_publish(self, info: Info, id: strawberry.ID, effective_from: datetime) -> RuleVersionPayload:
         async def action(session):
             return await service.publish(session, decode_id(id, "RuleVersion", "id"), effective_from)
