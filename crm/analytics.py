@@ -271,7 +271,7 @@ async def tier_distribution(session: AsyncSession, programme_id: int, as_of: dat
     check.aware("as_of", as_of)
     check.aware("from", start)
     if start and as_of and start.tzinfo and as_of.tzinfo and start >= as_of:
-        check.fail("from", "The period starts before asOf.", Code.INVALID)
+        check.fail("from", "`from` must be before `asOf`.", Code.INVALID)
     check.done()
     from tiers.assessment import version_in_force
 

@@ -24,6 +24,8 @@ def _parse(global_id: str) -> tuple[str, int] | None:
         return None
     try:
         type_name, _, raw_pk = base64.b64decode(global_id, validate=True).decode().partition(":")
+        if not (raw_pk.isascii() and raw_pk.isdigit()):
+            return None  # signs too: "-1" is the spelling of -1, and no row has it
         pk = parse_bigint(int(raw_pk))
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None

@@ -169,7 +169,7 @@ def _b64(raw: str) -> str:
     return base64.b64encode(raw.encode()).decode()
 
 
-@pytest.mark.parametrize("spelling", ["Customer: {pk}", "Customer:000{pk}", "Customer:+{pk}", "Customer:{pk} ",
+@pytest.mark.parametrize("spelling", ["Customer: {pk}", "Customer:000{pk}", "Customer:+{pk}", "Customer:-{pk}", "Customer:{pk} ",
                                       "Customer:{arabic}"])
 async def test_global_ids_in_non_canonical_spellings_are_refused(send, post_graphql, spelling):
     customer = await new_customer(post_graphql, "Acme")

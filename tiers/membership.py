@@ -173,7 +173,7 @@ async def enroll(session: AsyncSession, *, account_id: int, programme_id: int, t
     tier = rules.by_code(tier_code or "")
     if tier is None:
         known = ", ".join(t.code for t in rules.tiers)
-        raise DomainError.one("tier_code", f"No tier {tier_code!r} in the rules in force (tiers: {known}).",
+        raise DomainError.one("tier_code", f"No tier {str(tier_code)[:60]!r} in the rules in force (tiers: {known}).",
                               MembershipErrorCode.UNKNOWN_TIER)
     if currency != programme.currency:
         raise DomainError.one("fee_payment.currency", f"The programme's fees are in {programme.currency}.",
@@ -251,7 +251,8 @@ async def set_override(session: AsyncSession, membership_id: int, *, kind: Overr
     rules = await rules_in_force(session, programme.id, at)
     tier = rules.by_code(tier_code or "") if rules else None
     if tier is None:
-        raise DomainError.one("tier_code", f"No tier {tier_code!r} in the rules in force.", MembershipErrorCode.UNKNOWN_TIER)
+        raise DomainError.one("tier_code", f"No tier {str(tier_code)[:60]!r} in the rules in force.",
+                              MembershipErrorCode.UNKNOWN_TIER)
     override = TierOverride(membership_id=membership.id, kind=kind.value, tier_rank=tier.rank, reason=reason,
                             actor_id=actor_id, starts_at=at, expires_at=expires_at)
     session.add(override)
