@@ -73,7 +73,7 @@ class EventQueries:
         scope = row_scope("Event", info.context.principal)
         async with info.context.database.read_session() as session:
             start = await _after(session, after, scope)
-            rows = await page(session, after=start, limit=size + 1, types=types, where=scope) if size else []
+            rows = await page(session, after=start, limit=size + 1, types=types, where=scope)
         shown = rows[:size]
         end = position_of(shown[-1]) if shown else start
         return EventPage(events=[EventType.from_row(row) for row in shown],
