@@ -163,3 +163,55 @@ async def test_the_bulk_assessment_emits_per_batch_not_per_member(post_graphql, 
     counts = dict((await connection.execute(text(
         "SELECT type, count(*) FROM event WHERE type IN ('tier.expired', 'membership.lapsed') GROUP BY type"))).all())
     assert counts == {"tier.expired": 6, "membership.lapsed": 6}
+
+
+async def test_a_refund_that_leaves_no_tier_lapses_the_membership(committed_client):
+    """The ORM path (tiers.membership.record_change) says membership.lapsed with the
+    row that leaves no tier, as the bulk assessment does (tests/test_event_scenarios.py)."""
+    post = poster(committed_client)
+    setup = await agents_programme(post, effective_from="2020-01-01T00:00:00+08:00")
+    account = await new_customer(post, "Partner", classification="PARTNER")
+    member = (await enroll(post, account, setup["programme"], "B", "300000", "2026-01-10T10:00:00+08:00"))["membership"]["id"]
+    _, start = await feed(post)
+    fee = (await post("""query($m: ID!) { node(id: $m) { ... on Membership { feePayments { id } } } }""",
+                      {"m": member})).data["node"]["feePayments"][0]["id"]
+    await ok(post, """mutation($f: ID!) { feeRefund(id: $f) { membership { id } errors { code } } }""", {"f": fee}, "feeRefund")
+    events = (await feed(post, start))[0]
+    assert [e["type"] for e in events] == ["membership.fee_refunded", "tier.refunded", "membership.lapsed"]
+    refunded, lapsed = events[1], events[2]
+    assert lapsed["data"]["change"] == refunded["data"]["change"] and lapsed["data"]["fromTier"] == "B"
+    assert lapsed["data"]["reason"] == "refund" and {e["aggregateId"] for e in events} == {member}
+
+
+async def test_crm_check_risk_tells_each_member_once_per_period(committed_client, database_url):
+    from tests.process import crm_env, run_crm
+
+    post = poster(committed_client)
+    setup = await agents_programme(post, effective_from="2020-01-01T00:00:00+08:00")
+    account = await new_customer(post, "Partner", classification="PARTNER")
+    member = (await enroll(post, account, setup["programme"], "B", "300000", "2024-03-01T00:00:00+08:00"))["membership"]["id"]
+    await ok(post, """mutation($m: ID!) { qualifyingAdjust(membershipId: $m, amount: "1000000", reason: "Imported",
+      occurredAt: "2024-06-01T00:00:00+08:00") { membership { id } errors { code } } }""", {"m": member}, "qualifyingAdjust")
+    # the same history, but a fee paid in 2025 holds A past the end of 2025: not at risk
+    held = await new_customer(post, "Held partner", classification="PARTNER")
+    other = (await enroll(post, held, setup["programme"], "B", "300000", "2024-03-01T00:00:00+08:00"))["membership"]["id"]
+    await ok(post, """mutation($m: ID!) { qualifyingAdjust(membershipId: $m, amount: "1000000", reason: "Imported",
+      occurredAt: "2024-06-01T00:00:00+08:00") { membership { id } errors { code } } }""", {"m": other}, "qualifyingAdjust")
+    await enroll(post, held, setup["programme"], "A", "500000", "2025-06-01T00:00:00+08:00")
+    _, start = await feed(post)
+    check = ("check-risk", "--programme", "Agents", "--as-of", "2025-12-15T00:00:00+08:00")
+    # 17 days before the end of 2025: not yet within 10 days, then within the default 30
+    early = run_crm(*check, env=crm_env(DATABASE_URL=database_url, CRM_RISK_DAYS="10"))
+    assert early.returncode == 0 and "0 members of Agents at risk" in early.stderr, early.stderr
+    told = run_crm(*check, env=crm_env(DATABASE_URL=database_url))
+    assert told.returncode == 0 and "1 members of Agents at risk" in told.stderr, told.stderr
+    assert "0 members" in run_crm(*check, env=crm_env(DATABASE_URL=database_url)).stderr
+    events = (await feed(post, start))[0]
+    assert [(e["type"], e["aggregateId"]) for e in events] == [("tier.at_risk", member)]
+    data = events[0]["data"]
+    assert (data["tier"], data["volume"], data["retentionThreshold"], data["shortfall"], data["currency"]) == \
+        ("A", "0.00", "800000.00", "800000.00", "CNY")
+    # a share above 100% warns earlier, but never twice in the period
+    assert "0 members" in run_crm(*check, env=crm_env(DATABASE_URL=database_url, CRM_RISK_SHARE_PERCENT="150")).stderr
+    bad = run_crm("check-risk", "--programme", "Agents", "--as-of", "2025-12-15", env=crm_env(DATABASE_URL=database_url))
+    assert bad.returncode == 2 and "UTC offset" in bad.stderr

@@ -3,8 +3,8 @@ while there is still time to buy (`tier.at_risk`).
 
 A member is at risk at `as_of` when the period that contains `as_of` ends at most
 `RiskRule.days` later, it holds an earned tier (rank > 0) that the period's end can
-demote (the programme demotes, and no promotion hold runs past that end), and the
-window's volume so far (the volume the period-end assessment will read) is below
+demote (the programme demotes, no promotion hold runs past that end, and no fee term
+holds that tier or a higher one past it), and the window's volume so far (the volume the period-end assessment will read) is below
 `share` x the earned tier's retention threshold under the rules in force at `as_of`.
 Defaults: 30 days, share 1 (below the threshold itself); a deployment sets both
 (CRM_RISK_DAYS, CRM_RISK_SHARE). Said at most once per member and period: the check
@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from events.memberships import TierAtRisk
 from events.outbox import Emission, emit_all
 from kernel.errors import Code, DomainError
+from kernel.money import round_money
 from kernel.references import get_row, lock_key
 from kernel.validation import Checker
 from models import Membership, Programme
@@ -56,7 +57,10 @@ class RiskRule:
 
 _VOLUMES = text("""
 SELECT i.id, coalesce((SELECT sum(e.amount) FROM qualifying_entry e
-                       WHERE e.membership_id = i.id AND e.occurred_at >= i.w_start AND e.occurred_at <= :as_of), 0) AS volume
+                       WHERE e.membership_id = i.id AND e.occurred_at >= i.w_start AND e.occurred_at <= :as_of), 0) AS volume,
+       coalesce((SELECT max(f.tier_rank) FROM fee_payment f
+                 WHERE f.membership_id = i.id AND f.term_start <= :as_of AND f.term_end > i.p_end
+                   AND (f.refunded_at IS NULL OR f.refunded_at > i.p_end)), 0) AS fee_rank
 FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS i(id bigint, w_start timestamptz, p_end timestamptz)
 WHERE NOT EXISTS (SELECT 1 FROM event v WHERE v.aggregate_type = 'Membership' AND v.aggregate_id = i.id
                   AND v.type = 'tier.at_risk' AND CAST(v.payload->>'periodEnd' AS timestamptz) = i.p_end)
@@ -68,15 +72,18 @@ async def check_batch(session: AsyncSession, programme: Programme, as_of: dateti
     """Checks the next `batch` members (ids after `after`) in the caller's transaction;
     (the last id read, or None when there were none; how many were told)."""
     members = (await session.execute(
-        select(Membership).where(Membership.programme_id == programme.id, Membership.id > after,
-                                 Membership.joined_at <= as_of).order_by(Membership.id).limit(batch))).scalars().all()
+        select(Membership.id, Membership.account_id, Membership.joined_at, Membership.earned_rank,
+               Membership.earned_until).where(Membership.programme_id == programme.id, Membership.id > after,
+                                              Membership.joined_at <= as_of).order_by(Membership.id).limit(batch))).all()
     if not members:
         return None, 0
     rules = await rules_in_force(session, programme.id, as_of)
     window_rule = window_rule_of(programme)
-    candidates: dict[int, tuple[Membership, Any, Any]] = {}
+    # Only anniversary periods depend on the member (its joining day).
+    shared = None if window_rule.kind == "anniversary" else period_containing(window_rule, as_of, as_of)
+    candidates: dict[int, tuple[Any, Any, Any]] = {}
     for m in members:
-        period = period_containing(window_rule, m.joined_at, as_of)
+        period = shared or period_containing(window_rule, m.joined_at, as_of)
         tier = rules.tier(m.earned_rank) if rules else None
         if tier is None or programme.demotion_policy == "never" or period.end - as_of > timedelta(days=rule.days) \
                 or (m.earned_until is not None and m.earned_until > period.end):
@@ -87,10 +94,10 @@ async def check_batch(session: AsyncSession, programme: Programme, as_of: dateti
     rows = json.dumps([{"id": pk, "w_start": w.start.isoformat(), "p_end": p.end.isoformat()}
                        for pk, (_, _, (p, w)) in candidates.items()])
     emissions = []
-    for pk, volume in await session.execute(_VOLUMES, {"rows": rows, "as_of": as_of}):
+    for pk, volume, fee_rank in await session.execute(_VOLUMES, {"rows": rows, "as_of": as_of}):
         m, tier, (period, window) = candidates[pk]
-        volume = Decimal(volume)
-        if volume >= tier.retention_threshold * rule.share:
+        volume = round_money(Decimal(volume))
+        if volume >= tier.retention_threshold * rule.share or fee_rank >= tier.rank:
             continue
         emissions.append(Emission(TierAtRisk(
             membership=m.id, account=m.account_id, programme=programme.id, tier=tier.code, rank=tier.rank,
