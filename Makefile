@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 # The venv's own pip when it has one, else the system pip aimed at the venv.
 PIP     = $(shell $(BIN)/python -c 'import pip' 2>/dev/null && echo $(BIN)/python -m pip || echo $(PYTHON) -m pip --python $(BIN)/python)
 
-.PHONY: run test bench serve migrate schema lock clean help
+.PHONY: run test bench serve migrate schema event-docs lock clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -51,6 +51,9 @@ migrate: $(VENV)/.runtime
 
 schema: $(VENV)/.runtime
 	$(BIN)/crm export-schema --output schema.graphql
+
+event-docs: $(VENV)/.runtime
+	$(BIN)/crm export-event-schemas --output docs/events/
 
 lock:
 	$(PYTHON) scripts/lock.py

@@ -36,6 +36,7 @@ from resolvers.errors import ErrorCode
 from schema.root import build_schema
 from schema.extensions import shape_errors
 from schema.limits import Limits
+from tiers.risk import RiskRule
 
 log = logging.getLogger("crm.request")
 
@@ -84,12 +85,13 @@ class GraphQLView(GraphQL):
     """Strawberry's ASGI view with GraphQL-shaped HTTP errors and our context."""
 
     def __init__(self, *, schema: Any, database: Database, secret_key: str, graphiql: bool, max_list: int,
-                 deal_exclusivity_days: int = 90, compiled: bool = True) -> None:
+                 deal_exclusivity_days: int = 90, compiled: bool = True, risk_rule: Any = None) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
         # The engine's fast paths (engine/); off only to compare with them.
         self.engine = Engine(schema._schema) if compiled else None
         self.max_list = max_list
         self.deal_exclusivity_days = deal_exclusivity_days
+        self.risk_rule = risk_rule or RiskRule()
         self.database = database
         self.secret_key = secret_key
 
@@ -166,7 +168,7 @@ class GraphQLView(GraphQL):
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         return Context(request=request, response=response, database=self.database, secret_key=self.secret_key,
-                       deal_exclusivity_days=self.deal_exclusivity_days)
+                       deal_exclusivity_days=self.deal_exclusivity_days, risk_rule=self.risk_rule)
 
     async def engine_response(self, request: Request) -> Response | None:
         """The answer of a plain POST of a learnt query, without Strawberry's HTTP handling
@@ -381,7 +383,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app_schema = build_schema(limits, introspection=settings.introspection)
     graphql = GraphQLView(schema=app_schema, database=database, secret_key=settings.secret_key,
                           graphiql=settings.graphiql and settings.introspection, max_list=limits.max_list,
-                          deal_exclusivity_days=settings.deal_exclusivity_days, compiled=settings.compiled_queries)
+                          deal_exclusivity_days=settings.deal_exclusivity_days, compiled=settings.compiled_queries,
+                          risk_rule=RiskRule.of_percent(settings.risk_days, settings.risk_share_percent))
     app = Starlette(
         routes=[
             Route("/graphql", graphql),

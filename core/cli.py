@@ -213,36 +213,102 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
         print(f"crm: wrote {args.output}", file=sys.stderr)
 
 
-def cmd_assess(args: argparse.Namespace) -> None:
+def cmd_export_event_schemas(args: argparse.Namespace) -> None:
+    """docs/events/<type>.json and docs/events.md beside that folder (events.docs)."""
+    from events.docs import artefacts
+
+    folder = Path(args.output).resolve()
+    docs = folder.parent
+    stale = []
+    for name, content in artefacts().items():
+        path = folder / name.removeprefix("events/") if name.startswith("events/") else docs / name
+        if args.check:
+            if not path.exists() or path.read_text() != content:
+                stale.append(name)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    if stale:
+        raise LaunchError(f"stale event documentation: {', '.join(stale)}; run `crm export-event-schemas` and commit it")
+    print(f"crm: {'checked' if args.check else 'wrote'} {docs / 'events.md'} and {folder}/", file=sys.stderr)
+
+
+def _as_of(args: argparse.Namespace):
     from datetime import datetime, timezone
 
-    settings = Settings.from_env()
     try:
         as_of = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(timezone.utc)
     except ValueError:
         raise LaunchError(f"--as-of {args.as_of!r} is not an ISO timestamp (e.g. 2027-01-01T00:30:00+08:00)") from None
     if as_of.tzinfo is None:
         raise LaunchError("--as-of needs its UTC offset (e.g. 2027-01-01T00:30:00+08:00)")
+    return as_of
+
+
+def cmd_assess(args: argparse.Namespace) -> None:
+    settings = Settings.from_env()
+    as_of = _as_of(args)
     with database_url(settings) as url:
-        asyncio.run(_assess(url, args.programme, as_of, args.batch, args.jobs))
+        asyncio.run(_assess(url, args.programme, as_of, args.batch, args.jobs, _risk_rule(settings)))
 
 
-async def _assess(url: str, programme_ref: str, as_of, batch: int, jobs: int) -> None:
+def cmd_check_risk(args: argparse.Namespace) -> None:
+    settings = Settings.from_env()
+    as_of = _as_of(args)
+    with database_url(settings) as url:
+        asyncio.run(_check_risk(url, args.programme, as_of, _risk_rule(settings)))
+
+
+async def _check_risk(url: str, programme_ref: str, as_of, risk) -> None:
+    from kernel.errors import DomainError
+    from models import Database
+    from tiers.risk import check_programme
+
+    database = Database.from_url(url, pool_size=2)
+    try:
+        async with database.session() as session:
+            programme = await _programme(session, programme_ref)
+        try:
+            told = await check_programme(database.session, programme.id, as_of, risk)
+        except DomainError as error:
+            raise LaunchError(str(error)) from None
+        print(f"crm: {told} members of {programme.name} at risk at {as_of.isoformat()} "
+              f"(period ends within {risk.days} days)", file=sys.stderr)
+    finally:
+        await database.dispose()
+
+
+def _risk_rule(settings: Settings):
+    from tiers.risk import RiskRule
+
+    return RiskRule.of_percent(settings.risk_days, settings.risk_share_percent)
+
+
+async def _programme(session, programme_ref: str):
     from sqlalchemy import func, or_, select
 
+    from models import Programme
+
+    condition = func.lower(Programme.name) == programme_ref.lower()
+    if programme_ref.isdigit():
+        condition = or_(condition, Programme.id == int(programme_ref))
+    programme = (await session.execute(select(Programme).where(condition))).scalars().first()
+    if programme is None:
+        raise LaunchError(f"no programme {programme_ref!r} (give its name or numeric id)")
+    return programme
+
+
+async def _assess(url: str, programme_ref: str, as_of, batch: int, jobs: int, risk) -> None:
+    from sqlalchemy import func, select
+
     from kernel.errors import DomainError
-    from models import Database, Membership, Programme
+    from models import Database, Membership
     from tiers.assessment import assess_programme
 
     database = Database.from_url(url, pool_size=2, max_overflow=16)  # the slices' connections
     try:
         async with database.session() as session:
-            condition = func.lower(Programme.name) == programme_ref.lower()
-            if programme_ref.isdigit():
-                condition = or_(condition, Programme.id == int(programme_ref))
-            programme = (await session.execute(select(Programme).where(condition))).scalars().first()
-            if programme is None:
-                raise LaunchError(f"no programme {programme_ref!r} (give its name or numeric id)")
+            programme = await _programme(session, programme_ref)
             total = (await session.execute(select(func.count()).select_from(Membership).where(
                 Membership.programme_id == programme.id))).scalar_one()
 
@@ -253,13 +319,14 @@ async def _assess(url: str, programme_ref: str, as_of, batch: int, jobs: int) ->
                   f"{run.demoted} demoted, {run.expired} lapsed", end="", file=sys.stderr, flush=True)
 
         try:
-            run = await assess_programme(database.session, programme.id, as_of, batch=batch, jobs=jobs, progress=progress)
+            run = await assess_programme(database.session, programme.id, as_of, batch=batch, jobs=jobs, progress=progress,
+                                         risk=risk)
         except DomainError as error:
             raise LaunchError(str(error)) from None
         if run.rule_version_id is None:
             raise LaunchError(f"{programme.name} has no rules in force at {as_of.isoformat()}")
         print(f"\ncrm: assessed {run.members} members of {programme.name} at {as_of.isoformat()}: "
-              f"{run.promoted} promoted, {run.demoted} demoted, {run.expired} lapsed", file=sys.stderr)
+              f"{run.promoted} promoted, {run.demoted} demoted, {run.expired} lapsed, {run.at_risk} at risk", file=sys.stderr)
     finally:
         await database.dispose()
 
@@ -350,6 +417,22 @@ def build_parser() -> argparse.ArgumentParser:
     assess.add_argument("--jobs", type=int, default=2, help="slices of the members assessed at once, one connection "
                         "each (default 2)")
     assess.set_defaults(handler=cmd_assess)
+
+    risk = commands.add_parser("check-risk", help="tell members whose tier is at risk (tier.at_risk)",
+                               description="Emit tier.at_risk for every member of a programme whose open period ends "
+                               "within CRM_RISK_DAYS with volume below CRM_RISK_SHARE_PERCENT of its retention "
+                               "threshold; once per member and period, so it is safe to schedule.")
+    risk.add_argument("--programme", required=True, help="programme name or numeric id")
+    risk.add_argument("--as-of", help="ISO timestamp with UTC offset (default now)")
+    risk.set_defaults(handler=cmd_check_risk)
+
+    event_docs = commands.add_parser("export-event-schemas", help="write the event catalogue's JSON Schemas and docs",
+                                     description="Write one JSON Schema per event type into --output and the list "
+                                     "events.md beside it, as committed in docs/.")
+    event_docs.add_argument("--output", default=str(PROJECT_ROOT / "docs" / "events"),
+                            help="folder of the schemas (default docs/events/); events.md goes beside it")
+    event_docs.add_argument("--check", action="store_true", help="only compare; exit 2 when the files are stale")
+    event_docs.set_defaults(handler=cmd_export_event_schemas)
 
     admin = commands.add_parser("create-admin", help="create an admin user with a password",
                                 description="Create an admin user; the password comes from CRM_ADMIN_PASSWORD or a prompt.")

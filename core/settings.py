@@ -79,6 +79,10 @@ class Settings:
     max_cost: int = 25_000
     max_tokens: int = 10_000
     deal_exclusivity_days: int = 90
+    # tier.at_risk (tiers.risk): the days before a period's end, and the share of the
+    # retention threshold (in percent) below which a member is told.
+    risk_days: int = 30
+    risk_share_percent: int = 100
     compiled_queries: bool = True
 
     @classmethod
@@ -110,5 +114,7 @@ class Settings:
             max_cost=_int("CRM_MAX_COST", 25_000, 10, 10_000_000),
             max_tokens=_int("CRM_MAX_TOKENS", 10_000, 100, 1_000_000),
             deal_exclusivity_days=_int("CRM_DEAL_EXCLUSIVITY_DAYS", 90, 1, 3650),
+            risk_days=_int("CRM_RISK_DAYS", 30, 0, 366),
+            risk_share_percent=_int("CRM_RISK_SHARE_PERCENT", 100, 1, 1000),
             compiled_queries=_bool("CRM_COMPILED_QUERIES", True),
         )

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from events.deals import DealContested, DealRegistered
+from events.outbox import Emission, emit_all
 from kernel.errors import Code, DomainError, FieldError, domain_codes
 from kernel.references import get_row, live, live_partner, lock_key
 from models import Customer, DealRegistration, Opportunity
@@ -125,4 +127,14 @@ async def register_deal(session: AsyncSession, *, partner_id: int, customer_id: 
     if opportunity_id is not None:
         deal.registering_partner_id = partner_id
     await session.flush()
+    # Claims of others on the customer that a registration does not refuse (a referral,
+    # another partner's registered deal) make it a conflict, said at once.
+    competing = sorted({c.kind for c in (await claims_of(session, [customer.id], now))[customer.id]
+                        if c.partner_id != partner_id})
+    of = {"registration": registration.id, "partner": partner_id, "customer": customer.id, "opportunity": opportunity_id}
+    await emit_all(session, [
+        Emission(DealRegistered(**of, registered_at=registration.registered_at, expires_at=registration.expires_at),
+                 registration.id, registration.registered_at, partner_id),
+        *([Emission(DealContested(**of, competing=competing, at=registration.registered_at), registration.id,
+                    registration.registered_at, partner_id)] if competing else [])])
     return registration

@@ -12,6 +12,8 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.archiving import archive, restore
+from events.customers import CustomerMerged
+from events.outbox import emit
 from kernel.errors import Code, DomainError, FieldError, domain_codes
 from kernel.filtering import FilterField
 from kernel.pagination import BIGINT_KEY, TEXT_KEY, TIME_KEY, Ordering, Sortable, SortKey, build_ordering
@@ -260,6 +262,11 @@ async def merge_customers(session: AsyncSession, into_id: int, from_id: int, *, 
     session.add(record)
     await session.flush()
     await session.refresh(survivor)
+    # For the survivor's account when it is a partner (a partner merges only into one).
+    await emit(session, CustomerMerged(survivor=survivor.id, merged=merged.id, merge=record.id, moved=moved,
+                                       merged_at=record.merged_at), aggregate_id=survivor.id,
+               occurred_at=record.merged_at,
+               account_id=survivor.id if survivor.classification == CustomerClassification.PARTNER else None)
     return survivor, record
 
 

@@ -19,13 +19,15 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm import pricing
+from events.orders import OrderCancelled, OrderPaid, OrderPlaced, OrderReturned
+from events.outbox import Emission, emit_all
 from tiers import ledger
 from kernel.errors import Code, DomainError, FieldError, domain_codes
 from kernel.filtering import FilterField
 from kernel.pagination import TIME_KEY, Sortable, build_ordering
 from kernel.references import live, lock_key
 from kernel.validation import Checker
-from models import Customer, Order, OrderLine, OrderReturn, OrderReturnLine, OrderStatus, Product
+from models import Customer, CustomerClassification, Order, OrderLine, OrderReturn, OrderReturnLine, OrderStatus, Product
 
 OrderErrorCode = domain_codes(
     "OrderErrorCode", "duplicate", "inactive_product", "currency_mismatch", "invalid_status", "nothing_to_return",
@@ -111,6 +113,11 @@ async def place_order(session: AsyncSession, *, customer_id: int, lines: list[Li
         for product, quantity, price in priced.lines
     )
     await session.flush()
+    partner = customer.classification == CustomerClassification.PARTNER
+    await emit_all(session, [
+        _emission(OrderPlaced, order, partner, order.placed_at, source=source, external_reference=external_reference,
+                  lines=len(lines), placed_at=order.placed_at),
+        *([_emission(OrderPaid, order, partner, order.paid_at, paid_at=order.paid_at)] if paid else [])])
     # Qualifying volume once paid (tiers.ledger.counted_at), and a promotion if this order
     # earns one: same transaction.
     await ledger.order_paid(session, order, actor_id)
@@ -134,11 +141,23 @@ async def _replayed(session: AsyncSession, order: Order, customer_id: int, lines
     return order
 
 
-async def _locked(session: AsyncSession, order_id: int) -> Order:
-    order = (await session.execute(select(Order).where(Order.id == order_id).with_for_update())).scalar_one_or_none()
-    if order is None:
+def _emission(kind: type, order: Order, partner: bool, at: datetime, **extra: Any) -> Emission:
+    """An order's event: for the customer's account when the customer is a partner (it
+    reads its own orders), else for staff only."""
+    return Emission(kind(order=order.id, customer=order.customer_id, total=order.total, currency=order.currency,
+                         status=OrderStatus(order.status).value, **extra),
+                    order.id, at, order.customer_id if partner else None)
+
+
+async def _locked(session: AsyncSession, order_id: int) -> tuple[Order, bool]:
+    """The order, locked, and whether its customer is a partner (for its events)."""
+    row = (await session.execute(
+        select(Order, Customer.classification == CustomerClassification.PARTNER)
+        .join(Customer, Customer.id == Order.customer_id).where(Order.id == order_id).with_for_update(of=Order)
+    )).one_or_none()
+    if row is None:
         raise DomainError.one("id", "No order has this ID.", Code.NOT_FOUND)
-    return order
+    return row[0], bool(row[1])
 
 
 async def mark_paid(session: AsyncSession, order_id: int, *, paid_at: datetime | None = None,
@@ -149,7 +168,7 @@ async def mark_paid(session: AsyncSession, order_id: int, *, paid_at: datetime |
     now = datetime.now(timezone.utc)
     check.happened("paid_at", paid_at, now, "paidAt")
     check.done()
-    order = await _locked(session, order_id)
+    order, partner = await _locked(session, order_id)
     if order.status != OrderStatus.PLACED:
         raise DomainError.one("id", f"Only a placed order can be paid; this one is {order.status}.", OrderErrorCode.INVALID_STATUS)
     if paid_at is not None and paid_at < order.placed_at:
@@ -158,12 +177,13 @@ async def mark_paid(session: AsyncSession, order_id: int, *, paid_at: datetime |
     order.paid_at = paid_at or now
     await session.flush()
     await session.refresh(order)
+    await emit_all(session, [_emission(OrderPaid, order, partner, order.paid_at, paid_at=order.paid_at)])
     await ledger.order_paid(session, order, actor_id)
     return order
 
 
 async def cancel_order(session: AsyncSession, order_id: int, *, actor_id: int | None = None) -> Order:
-    order = await _locked(session, order_id)
+    order, partner = await _locked(session, order_id)
     if order.status != OrderStatus.PLACED:
         hint = " Return a paid order instead." if order.status == OrderStatus.PAID else ""
         raise DomainError.one("id", f"Only a placed order can be cancelled; this one is {order.status}.{hint}",
@@ -172,6 +192,7 @@ async def cancel_order(session: AsyncSession, order_id: int, *, actor_id: int | 
     order.cancelled_at = datetime.now(timezone.utc)
     await session.flush()
     await session.refresh(order)
+    await emit_all(session, [_emission(OrderCancelled, order, partner, order.cancelled_at, cancelled_at=order.cancelled_at)])
     await ledger.order_cancelled(session, order, actor_id)
     return order
 
@@ -194,7 +215,7 @@ async def return_order(session: AsyncSession, order_id: int, lines: list[ReturnR
     for i, line in enumerate((lines or [])[:MAX_LINES]):
         check.quantity(f"lines.{i}.quantity", line.quantity)
     check.done()
-    order = await _locked(session, order_id)
+    order, partner = await _locked(session, order_id)
     if order.status != OrderStatus.PAID:
         raise DomainError.one("id", f"Only a paid order can be returned; this one is {order.status}.", OrderErrorCode.INVALID_STATUS)
     if returned_at is not None and order.paid_at is not None and returned_at < order.paid_at:
@@ -242,6 +263,9 @@ async def return_order(session: AsyncSession, order_id: int, lines: list[ReturnR
         order.status = OrderStatus.RETURNED.value
     await session.flush()
     await session.refresh(order)
+    await emit_all(session, [_emission(OrderReturned, order, partner, record.returned_at, order_return=record.id,
+                                       amount=record.amount, returned_total=order.returned_total,
+                                       returned_at=record.returned_at)])
     await ledger.order_returned(session, order, record, actor_id)
     return order, record
 

@@ -43,19 +43,22 @@ class EventType:
     aggregate: str  # the API type whose global ID the event is about
     description: str
     payload: type
+    # Who reads it besides staff (the feed's and webhooks' scope: Emission.account_id).
+    audience: str = "staff only"
 
 
 CATALOGUE: dict[str, EventType] = {}
 
 
-def event(name: str, *, aggregate: str, version: int = 1):
-    """Declares an event type (see the module's docstring)."""
+def event(name: str, *, aggregate: str, version: int = 1, audience: str = "staff only"):
+    """Declares an event type (see the module's docstring); `audience` says which partner
+    account reads it (docs/events.md)."""
 
     def declare(cls: type) -> type:
         if name in CATALOGUE:
             raise ValueError(f"event type {name} is declared twice")
         payload = dataclass(frozen=True, kw_only=True)(cls)
-        CATALOGUE[name] = EventType(name, version, aggregate, " ".join((cls.__doc__ or "").split()), payload)
+        CATALOGUE[name] = EventType(name, version, aggregate, " ".join((cls.__doc__ or "").split()), payload, audience)
         return payload
 
     return declare

@@ -98,11 +98,14 @@ _FINAL = text("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
 
 
 async def page(session: AsyncSession, *, after: Position | None, limit: int, types: Sequence[str] | None = None,
-               account_id: int | None = None, everyone: bool = False) -> list[Event]:
-    """The final events after `after`, in feed order: every account's when `everyone`
-    (staff), else only `account_id`'s."""
+               account_id: int | None = None, everyone: bool = False, where: Any = None) -> list[Event]:
+    """The final events after `after`, in feed order: those `where` selects (a caller's
+    row scope) when given, else every account's when `everyone` (staff), else only
+    `account_id`'s."""
     statement = select(Event).where(Event.transaction_id < _FINAL)
-    if not everyone:
+    if where is not None:
+        statement = statement.where(where)
+    elif not everyone:
         statement = statement.where(Event.account_id == account_id)
     if after is not None:
         statement = statement.where(or_(Event.transaction_id > after.transaction_id,

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from crm.auth import InvalidToken, Principal, read_token
 from models import Database
 from resolvers.errors import ApiError, ErrorCode
+from tiers.risk import RiskRule
 
 L = TypeVar("L", bound=DataLoader)
 
@@ -24,6 +25,7 @@ class Context:
     database: Database
     secret_key: str
     deal_exclusivity_days: int = 90
+    risk_rule: RiskRule = field(default_factory=RiskRule)
     _loaders: dict[tuple, DataLoader] = field(default_factory=dict)
 
     def loader(self, loader_class: type[L], *args: object) -> L:

@@ -34,6 +34,11 @@ def _parse(global_id: str) -> tuple[str, int] | None:
     return (type_name, pk) if to_global_id(type_name, pk) == global_id else None
 
 
+def parse_global_id(global_id: str) -> tuple[str, int] | None:
+    """(type name, primary key) of a string in our ID format; None when it is not one."""
+    return _parse(global_id)
+
+
 def from_global_id(global_id: str, *, expected_type: str | None = None) -> tuple[str, int]:
     """(type name, primary key) of an ID in a query argument; INVALID_ID if it is not one
     of ours (or not of the expected type)."""

@@ -16,6 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from kernel.pagination import Ordering, Page, count_by_parent, fetch_pages_by_parent
 from models import (
     ApiKey,
+    Event,
     Segment,
     Activity, Channel, ChannelSpend, Contact, Customer, CustomerMerge, Opportunity, OpportunityStageChange,
     FeePayment, Membership, Order, OrderLine, OrderReturn, Product, Programme, RuleVersion, TierOverride, TrainingBooking, User,
@@ -68,6 +69,7 @@ TrainingBookingByIdLoader = _by_id(TrainingBooking, "TrainingBooking")
 TierOverrideByIdLoader = _by_id(TierOverride, "TierOverride")
 ApiKeyByIdLoader = _by_id(ApiKey, "ApiKey")
 SegmentByIdLoader = _by_id(Segment, "Segment")
+EventByIdLoader = _by_id(Event, "Event")
 
 
 class NestedList:

@@ -14,10 +14,11 @@ from resolvers.ids import decode_id, from_global_id
 from schema.common import Money, camel, gid, given, payload_errors
 from schema.permissions import Admins, AnyRole, Managers, guarded_field, guarded_mutation
 from schema.programmes import (
-    AssessmentResult, ProgrammeCreateInput, ProgrammeError, ProgrammeErrorCode, ProgrammePayload, ProgrammePreview,
+    AssessmentResult, RiskCheckResult, ProgrammeCreateInput, ProgrammeError, ProgrammeErrorCode, ProgrammePayload, ProgrammePreview,
     ProgrammeType, ProgrammeUpdateInput, RuleVersionDeletePayload, RuleVersionPayload, RuleVersionType, TierInput, TierMove,
 )
 from tiers import assessment, programmes as service
+from tiers.risk import check_programme
 from tiers.rules import TierRule, benefit_rule
 
 
@@ -135,9 +136,25 @@ class ProgrammeMutations:
     async def tier_assess(self, info: Info, programme_id: strawberry.ID, as_of: datetime | None = None) -> AssessmentResult:
         try:
             pk = decode_id(programme_id, "Programme", "programme_id")
-            run = await assessment.assess_programme(info.context.database.session, pk, as_of or datetime.now(timezone.utc))
+            run = await assessment.assess_programme(info.context.database.session, pk, as_of or datetime.now(timezone.utc),
+                                                    risk=info.context.risk_rule)
         except DomainError as error:
-            return AssessmentResult(members=0, promoted=0, demoted=0, expired=0, rule_version_id=None,
+            return AssessmentResult(members=0, promoted=0, demoted=0, expired=0, at_risk=0, rule_version_id=None,
                                     errors=payload_errors(error.errors, ProgrammeError, ProgrammeErrorCode))
         return AssessmentResult(members=run.members, promoted=run.promoted, demoted=run.demoted, expired=run.expired,
-                                rule_version_id=gid("RuleVersion", run.rule_version_id), errors=[])
+                                at_risk=run.at_risk, rule_version_id=gid("RuleVersion", run.rule_version_id), errors=[])
+
+    @guarded_mutation(description="Tell every member of a programme whose tier is at risk at `asOf` (default now): "
+                      "the open period ends within the deployment's days (CRM_RISK_DAYS, default 30) and its volume is "
+                      "below its share (CRM_RISK_SHARE_PERCENT, default 100) of the earned tier's retention threshold. "
+                      "Emits tier.at_risk at most once per member and period, so it is safe to repeat or schedule "
+                      "(`crm check-risk`); tierAssess runs it too.", permissions=[Admins])
+    async def tier_risk_check(self, info: Info, programme_id: strawberry.ID,
+                              as_of: datetime | None = None) -> RiskCheckResult:
+        try:
+            pk = decode_id(programme_id, "Programme", "programme_id")
+            told = await check_programme(info.context.database.session, pk, as_of or datetime.now(timezone.utc),
+                                         info.context.risk_rule)
+        except DomainError as error:
+            return RiskCheckResult(at_risk=0, errors=payload_errors(error.errors, ProgrammeError, ProgrammeErrorCode))
+        return RiskCheckResult(at_risk=told, errors=[])

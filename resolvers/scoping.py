@@ -28,7 +28,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from crm.auth import Principal, Role
 from kernel.errors import not_found
 from models import (
-    Activity, ApiKey, Channel, ChannelSpend, Contact, Customer, CustomerMerge, DealRegistration, FeePayment, Membership,
+    Activity, ApiKey, Channel, ChannelSpend, Contact, Customer, CustomerMerge, DealRegistration, Event, FeePayment,
+    Membership,
     Opportunity, OpportunityStageChange, Order, OrderLine, OrderReturn, Product, Programme, RuleVersion, Segment,
     TierOverride, TrainingBooking, User,
 )
@@ -83,6 +84,8 @@ ROW_SCOPES: dict[str, RowScope] = {
     "OrderLine": RowScope(OrderLine, lambda c, account, user: c.order_id.in_(_order_of(account))),
     "OrderReturn": RowScope(OrderReturn, lambda c, account, user: c.order_id.in_(_order_of(account))),
     "Membership": RowScope(Membership, lambda c, account, user: c.account_id == account),
+    # The events that concern the account (events.outbox.Emission.account_id; docs/events.md).
+    "Event": RowScope(Event, lambda c, account, user: c.account_id == account),
     "FeePayment": RowScope(FeePayment, _OWNED_BY_MEMBERSHIP),
     "TrainingBooking": RowScope(TrainingBooking, _OWNED_BY_MEMBERSHIP),
     "TierOverride": RowScope(TierOverride, _OWNED_BY_MEMBERSHIP),

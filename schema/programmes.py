@@ -263,12 +263,21 @@ class ProgrammePreview:
         return Connection.from_page(rows, lambda mover: PreviewMover.of(mover, page), total)
 
 
+@strawberry.type(description="Result of tierRiskCheck.")
+class RiskCheckResult:
+    at_risk: int = strawberry.field(description="Members told (tier.at_risk) this time; those told already in the "
+                                    "same period are not told again.")
+    errors: list[ProgrammeError] = strawberry.field(description="Empty on success.")
+
+
 @strawberry.type(description="Result of tierAssess.")
 class AssessmentResult:
     members: int = strawberry.field(description="Members assessed.")
     promoted: int = strawberry.field(description="Members promoted.")
     demoted: int = strawberry.field(description="Members demoted.")
     expired: int = strawberry.field(description="Members whose fee term or override lapsed.")
+    at_risk: int = strawberry.field(description="Members told (tier.at_risk) that the period open at asOf will not "
+                                    "keep their earned tier.")
     rule_version_id: strawberry.ID | None = strawberry.field(description="The rule version applied; null if none was in force.")
     errors: list[ProgrammeError] = strawberry.field(description="Empty on success.")
 

@@ -13,6 +13,7 @@ from resolvers.channels import ChannelMutations, ChannelQueries
 from resolvers.conflicts import ConflictMutations, ConflictQueries
 from resolvers.contacts import ContactMutations, ContactQueries
 from resolvers.customers import CustomerMutations, CustomerQueries
+from resolvers.events import EventQueries
 from resolvers.identity import IdentityMutations, IdentityQueries
 from resolvers.memberships import MembershipMutations, MembershipQueries
 from resolvers.node import NodeQueries
@@ -27,6 +28,7 @@ from schema.activities import ActivityType
 from schema.channels import ChannelSpendType, ChannelType
 from schema.contacts import ContactType
 from schema.customers import CustomerMergeType, CustomerType
+from schema.events import EventType
 from schema.defaults import publish_literal_defaults
 from schema.descriptions import describe, describe_row_scopes
 from schema.extensions import NamedScalarErrors, OperationName
@@ -46,7 +48,7 @@ from schema.users import UserType
 @strawberry.type(description="Everything that can be read.")
 class Query(NodeQueries, CustomerQueries, ContactQueries, OpportunityQueries, ActivityQueries, OrderQueries,
             ProductQueries, ChannelQueries, UserQueries, ProgrammeQueries, MembershipQueries, IdentityQueries,
-            AnalyticsQueries, SegmentQueries, ConflictQueries):
+            AnalyticsQueries, SegmentQueries, ConflictQueries, EventQueries):
     pass
 
 
@@ -61,7 +63,7 @@ class Mutation(CustomerMutations, ContactMutations, OpportunityMutations, Activi
 NODE_TYPES = [
     ActivityType, ChannelSpendType, ChannelType, ContactType, CustomerMergeType, CustomerType, OpportunityType,
     OrderLineType, OrderReturnType, OrderType, ProductType, StageChangeType, UserType, ProgrammeType, RuleVersionType,
-    MembershipType, FeePaymentType, TrainingBookingType, TierOverrideType, ApiKeyType, SegmentType,
+    MembershipType, FeePaymentType, TrainingBookingType, TierOverrideType, ApiKeyType, SegmentType, EventType,
 ]
 
 

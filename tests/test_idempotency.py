@@ -286,6 +286,7 @@ VERBS_WITHOUT_KEY = {
     "Complete": "a repeat finds it done (NO_CHANGE)",
     "Publish": "a repeat finds it published",
     "Assess": "idempotent by design: it writes only what changed",
+    "Check": "idempotent by design: a member is told once per period (tierRiskCheck)",
     "Replay": "idempotent by design: entries already in the ledger are left alone",
     "SetPassword": "sets a value",
 }

@@ -122,7 +122,7 @@ def settings():
 
 
 @pytest.fixture
-async def world(post_graphql):
+async def world(post_graphql, connection):
     """Staff (a sales owner, a channel) and two partners A and B, each with an account,
     partner user and API key, referred customers (one merged into another), a registered
     deal with a stage change, contact and activity, a membership with fee payment,
@@ -191,6 +191,9 @@ async def world(post_graphql):
             "ApiKey": [api_key], "TrainingBooking": [booking],
         }
         assert override["membership"]["id"] == membership
+        events = (await connection.execute(text("SELECT id FROM event WHERE account_id = :a ORDER BY id"),
+                                           {"a": pk_of(account)})).scalars().all()
+        ids["Event"] = [gid("Event", pk) for pk in events]
         out[key] = {"ids": ids, "staff_ids": out["staff"], "principal": principal, "account": account, "referred": referred, "membership": membership,
                     "deal": deal, "order": order["id"], "key": created_key["key"]}
     # A prospect B referred, with a deal staff registered for A: A reads the customer (the
@@ -305,6 +308,11 @@ def walk_queries(own: dict[str, Any], world: dict[str, Any], walked: set) -> lis
     return queries
 
 
+# The feed shows committed events only (events.outbox's xmin gate) and this world is one
+# uncommitted transaction: its events are walked by node(id:) through the same row scope
+# here, and the feed with committed events of two partners in tests/test_event_feed.py.
+NOT_FILLABLE = {("EventPage", "events")}
+
 GLOBAL_ID = re.compile(r'"([A-Za-z0-9+/]{6,}={0,2})"')
 
 
@@ -387,7 +395,7 @@ async def test_a_partner_walking_every_relation_reaches_nothing_of_another(post_
             assert not result.errors, (query, result.body)
             reached |= walked_fields_filled(query, result.data)
     # every relation the walk follows held data at least once, so it was really tried
-    empty = sorted(walked - reached)
+    empty = sorted(walked - reached - NOT_FILLABLE)
     assert not empty, f"relations the world holds no data for (add some to the fixture): {empty}"
 
 

@@ -25,11 +25,14 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from events.outbox import emit_all
 from kernel.errors import Code, DomainError
 from kernel.references import get_row
 from kernel.validation import Checker
 from models import Programme, RuleVersion, Tier
+from tiers.membership import history_emissions
 from tiers.programmes import rules_in_force, version_rules
+from tiers.risk import RiskRule, check_programme
 from tiers.rules import Rules
 
 # Per member: the closed period (local bounds -> instants), its window, the volume, the
@@ -49,7 +52,7 @@ WITH prog AS (
 ),
 tiers AS (SELECT rank, promotion_threshold, retention_threshold, discount_rate FROM tier WHERE rule_version_id = :version),
 batch AS MATERIALIZED (
-    SELECT m.id, m.joined_at, m.earned_rank, m.earned_until, m.assessed_through, m.tier_rank
+    SELECT m.id, m.joined_at, m.earned_rank, m.earned_until, m.assessed_through, m.tier_rank, m.account_id
     FROM membership m WHERE m.programme_id = :programme AND m.id > :after AND m.id <= :upto AND m.joined_at <= :as_of
     ORDER BY m.id LIMIT :batch
 ),
@@ -265,9 +268,11 @@ history AS (
     LEFT JOIN lapsed l ON l.id = c.id
     CROSS JOIN LATERAL (SELECT CASE WHEN c.reason IS NULL THEN 'expired' WHEN c.new_effective = c.tier_rank THEN 'earned'
                                     ELSE c.reason END AS reason) r
-    RETURNING membership_id
+    RETURNING id, membership_id, from_rank, to_rank, reason, earned_rank, at, explanation
 )
-SELECT (SELECT max(id) FROM batch) AS last_id, (SELECT count(*) FROM batch) AS members,
+SELECT (SELECT max(id) FROM batch) AS last_id,
+       (SELECT jsonb_agg(to_jsonb(h) || jsonb_build_object('account_id', b.account_id) ORDER BY h.id)
+        FROM history h JOIN batch b ON b.id = h.membership_id) AS changes, (SELECT count(*) FROM batch) AS members,
        (SELECT count(*) FROM history h JOIN changed c ON c.id = h.membership_id WHERE c.reason = 'promoted') AS promoted,
        (SELECT count(*) FROM history h JOIN changed c ON c.id = h.membership_id WHERE c.reason = 'demoted') AS demoted,
        (SELECT count(*) FROM history h JOIN changed c ON c.id = h.membership_id WHERE c.reason IS NULL) AS expired,
@@ -286,6 +291,7 @@ class AssessmentRun:
     expired: int = 0
     batches: int = 0
     retried: int = 0  # members decided again because they changed meanwhile
+    at_risk: int = 0  # members told their tier is at risk in the period open at as_of (tiers.risk)
     rule_version_id: int | None = None
     as_of: datetime | None = None
     details: dict[str, Any] = field(default_factory=dict)
@@ -298,22 +304,25 @@ async def version_in_force(session: AsyncSession, programme_id: int, at: datetim
 
 
 async def assess_batch(session: AsyncSession, programme_id: int, version_id: int, as_of: datetime, *, after: int,
-                       batch: int, upto: int = 2**63 - 1, decide: tuple[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+                       batch: int, upto: int = 2**63 - 1, decide: tuple[str, dict[str, Any]] | None = None,
+                       rules: Rules | None = None) -> dict[str, Any]:
     """Assesses the next `batch` members with ids in (after, upto], in the caller's
-    transaction; the rows it updates stay locked until that ends. `decide` is
-    `decide_sql`'s result when the caller has it already (it is the same for every batch
-    of a run)."""
+    transaction, and emits the events of the history rows it wrote (one more statement
+    per batch); the rows it updates stay locked until that ends. `decide` and `rules`
+    (the version's) when the caller has them already (the same for every batch of a run)."""
     decide, parameters = decide or await _decide(session, programme_id, version_id)
-    row = (await session.execute(text(decide + _APPLY), {
+    row = dict((await session.execute(text(decide + _APPLY), {
         **parameters, "programme": programme_id, "version": version_id, "as_of": as_of, "after": after, "upto": upto,
         "batch": batch,
-    })).mappings().one()
-    return dict(row)
+    })).mappings().one())
+    if row["changes"]:
+        await emit_all(session, history_emissions(row["changes"], programme_id, rules or await version_rules(session, version_id)))
+    return row
 
 
 async def assess_programme(session_factory: Callable[[], Any], programme_id: int, as_of: datetime, *,
-                           batch: int = 5000, jobs: int = 2,
-                           progress: Callable[[AssessmentRun], None] | None = None) -> AssessmentRun:
+                           batch: int = 5000, jobs: int = 2, progress: Callable[[AssessmentRun], None] | None = None,
+                           risk: RiskRule = RiskRule()) -> AssessmentRun:
     """Assesses every member, one short transaction per batch of members (so the locks of
     one batch are held only while it is assessed). The members' id range is cut into
     `jobs` slices assessed at once, each on its own connection: the work is PostgreSQL's,
@@ -334,6 +343,7 @@ async def assess_programme(session_factory: Callable[[], Any], programme_id: int
                                            {"p": programme_id})).one()
         # Published versions are never edited: one statement serves every batch.
         statement = await _decide(session, programme_id, version_id) if version_id is not None else None
+        rules = await version_rules(session, version_id) if version_id is not None else None
     run = AssessmentRun(rule_version_id=version_id, as_of=as_of)
     if version_id is None or low is None:
         return run
@@ -344,7 +354,7 @@ async def assess_programme(session_factory: Callable[[], Any], programme_id: int
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 async with session_factory() as session, session.begin():
                     result = await assess_batch(session, programme_id, version_id, as_of, after=after, upto=upto,
-                                                batch=batch, decide=statement)
+                                                batch=batch, decide=statement, rules=rules)
                 run.promoted += result["promoted"]
                 run.demoted += result["demoted"]
                 run.expired += result["expired"]
@@ -364,6 +374,7 @@ async def assess_programme(session_factory: Callable[[], Any], programme_id: int
     async with asyncio.TaskGroup() as group:
         for start in range(low - 1, high, step):
             group.create_task(assess_slice(start, min(start + step, high)))
+    run.at_risk = await check_programme(session_factory, programme_id, as_of, risk, batch=batch)
     return run
 
 

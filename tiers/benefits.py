@@ -20,6 +20,8 @@ from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from events.memberships import QuotaExhausted, QuotaGranted, QuotaLow
+from events.outbox import Emission, emit_all
 from kernel.errors import Code, DomainError
 from kernel.references import get_row
 from kernel.validation import Checker
@@ -95,15 +97,37 @@ async def top_up(session: AsyncSession, membership: Membership, at: datetime, ru
         return
     programme = await get_row(session, Programme, membership.programme_id)
     period = period_of(programme, membership.joined_at, at)
-    granted = dict((await session.execute(
-        select(BenefitGrant.benefit, func.sum(BenefitGrant.quantity)).where(
-            BenefitGrant.membership_id == membership.id, BenefitGrant.window_start == period.start)
-        .group_by(BenefitGrant.benefit))).all())
+    granted, used = totals_of((await session.execute(select(*benefit_totals(membership.id, period.start)))).one())
     short = [(b, b.quantity - int(granted.get(b.code, 0))) for b in tier.benefits if b.quantity > granted.get(b.code, 0)]
     session.add_all(BenefitGrant(membership_id=membership.id, benefit=b.code, window_start=period.start,
                                  quantity=missing, tier_rank=tier.rank) for b, missing in short)
     if short:
         await session.flush()
+        await emit_all(session, [_quota_event(QuotaGranted, membership, Quota(
+            b.code, b.name, period, b.quantity, used.get(b.code, 0)), at, quantity=missing, tier=tier.code)
+            for b, missing in short])
+
+
+def low_mark(granted: int) -> int:
+    """Remaining units at or below which a quota is low: a fifth of the grant, at least 1."""
+    return max(1, granted // 5)
+
+
+def _quota_event(kind: type, membership: Membership, quota: Quota, at: datetime, **extra: Any) -> Emission:
+    return Emission(kind(membership=membership.id, account=membership.account_id, programme=membership.programme_id,
+                         benefit=quota.code, period_start=quota.period.start, period_end=quota.period.end,
+                         granted=quota.granted, used=quota.used, remaining=quota.remaining, **extra),
+                    membership.id, at, membership.account_id)
+
+
+async def _used(session: AsyncSession, membership: Membership, before: Quota, quantity: int, at: datetime) -> None:
+    """The quota events of a use of `quantity` units: exhausted when it took the quota to
+    zero, low when it crossed the low mark (so each is said once per fall)."""
+    after = Quota(before.code, before.name, before.period, before.granted, before.used + quantity)
+    if after.remaining == 0 < before.remaining:
+        await emit_all(session, [_quota_event(QuotaExhausted, membership, after, at)])
+    elif 0 < after.remaining <= low_mark(after.granted) < before.remaining:
+        await emit_all(session, [_quota_event(QuotaLow, membership, after, at)])
 
 
 async def _locked_quota(session: AsyncSession, membership_id: int, code: str, at: datetime) -> tuple[Membership, Quota | None]:
@@ -144,6 +168,7 @@ async def use_benefit(session: AsyncSession, membership_id: int, *, benefit: str
                          quantity=quantity, note=note, actor_id=actor_id)
     session.add(usage)
     await session.flush()
+    await _used(session, membership, quota, quantity, at)
     return usage
 
 
@@ -165,6 +190,7 @@ async def book_training(session: AsyncSession, membership_id: int, *, title: str
     session.add(BenefitUsage(membership_id=membership.id, benefit=TRAINING, window_start=quota.period.start,
                              quantity=1, booking_id=booking.id, actor_id=actor_id))
     await session.flush()
+    await _used(session, membership, quota, 1, at)
     return booking
 
 

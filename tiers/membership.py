@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -10,8 +11,8 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from events.memberships import TIER_EVENTS, TierChanged
-from events.outbox import emit
+from events.memberships import TIER_EVENTS, FeePaid, FeeRefunded, MembershipEnrolled, MembershipLapsed, lapses
+from events.outbox import Emission, emit_all
 from kernel.errors import Code, DomainError
 from kernel.money import round_money
 from kernel.references import get_row, live, ref
@@ -86,20 +87,40 @@ async def record_change(session: AsyncSession, membership: Membership, *, to_ran
     session.add(change)
     from_rank, membership.tier_rank = membership.tier_rank, to_rank
     await session.flush()
-    await emit(session, tier_event(change, membership, rules, from_rank), aggregate_id=membership.id, occurred_at=at,
-               account_id=membership.account_id)
+    await emit_all(session, tier_emissions(
+        change_id=change.id, membership_id=membership.id, account_id=membership.account_id,
+        programme_id=membership.programme_id, reason=reason, from_rank=from_rank, to_rank=to_rank,
+        earned_rank=change.earned_rank, at=at, explanation=change.explanation, rules=rules))
     if rules is not None:
         await top_up(session, membership, at, rules)
     return change
 
 
-def tier_event(change: TierChange, membership: Membership, rules: Rules | None, from_rank: int) -> TierChanged:
-    """The event of a history row (events.memberships: one type per reason)."""
+def tier_emissions(*, change_id: int, membership_id: int, account_id: int, programme_id: int,
+                   reason: TierChangeReason, from_rank: int, to_rank: int, earned_rank: int, at: datetime,
+                   explanation: dict[str, Any], rules: Rules | None) -> list[Emission]:
+    """The events of one history row, whichever path wrote it (record_change, the bulk
+    assessment): its tier event (one type per reason), and `membership.lapsed` when it
+    leaves the member no tier. For the member's account."""
     code = (lambda rank: (t.code if (t := rules.tier(rank)) else None) if rules else None)
-    return TIER_EVENTS[TierChangeReason(change.reason)](
-        membership=membership.id, account=membership.account_id, programme=membership.programme_id, change=change.id,
-        from_rank=from_rank, to_rank=change.to_rank, from_tier=code(from_rank), to_tier=code(change.to_rank),
-        earned_rank=change.earned_rank, at=change.at, explanation=change.explanation)
+    member = {"membership": membership_id, "account": account_id, "programme": programme_id}
+    out = [Emission(TIER_EVENTS[reason](
+        **member, change=change_id, from_rank=from_rank, to_rank=to_rank, from_tier=code(from_rank),
+        to_tier=code(to_rank), earned_rank=earned_rank, at=at, explanation=explanation), membership_id, at, account_id)]
+    if lapses(from_rank, to_rank):
+        out.append(Emission(MembershipLapsed(**member, change=change_id, from_rank=from_rank, from_tier=code(from_rank),
+                                             reason=reason, at=at), membership_id, at, account_id))
+    return out
+
+
+def history_emissions(rows: Any, programme_id: int, rules: Rules | None) -> list[Emission]:
+    """The events of history rows a set-based statement wrote (tier_change rows as JSON,
+    with the member's `account_id`), in their order."""
+    rows = json.loads(rows) if isinstance(rows, str) else rows
+    return [e for r in rows for e in tier_emissions(
+        change_id=r["id"], membership_id=r["membership_id"], account_id=r["account_id"], programme_id=programme_id,
+        reason=TierChangeReason(r["reason"]), from_rank=r["from_rank"], to_rank=r["to_rank"],
+        earned_rank=r["earned_rank"], at=datetime.fromisoformat(r["at"]), explanation=r["explanation"], rules=rules)]
 
 
 async def refresh_tier(session: AsyncSession, membership: Membership, programme: Programme, at: datetime, *,
@@ -190,7 +211,8 @@ async def enroll(session: AsyncSession, *, account_id: int, programme_id: int, t
         raise DomainError.one("fee_payment.amount", f"{due} {currency} is due for {tier.name}{credited_note}; "
                               f"{round_money(due - amount)} {currency} is missing.", MembershipErrorCode.FEE_TOO_LOW,
                               details={"amount_due": due})
-    if membership is None:
+    joining = membership is None
+    if joining:
         membership = Membership(account_id=account_id, programme_id=programme_id, joined_at=at)
         session.add(membership)
         await session.flush()
@@ -204,6 +226,11 @@ async def enroll(session: AsyncSession, *, account_id: int, programme_id: int, t
     explanation = {"fee_payment": ref("FeePayment", payment.id), "tier": tier.code, "term_end": term_end.isoformat()}
     if credited is not None:
         explanation.update(credit=str(credit), credited_payment=ref("FeePayment", credited.id))
+    member = {"membership": membership.id, "account": account_id, "programme": programme_id}
+    await emit_all(session, [Emission(body, membership.id, at, account_id) for body in (
+        *([MembershipEnrolled(**member, tier=tier.code, joined_at=membership.joined_at)] if joining else []),
+        FeePaid(**member, fee_payment=payment.id, tier=tier.code, amount=amount, credit=credit, currency=currency,
+                term_start=at, term_end=term_end))])
     await refresh_tier(session, membership, programme, at, reason=TierChangeReason.FEE_PAID, actor_id=actor_id,
                        explanation=explanation)
     return membership, payment
@@ -231,6 +258,10 @@ async def refund_fee(session: AsyncSession, fee_payment_id: int, *, reason: str 
     payment.refunded_at = at
     payment.refund_reason = reason
     await session.flush()
+    await emit_all(session, [Emission(FeeRefunded(
+        membership=membership.id, account=membership.account_id, programme=membership.programme_id,
+        fee_payment=payment.id, tier_rank=payment.tier_rank, amount=payment.amount, currency=payment.currency,
+        refunded_at=at, reason=reason), membership.id, at, membership.account_id)])
     await refresh_tier(session, membership, programme, at, reason=TierChangeReason.REFUND, actor_id=actor_id,
                        explanation={"fee_payment": ref("FeePayment", payment.id)})
     return membership, payment
