@@ -21,7 +21,7 @@ from strawberry.types.arguments import convert_arguments
 __all__ = [
     "FieldDetails", "FragmentDetails", "GraphQLResolveInfoHelpers", "Path", "VariableValues", "arguments_of",
     "collect_root", "collect_sub", "coerce_variables", "field_nodes", "fragments_of", "new_executor", "resolve_info",
-    "strawberry_arguments", "sql_cache_key", "bind_processors", "json_text",
+    "strawberry_arguments", "sql_cache_key", "bind_processors", "json_text", "concatenation",
 ]
 
 # A grouped selection: response key -> the field nodes merged under it (graphql-core's
@@ -101,6 +101,16 @@ def sql_cache_key(statement: Any) -> Any:
 
 def bind_processors(compiled: Any) -> dict[str, Any]:
     return compiled._bind_processors
+
+
+def concatenation(pieces: list[Any]) -> Any:
+    """`a || b || c ...` as one flat text expression: nesting `a + b` once per piece makes
+    a tree as deep as the object is wide, which SQLAlchemy compiles recursively."""
+    from sqlalchemy import Text
+    from sqlalchemy.sql import operators
+    from sqlalchemy.sql.elements import ExpressionClauseList, Grouping
+
+    return Grouping(ExpressionClauseList._construct_for_list(operators.concat_op, Text(), *pieces))
 
 
 def _refuse(value: Any) -> Any:
