@@ -76,8 +76,9 @@ class Const:
     text: str
 
 
-# A JSON value as SQL: a constant, SQL text, or a SQLAlchemy expression; never NULL.
-JsonValue = Const | str | ColumnElement[Any]
+# A JSON value as SQL: a constant, SQL text, a SQLAlchemy expression, or a list of
+# those to be concatenated; never NULL.
+JsonValue = Const | str | ColumnElement[Any] | list
 
 NULL_JSON = Const("null")
 _PGBENCH_VARIABLE = re.compile(r"(?<=:)(?=[A-Za-z0-9_])")
@@ -107,19 +108,42 @@ def json_or_null(expression: ColumnElement[Any]) -> ColumnElement[Any]:
 def json_concat(pieces: list[JsonValue]) -> ColumnElement[Any]:
     """The text of `pieces` in order, neighbouring constants merged into one literal."""
     merged: list[Any] = []
-    for piece in pieces:
-        if isinstance(piece, Const):
-            if merged and isinstance(merged[-1], Const):
-                merged[-1] = Const(merged[-1].text + piece.text)
-            else:
-                merged.append(piece)
+    for piece in _spliced(pieces):
+        if isinstance(piece, Const) and merged and isinstance(merged[-1], Const):
+            merged[-1] = Const(merged[-1].text + piece.text)
         else:
             merged.append(piece)
     if len(merged) == 1 and isinstance(merged[0], Const):
         return literal_column(sql_string(merged[0].text), Text)
     return internals.concatenation([
         literal_column(sql_string(piece.text), Text) if isinstance(piece, Const)
-        else literal_column(piece, Text) if isinstance(piece, str) else piece for piece in merged])
+        else literal_column(piece, Text) if isinstance(piece, str) else piece for piece in merged], merged)
+
+
+def _spliced(pieces: list[JsonValue]) -> list[JsonValue]:
+    """A nested object's pieces in place of the object, so `{"node":` and `{"id":` are
+    one literal: one concatenation less per row and level."""
+    out: list[JsonValue] = []
+    for piece in pieces:
+        parts = piece if isinstance(piece, list) else internals.concatenated_parts(piece)
+        out += _spliced(parts) if parts is not None else [piece]
+    return out
+
+
+def rendered(expression: ColumnElement[Any]) -> JsonValue:
+    """A value's SQL text, rendered once per plan; a concatenation as its pieces, so its
+    constants merge with the object's around it."""
+    parts = internals.concatenated_parts(expression)
+    if parts is None:
+        return literal_sql(expression)
+    return [part if isinstance(part, (Const, str)) else literal_sql(part) for part in parts]
+
+
+def json_string(expression: ColumnElement[Any], nullable: bool = True) -> ColumnElement[Any]:
+    """Text that needs no escaping (digits, ISO dates and times, one line of base64) as
+    a JSON string: quoted by constants, without to_json."""
+    written = json_concat([Const('"'), expression, Const('"')])
+    return func.coalesce(written, literal_column("'null'")) if nullable else written
 
 
 def json_object(pairs: list[tuple[str, JsonValue]]) -> ColumnElement[Any]:
@@ -170,11 +194,11 @@ def leaf(graphql_type: Any, column: ColumnElement[Any]) -> ColumnElement[Any]:
     if name in ("String", "Int", "Boolean", "JSON"):
         return json_value(column, nullable)
     if name == "DateTime":
-        return json_value(iso_timestamp(column), nullable)
+        return json_string(iso_timestamp(column), nullable)
     if name == "Date":
-        return json_value(iso_date(column), nullable)
-    if name == "Decimal":
-        return json_value(cast(column, Text), nullable)
+        return json_string(iso_date(column), nullable)
+    if name == "Decimal":  # digits, a sign and a point, or NaN
+        return json_string(cast(column, Text), nullable)
     raise Unsupported(f"scalar {name}")
 
 
@@ -183,7 +207,7 @@ def cursor_value(key: Any, column: ColumnElement[Any]) -> ColumnElement[Any]:
     dump = getattr(key.dump, "__name__", "")
     nullable = _nullable(key.column)
     if dump == "_iso":
-        return json_value(iso_date(column) if isinstance(key.column.type, Date) else iso_timestamp(column), nullable)
+        return json_string(iso_date(column) if isinstance(key.column.type, Date) else iso_timestamp(column), nullable)
     if key.dump is str:
         return json_value(cast(column, String), nullable)
     return json_value(column, nullable)

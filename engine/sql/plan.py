@@ -27,7 +27,9 @@ from engine.sql.common import (
     const_of,
     json_object,
     json_or_null,
+    json_string,
     json_value,
+    rendered,
     leaf,
     literal_sql,
     unwrap,
@@ -422,7 +424,7 @@ class _Planner:
             pieces: list[tuple[str, JsonValue]] = []
             for part_key, part in self.sub(field_type, details).items():
                 # The amount is not NULL where the object is written.
-                value = {"amount": lambda: json_value(cast(func.round(amount, 2), Text), nullable=False),
+                value = {"amount": lambda: json_string(cast(func.round(amount, 2), Text), nullable=False),
                          "currency": lambda: json_value(row[source.currency], row[source.currency].nullable is not False),
                          "__typename": lambda: const_of(field_type.name)}.get(_name(part))
                 if value is None:
@@ -430,13 +432,15 @@ class _Planner:
                 pieces.append((part_key, value()))
             expression = case((amount.is_(None), literal_column("'null'")), else_=json_object(pieces))
         elif isinstance(source, GlobalId):
+            nullable = getattr(row[source.column], "nullable", True) is not False
             written = global_id(source.type_name, row[source.column])
-            expression = json_value(written, nullable=getattr(row[source.column], "nullable", True) is not False)
+            # base64 of `Type:<bigint>` fits one line of PostgreSQL's base64 (57 bytes): no newline to escape.
+            expression = json_string(written, nullable) if len(source.type_name) + 21 <= 57 else json_value(written, nullable)
         elif isinstance(source, ColumnSource):
             expression = leaf(field_type, row[source.name])
         else:
             raise Unsupported(f"source {source}")
-        return Pair(key, literal_sql(expression)), {column.key for column in _columns_of(expression, alias_name)}
+        return Pair(key, rendered(expression)), {column.key for column in _columns_of(expression, alias_name)}
 
     def connection(self, connection_type: GraphQLObjectType, details: list[FieldDetails], definition: Any,
                    strawberry_field: Any, build: Callable[..., Any], roles: list) -> ConnectionPlan:
