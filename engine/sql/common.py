@@ -90,7 +90,7 @@ def const_of(value: Any) -> Const:
 
 def sql_string(text: str) -> str:
     """The SQL literal of a constant text. A colon followed by a letter or digit ends one
-    literal and starts the next (`'{"a":' || 'true}'`): see the pgbench note below."""
+    literal and starts the next (`'{"a":' || 'true}'`): see the pgbench note above."""
     return " || ".join("'" + piece.replace("'", "''") + "'" for piece in _PGBENCH_VARIABLE.split(text))
 
 
