@@ -21,7 +21,7 @@ from strawberry.types.arguments import convert_arguments
 __all__ = [
     "FieldDetails", "FragmentDetails", "GraphQLResolveInfoHelpers", "Path", "VariableValues", "arguments_of",
     "collect_root", "collect_sub", "coerce_variables", "field_nodes", "fragments_of", "new_executor", "resolve_info",
-    "strawberry_arguments", "sql_cache_key", "bind_processors", "json_text",
+    "strawberry_arguments", "sql_cache_key", "bind_processors", "json_text", "concatenation", "concatenated_parts",
 ]
 
 # A grouped selection: response key -> the field nodes merged under it (graphql-core's
@@ -101,6 +101,38 @@ def sql_cache_key(statement: Any) -> Any:
 
 def bind_processors(compiled: Any) -> dict[str, Any]:
     return compiled._bind_processors
+
+
+def concatenation(pieces: list[Any], parts: Any = None) -> Any:
+    """`(a || b || c ...)` as one flat text expression: nesting `a + b` once per piece
+    makes a tree as deep as the object is wide, which SQLAlchemy compiles recursively.
+    `parts`: what it was made of, kept on it (`.parts`) for a caller to splice it into
+    a larger concatenation."""
+    from sqlalchemy import Text
+    from sqlalchemy.sql import operators
+    from sqlalchemy.sql.elements import ExpressionClauseList
+
+    made = _Concatenation(ExpressionClauseList._construct_for_list(operators.concat_op, Text(), *pieces))
+    made.parts = parts
+    return made
+
+
+def _concatenation_class() -> type:
+    from sqlalchemy.sql.elements import Grouping
+
+    class Concatenation(Grouping):
+        inherit_cache = True
+        parts: Any = None
+
+    return Concatenation
+
+
+_Concatenation = _concatenation_class()
+
+
+def concatenated_parts(expression: Any) -> list | None:
+    """The parts a `concatenation` was made of (None for any other expression)."""
+    return expression.parts if isinstance(expression, _Concatenation) else None
 
 
 def _refuse(value: Any) -> Any:

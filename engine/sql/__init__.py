@@ -2,9 +2,10 @@
 PostgreSQL.
 
 Each page is a `LIMIT n + 1` subquery, each nested page a subquery correlated to its
-parent's row, each to-one relation a scoped subquery, each node a `json_build_object`
-of its fields written exactly as the GraphQL scalars and enums would write them, each
-connection's edges and pageInfo built around its page. Python encodes the cursors and
+parent's row, each to-one relation a scoped subquery, each node a JSON object of its
+fields written exactly as the GraphQL scalars and enums would write them, each
+connection's edges and pageInfo built around its page. The JSON is concatenated text
+(engine/sql/common.py's builders), which costs PostgreSQL half of json_build_object. Python encodes the cursors and
 writes PostgreSQL's JSON text into the response. What does not change between requests
 is compiled to SQL text once (`sql_of`).
 

@@ -27,11 +27,12 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Integer, Numeric, String
+from sqlalchemy import JSON, Boolean, Date, DateTime, Integer, Numeric, String, literal_column
 from sqlalchemy import inspect as mapping_of
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import TypeDecorator
 
+from engine.sql.common import json_array, json_value, literal_sql
 from resolvers.ids import NODE_LOADERS
 
 MARKER = "\\u0000F"  # as JSON text: a NUL, then F; no PostgreSQL text holds a NUL
@@ -139,10 +140,12 @@ LEARNED = Learned()
 
 
 def carried_sql(type_name: str, index: int, outer: str, names: tuple[str, ...]) -> str:
-    """The JSON array of a carried row, over the row alias `outer`."""
+    """The JSON array of a carried row, over the row alias `outer`, as JSON text. The
+    marker is followed by `, ` (answer.PYTHON_FIELD finds a carried row by it)."""
     columns = type_columns(type_name)
-    values = [columns.conversions[name][0].format(f'{outer}."{columns.columns[name].name}"') for name in names]
-    return f"""json_build_array(CAST('"{MARKER}{index}"' AS JSON), {", ".join(values)})"""
+    values = [json_value(literal_column(columns.conversions[name][0].format(f'{outer}."{columns.columns[name].name}"')),
+                         nullable=columns.columns[name].nullable is not False) for name in names]
+    return literal_sql(json_array(values, opening=f'["{MARKER}{index}", '))
 
 
 class CarriedRow:

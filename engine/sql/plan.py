@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import GraphQLObjectType, VariableNode
-from sqlalchemy import Column, Table, Text, case, cast, func, literal, literal_column, null, select
+from sqlalchemy import Column, Table, Text, case, cast, func, literal_column, select
 from sqlalchemy.sql.elements import ColumnElement
 from strawberry.permission import PermissionExtension
 
@@ -20,10 +20,17 @@ from engine.sql.common import (
     BACKREF,
     BUILT_PER_LIST,
     DIALECT,
+    Const,
+    JsonValue,
     Unsupported,
     RowsCache,
+    const_of,
+    json_object,
+    json_or_null,
+    json_string,
+    json_value,
+    rendered,
     leaf,
-    quoted,
     literal_sql,
     unwrap,
     global_id,
@@ -61,22 +68,32 @@ class PythonField:
     carried: tuple[str, ...] | None = None
 
 
+@dataclass(frozen=True)
+class Pair:
+    """A key and its value's JSON text, the same for every caller."""
+
+    key: str
+    value: JsonValue
+
+    def sql(self, principal: Any) -> JsonValue:
+        return self.value
+
+
 @dataclass
 class PythonPart:
-    """`'key', "\\u0000F<index>:<the row's id>"`, or the carried row
-    `["\\u0000F<index>", <id>, ...]`: the placeholder of a PythonField."""
+    """`"\\u0000F<index>:<the row's id>"`, or the carried row
+    `["\\u0000F<index>", <id>, ...]`: the placeholder of a PythonField under `key`."""
 
     key: str
     field: PythonField
     outer: str | None
 
-    def sql(self, principal: Any) -> str:
+    def sql(self, principal: Any) -> JsonValue:
         if self.outer is None:
-            return f"{quoted(self.key)}, CAST('\"\\u0000F{self.field.index}:\"' AS JSON)"
+            return Const(f'"\\u0000F{self.field.index}:"')
         if self.field.carried is not None:
-            return f"{quoted(self.key)}, {carried_sql(self.field.type_name, self.field.index, self.outer, self.field.carried)}"
-        return (f"{quoted(self.key)}, CAST('\"\\u0000F{self.field.index}:' || CAST({self.outer}.id AS TEXT) || '\"' "
-                "AS JSON)")
+            return carried_sql(self.field.type_name, self.field.index, self.outer, self.field.carried)
+        return f"""'"\\u0000F{self.field.index}:' || CAST({self.outer}.id AS TEXT) || '"'"""
 
 
 @dataclass
@@ -88,7 +105,7 @@ class NodePlan:
     type_name: str
     table: Table | None
     alias: str
-    parts: list[str | RelationPart | PythonPart | tuple[str, ConnectionPlan]]
+    parts: list[Pair | RelationPart | PythonPart | tuple[str, ConnectionPlan]]
     columns: list[str]
     # As the row of a by-id root: its SQL per (type, caller) (engine/sql/statement.ByIdRows).
     by_id: OrderedDict = field(default_factory=OrderedDict)
@@ -96,7 +113,7 @@ class NodePlan:
 
 @dataclass
 class RelationPart:
-    """`'key', (SELECT <its JSON> FROM <table> AS pN WHERE pN.id = <outer>.<foreign key>
+    """`key`: `(SELECT <its JSON> FROM <table> AS pN WHERE pN.id = <outer>.<foreign key>
     AND <the caller's row scope>)`: NULL when the key is NULL or the row is out of the
     caller's scope, as the resolver's load by id (resolvers/loaders.ByIdLoader) answers.
     The scope is resolvers/scoping.row_scope, the same declaration the loader reads; its
@@ -108,24 +125,24 @@ class RelationPart:
     outer: str
     rendered: OrderedDict = field(default_factory=OrderedDict)
 
-    def sql(self, principal: Any) -> str:
+    def sql(self, principal: Any) -> JsonValue:
         caller = (principal.role, principal.account_id, principal.user_id) if principal is not None else None
         cached = self.rendered.get(caller)
         if cached is not None:
             return cached
-        pairs = ", ".join(part_sql(part, principal) for part in self.item.parts)
         alias = self.item.table.alias(self.item.alias)
-        statement = select(literal_column(f"json_build_object({pairs})")).select_from(alias).where(
+        statement = select(json_object([part_pair(part, principal) for part in self.item.parts])).select_from(alias).where(
             alias.c.id == literal_column(f"{self.outer}.{DIALECT.identifier_preparer.quote(self.foreign_key)}"),
             row_scope(self.item.type_name, principal, alias.c))
-        rendered = self.rendered[caller] = f"{quoted(self.key)}, ({literal_sql(statement)})"
+        rendered = self.rendered[caller] = literal_sql(json_or_null(statement.scalar_subquery()))
         if len(self.rendered) > BUILT_PER_LIST:
             self.rendered.popitem(last=False)
         return rendered
 
 
-def part_sql(part: str | RelationPart | PythonPart, principal: Any) -> str:
-    return part if isinstance(part, str) else part.sql(principal)
+def part_pair(part: Pair | RelationPart | PythonPart, principal: Any) -> tuple[str, JsonValue]:
+    """The key of a part and its value's JSON text for this caller."""
+    return part.key, part.sql(principal)
 
 
 @dataclass
@@ -169,9 +186,9 @@ class RootPlan:
 
 @dataclass
 class SqlPlan:
-    # Root fields in the selection's order: a RootPlan, static SQL text (`__typename`),
-    # or a PythonPart.
-    roots: list[RootPlan | str | PythonPart]
+    # Root fields in the selection's order: a RootPlan, a Pair (`__typename`), or a
+    # PythonPart.
+    roots: list[RootPlan | Pair | PythonPart]
     # Role checks of nested fields (e.g. contacts are staff only): tuples of allowed roles.
     nested_roles: list[tuple[Any, ...]]
     python: list[PythonField]
@@ -275,12 +292,12 @@ class SqlCompiler:
         generation = LEARNED.generation
         planner = _Planner(self.schema, operation, fragments, variables)
         nested_roles: list[tuple[Any, ...]] = []
-        roots: list[RootPlan | str | PythonPart] = []
+        roots: list[RootPlan | Pair | PythonPart] = []
         query_type = self.schema.query_type
         for key, details in internals.collect_root(self.schema, fragments, variables, operation).items():
             name = _name(details)
             if name == "__typename":
-                roots.append(f"{quoted(key)}, {quoted(query_type.name)}")
+                roots.append(Pair(key, const_of(query_type.name)))
                 continue
             if name.startswith("__"):  # __schema, __type: introspection stays on the normal path
                 raise Unsupported("introspection")
@@ -357,12 +374,12 @@ class _Planner:
         self.aliases += 1
         alias_name = f"p{self.aliases}"
         row = table.alias(alias_name).c
-        parts: list[str | RelationPart | PythonPart | tuple[str, ConnectionPlan]] = []
+        parts: list[Pair | RelationPart | PythonPart | tuple[str, ConnectionPlan]] = []
         used: set[str] = {"id"}  # nested lists correlate on it, Python fields load by it
         for key, sub in self.sub(object_type, details).items():
             name = _name(sub)
             if name == "__typename":
-                parts.append(f"{quoted(key)}, {quoted(object_type.name)}")
+                parts.append(Pair(key, const_of(object_type.name)))
                 continue
             field_roles: list = []
             try:
@@ -376,8 +393,6 @@ class _Planner:
             roles += field_roles
             parts.append(part)
             used.update(columns)
-        if len(parts) > 50:  # json_build_object takes at most 100 arguments
-            raise Unsupported("more than 50 fields in one object")
         columns = [column.key for column in table.columns if column.key in used]
         return NodePlan(object_type.name, table, alias_name, parts, columns)
 
@@ -406,21 +421,26 @@ class _Planner:
             return RelationPart(key, item, source.foreign_key, alias_name), {source.foreign_key}
         if isinstance(source, MoneyOf):
             amount = source.amount(row) if callable(source.amount) else row[source.amount]
-            pieces: list[Any] = []
+            pieces: list[tuple[str, JsonValue]] = []
             for part_key, part in self.sub(field_type, details).items():
-                value = {"amount": lambda: cast(func.round(amount, 2), Text), "currency": lambda: row[source.currency],
-                         "__typename": lambda: literal(field_type.name)}.get(_name(part))
+                # The amount is not NULL where the object is written.
+                value = {"amount": lambda: json_string(cast(func.round(amount, 2), Text), nullable=False),
+                         "currency": lambda: json_value(row[source.currency], row[source.currency].nullable is not False),
+                         "__typename": lambda: const_of(field_type.name)}.get(_name(part))
                 if value is None:
                     raise Unsupported("money field")
-                pieces += [literal(part_key), value()]
-            expression = case((amount.is_(None), null()), else_=func.json_build_object(*pieces))
+                pieces.append((part_key, value()))
+            expression = case((amount.is_(None), literal_column("'null'")), else_=json_object(pieces))
         elif isinstance(source, GlobalId):
-            expression = global_id(source.type_name, row[source.column])
+            nullable = getattr(row[source.column], "nullable", True) is not False
+            written = global_id(source.type_name, row[source.column])
+            # base64 of `Type:<bigint>` fits one line of PostgreSQL's base64 (57 bytes): no newline to escape.
+            expression = json_string(written, nullable) if len(source.type_name) + 21 <= 57 else json_value(written, nullable)
         elif isinstance(source, ColumnSource):
             expression = leaf(field_type, row[source.name])
         else:
             raise Unsupported(f"source {source}")
-        return f"{quoted(key)}, {literal_sql(expression)}", {column.key for column in _columns_of(expression, alias_name)}
+        return Pair(key, rendered(expression)), {column.key for column in _columns_of(expression, alias_name)}
 
     def connection(self, connection_type: GraphQLObjectType, details: list[FieldDetails], definition: Any,
                    strawberry_field: Any, build: Callable[..., Any], roles: list) -> ConnectionPlan:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Text, bindparam, cast, func, literal, literal_column, select, text
+from sqlalchemy import BigInteger, Text, bindparam, cast, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -14,9 +14,10 @@ from kernel.pagination import Ordering, PageRequest, PaginationError, bounded_st
 from engine import internals
 from engine.internals import FieldDetails
 from engine.sql.common import (
-    ASYNCPG, BUILT_PER_LIST, PAGE_ARGUMENTS, Refused, compile_text, cursor_value, positional, quoted, shift,
+    ASYNCPG, BUILT_PER_LIST, NULL_JSON, PAGE_ARGUMENTS, Const, JsonValue, Refused, compile_text, const_of, cursor_value,
+    json_array, json_array_agg, json_concat, json_object, json_or_null, positional, shift,
 )
-from engine.sql.plan import ConnectionPlan, NodePlan, RootPlan, SqlCompiler, SqlPlan, part_sql
+from engine.sql.plan import ConnectionPlan, NodePlan, RootPlan, SqlCompiler, SqlPlan, part_pair
 from resolvers.ids import NODE_LOADERS, from_global_id
 from resolvers.scoping import row_scope
 from schema.fields import RootById
@@ -57,14 +58,14 @@ def _split(arguments: dict[str, Any]) -> dict[str, Any]:
 
 def _node_json(plan: NodePlan, run: _Request) -> ColumnElement[Any]:
     """The node's JSON object over its page subquery's row."""
-    arguments: list[Any] = []
+    pairs: list[tuple[str, JsonValue]] = []
     for part in plan.parts:
         if not isinstance(part, tuple):
-            arguments.append(literal_column(part_sql(part, run.principal)))
+            pairs.append(part_pair(part, run.principal))
         else:
             key, connection = part
-            arguments += [literal_column(quoted(key)), _nested_json(connection, plan.alias, run)]
-    return func.json_build_object(*arguments)
+            pairs.append((key, _nested_json(connection, plan.alias, run)))
+    return json_object(pairs)
 
 
 def _rows(plan: NodePlan, statement: Any) -> Any:
@@ -79,10 +80,10 @@ def _cursor_json(ordering: Ordering, alias: str) -> ColumnElement[Any]:
     json.dumps writes them alike): a JSON string holding NUL and then the ordering's name
     and the row's sort-key values as JSON. PostgreSQL text never holds NUL, so no value
     can look like one (see `CURSOR`)."""
-    values = [literal(ordering.name)] + [cursor_value(key, literal_column(f"{alias}._k{i}"))
-                                         for i, key in enumerate(ordering.keys)]
-    as_string = cast(func.to_json(cast(func.json_build_array(*values), Text)), Text)
-    return cast(literal_column("'\"\\u0000'", Text) + func.substr(as_string, 2), JSON)
+    values: list[JsonValue] = [const_of(ordering.name)] + [cursor_value(key, literal_column(f"{alias}._k{i}"))
+                                                          for i, key in enumerate(ordering.keys)]
+    as_string = cast(func.to_json(json_array(values)), Text)
+    return json_concat([Const('"\\u0000'), func.substr(as_string, 2)])
 
 
 def _first(value: ColumnElement[Any], order: Any, condition: ColumnElement[bool]) -> ColumnElement[Any]:
@@ -113,41 +114,41 @@ def _page_json(plan: ConnectionPlan, page: Any, ordering: Ordering, request: Pag
     on_page = rank <= request.size
     # A backward page is fetched nearest-first and shown in list order.
     shown = rank if request.forward else rank.desc()
-    more = func.count() > request.size
+    more = cast(func.count() > request.size, Text)  # `true` / `false`
     cursor = _cursor_json(ordering, alias) if plan.wants_cursors else None
-    pieces: list[Any] = []
+    pieces: list[tuple[str, JsonValue]] = []
     for key, kind, selection in plan.selection:
         if kind == "typename":
-            value: Any = literal(selection)
+            value: JsonValue = const_of(selection)
         elif kind == "count":
-            value = count
+            value = json_or_null(cast(count, Text))
         elif kind == "edges":
-            edge: list[Any] = []
+            edge: list[tuple[str, JsonValue]] = []
             for edge_key, edge_name in selection:
-                edge += [literal_column(quoted(edge_key)), _node_json(plan.item, run) if edge_name == "node"
-                         else cursor if edge_name == "cursor" else literal(plan.edge_type)]
-            edges = func.json_agg(aggregate_order_by(func.json_build_object(*edge), shown)).filter(on_page)
-            value = func.coalesce(edges, literal_column("'[]'::json"))
+                edge.append((edge_key, _node_json(plan.item, run) if edge_name == "node"
+                             else cursor if edge_name == "cursor" else const_of(plan.edge_type)))
+            value = json_array_agg(json_object(edge), shown, on_page)
         else:
             # Arrays, not json_agg and ->: extracting from JSON would unescape the NUL.
             first = _first(cursor, shown, on_page) if cursor is not None else None
             last = _first(cursor, rank.desc() if request.forward else rank, on_page) if cursor is not None else None
-            info: list[Any] = []
+            info: list[tuple[str, JsonValue]] = []
             for info_key, info_name in selection:
+                flag: JsonValue
                 if info_name == "hasNextPage":
-                    flag = more if request.forward else literal(request.before is not None)
+                    flag = more if request.forward else const_of(request.before is not None)
                 elif info_name == "hasPreviousPage":
-                    flag = literal(request.after is not None) if request.forward else more
+                    flag = const_of(request.after is not None) if request.forward else more
                 elif info_name == "startCursor":
-                    flag = first
+                    flag = json_or_null(first) if first is not None else NULL_JSON
                 elif info_name == "endCursor":
-                    flag = last
+                    flag = json_or_null(last) if last is not None else NULL_JSON
                 else:
-                    flag = literal("PageInfo")
-                info += [literal_column(quoted(info_key)), flag]
-            value = func.json_build_object(*info)
-        pieces += [literal_column(quoted(key)), value]
-    envelope = select(func.json_build_object(*pieces))
+                    flag = const_of("PageInfo")
+                info.append((info_key, flag))
+            value = json_object(info)
+        pieces.append((key, value))
+    envelope = select(json_object(pieces))
     return (envelope.select_from(page) if page is not None else envelope).scalar_subquery()
 
 
@@ -257,10 +258,10 @@ class ByIdRows:
 
 
 def _statement(roots: list[RootRows], run: _Request) -> Any:
-    parts: list[Any] = []
+    parts: list[tuple[str, JsonValue]] = []
     for root, rows, count, ordering, request, item in roots:
         if not isinstance(root, RootPlan):
-            parts.append(literal_column(part_sql(root, run.principal)))
+            parts.append(part_pair(root, run.principal))
             continue
         if root.kind == "connection":
             # `count`: its SELECT, or a hole of sql_of's template already in parentheses.
@@ -268,9 +269,10 @@ def _statement(roots: list[RootRows], run: _Request) -> Any:
             value = _page_json(root.connection, rows.subquery(item.alias) if rows is not None else None, ordering,
                                request, run, count_value)
         else:
-            value = select(_node_json(item, run)).select_from(rows.subquery(item.alias)).scalar_subquery()
-        parts += [literal_column(quoted(root.key)), value]
-    return select(cast(func.json_build_object(*parts), Text))
+            # No row (none, or out of the caller's scope): `null`.
+            value = json_or_null(select(_node_json(item, run)).select_from(rows.subquery(item.alias)).scalar_subquery())
+        parts.append((root.key, value))
+    return select(json_object(parts))
 
 
 # --- compiled once -----------------------------------------------------------------------------
