@@ -86,11 +86,13 @@ def quotas_of(tier: TierRule | None, period: Window, granted: dict[str, int], us
     return quotas
 
 
-async def top_up(session: AsyncSession, membership: Membership, at: datetime, rules: Rules) -> None:
+async def top_up(session: AsyncSession, membership: Membership, at: datetime, rules: Rules, *,
+                 rank: int | None = None) -> None:
     """Grants every quota of the tier in force for the benefit period containing `at`, as
     far as earlier grants of the period fall short (an upgrade tops up the difference;
-    nothing is ever taken back)."""
-    tier = rules.tier(membership.tier_rank)
+    nothing is ever taken back). `rank`: the tier in force at `at`, when the caller
+    knows it (a history row just written); else the one last recorded."""
+    tier = rules.tier(membership.tier_rank if rank is None else rank)
     if tier is None:
         return
     programme = await get_row(session, Programme, membership.programme_id)
