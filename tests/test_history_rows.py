@@ -6,7 +6,7 @@ Programme "Agents" of tests.programme_helpers: B fee 300,000, promotion 500,000;
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from models import OverrideKind
@@ -174,3 +174,56 @@ async def test_a_rolling_window_row_states_the_window_its_volume_was_counted_in(
     assert all(start <= at < end for at, _ in entries) and len(entries) == 2
     assert sum(amount for _, amount in entries) == Decimal(promotion["qualifyingVolume"]) \
         == Decimal(statement["qualifyingVolume"]["amount"])
+
+
+TRAINING = """query($a: ID!, $at: DateTime) { membership(accountId: $a, at: $at) { training { granted used remaining }
+  benefits { code used } upcomingBookings { title } } }"""
+BOOK = """mutation($m: ID!, $s: DateTime!) { trainingBook(membershipId: $m, title: "Onboarding", sessionAt: $s) {
+  booking { id } errors { code } } }"""
+
+
+async def test_figures_at_a_past_instant_count_only_what_had_happened(post_graphql):
+    # s19: a session booked now does not show as used, or as upcoming, at an instant
+    # before it was booked.
+    before = datetime.now(timezone.utc) - timedelta(minutes=1)
+    setup, agent, member = await _member(post_graphql, paid_at=(before - timedelta(days=30)).isoformat(), feeTermMonths=12)
+    await ok(post_graphql, BOOK, {"m": member, "s": (before + timedelta(days=30)).isoformat()}, "trainingBook")
+    then = await _data(post_graphql, TRAINING, {"a": agent, "at": before.isoformat()}, "membership")
+    assert then["training"] == {"granted": 2, "used": 0, "remaining": 2} and then["upcomingBookings"] == []
+    assert {b["code"]: b["used"] for b in then["benefits"]}["training"] == 0
+    now = await _data(post_graphql, TRAINING, {"a": agent, "at": None}, "membership")
+    assert now["training"] == {"granted": 2, "used": 1, "remaining": 1} and now["upcomingBookings"] == [{"title": "Onboarding"}]
+
+
+VALID = """query($a: ID!, $at: DateTime) { membership(accountId: $a, at: $at) { tier { code } validUntil } }"""
+
+
+async def test_valid_until_is_the_end_of_the_source_that_gives_the_tier(post_graphql):
+    # s42: B's fee ended 02-01; A held only by a floor expiring 2099-03-01: that expiry
+    # (it was null); a lock says its own expiry likewise.
+    setup, agent, member = await _member(post_graphql, paid_at="2026-01-01T00:00:00Z")
+    for kind in ("FLOOR", "LOCK"):
+        await ok(post_graphql, OVERRIDE, {"m": member, "k": kind, "t": "A", "e": f"2099-0{3 if kind == 'FLOOR' else 2}-01T00:00:00Z"},
+                 "tierOverrideSet")
+        view = await _data(post_graphql, VALID, {"a": agent, "at": None}, "membership")
+        assert view == {"tier": {"code": "A"}, "validUntil": "2099-03-01T00:00:00+00:00" if kind == "FLOOR"
+                        else "2099-02-01T00:00:00+00:00"}, kind
+
+
+async def test_valid_until_of_an_earned_tier_past_its_hold_is_not_a_year_nothing_grants(post_graphql):
+    # s1: A earned on 2025-03-01, held to the end of 2026; on 2027-01-02, before any
+    # assessment, the tier holds only until 2026's assessment may run (its end), not
+    # to the end of 2027.
+    setup, agent, member = await _member(post_graphql, paid_at="2025-01-10T00:00:00Z")
+    await ok(post_graphql, ADJUST, {"m": member, "a": "1000000", "at": "2025-03-01T00:00:00Z"}, "qualifyingAdjust")
+    for at in ("2025-03-02T00:00:00Z", "2027-01-02T00:00:00Z"):
+        view = await _data(post_graphql, VALID, {"a": agent, "at": at}, "membership")
+        assert view == {"tier": {"code": "A"}, "validUntil": "2027-01-01T00:00:00+00:00"}, at
+
+
+async def test_valid_until_is_given_in_the_programme_time_zone(post_graphql):
+    setup = await agents_programme(post_graphql, effective_from="2025-01-01T00:00:00+08:00")  # Asia/Shanghai
+    agent = await new_customer(post_graphql, "Agent Co", classification="PARTNER")
+    await enroll(post_graphql, agent, setup["programme"], "B", "300000", "2026-01-05T00:00:00+08:00")
+    view = await _data(post_graphql, VALID, {"a": agent, "at": "2026-02-01T00:00:00+08:00"}, "membership")
+    assert view["validUntil"] == "2027-01-05T00:00:00+08:00"
