@@ -311,6 +311,8 @@ class TrainingBooking(Base):
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     status: Mapped[str] = mapped_column(Text, nullable=False, server_default="booked")
     booked_by_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("app_user.id"))
+    # The instant the booking was made (the writer's `at`), as figures at a past instant read it.
+    booked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=NOW)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=NOW)
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -334,4 +336,6 @@ class BenefitUsage(Base):
     booking_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("training_booking.id"))
     note: Mapped[str | None] = mapped_column(Text)
     actor_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("app_user.id"))
+    # The instant of the use (the writer's `at`), as figures at a past instant read it.
+    used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=NOW)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=NOW)

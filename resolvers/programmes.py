@@ -17,7 +17,7 @@ from schema.programmes import (
     AssessmentResult, RiskCheckResult, ProgrammeCreateInput, ProgrammeError, ProgrammeErrorCode, ProgrammePayload, ProgrammePreview,
     ProgrammeType, ProgrammeUpdateInput, RuleVersionDeletePayload, RuleVersionPayload, RuleVersionType, TierInput, TierMove,
 )
-from tiers import assessment, programmes as service
+from tiers import assessment, preview as previews, programmes as service
 from tiers.risk import check_programme
 from tiers.rules import TierRule, benefit_rule
 
@@ -58,7 +58,7 @@ class ProgrammeQueries:
         now = datetime.now(timezone.utc)
         async with info.context.database.session() as session:
             try:
-                result = await assessment.preview(session, pk, as_of or now)
+                result = await previews.preview(session, pk, as_of or now)
             except DomainError as error:
                 first = error.errors[0]
                 raise ApiError(ErrorCode.BAD_USER_INPUT, first.message, argument=camel(first.field or "")) from None

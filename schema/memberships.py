@@ -53,8 +53,8 @@ def now() -> datetime:
 
 @strawberry.type(name="TierChange", description="One change of a member's tier, explained.")
 class TierChangeType(RowObject):
-    from_rank: int = column("from_rank", description="Tier before (0: none).")
-    to_rank: int = column("to_rank", description="Tier after (0: none).")
+    from_rank: int = column("from_rank", description="The tier in force at `at` just before this change (0: none).")
+    to_rank: int = column("to_rank", description="The tier in force at `at` after it (0: none).")
     reason: TierChangeReason = column("reason", description="Why.")
     at: datetime = column("at", description="When.")
     window_start: datetime | None = column("window_start", description="Start of the window whose volume counted.")
@@ -179,7 +179,10 @@ class MembershipType(Node):
     joined_at: datetime = strawberry.field(description="When the account joined.")
     as_of: datetime = strawberry.field(description="The instant the figures below are for.")
     tier: Tier | None = strawberry.field(description="The tier in force (null: none).")
-    valid_until: datetime | None = strawberry.field(description="Until when the tier holds without anything more happening.")
+    valid_until: datetime | None = strawberry.field(description=(
+        "Until when the sources that give the tier in force at `asOf` guarantee it, as they stood then (fee terms, "
+        "floors, the earned tier until an assessment may demote it, or a lock), in the programme's time zone; null: no "
+        "tier, or no end."))
     earned_rank: int = strawberry.field(description="Tier earned by volume (0: none).")
     fee_rank: int = strawberry.field(description="Tier held by a paid entry fee (0: none).")
     qualifying_volume: Money = strawberry.field(description="Qualifying volume in the current window so far.")

@@ -21,7 +21,7 @@ from schema.common import Money, gid
 from schema.pagination import PAGE_ARGUMENTS_HELP, Connection, page_selected
 from schema.errors import error_codes, error_type
 from schema.node import NODE_TYPES, Node
-from tiers import assessment, programmes as service
+from tiers import assessment, preview as previews, programmes as service
 from tiers.errors import ProgrammeErrorCode as ProgrammeCodes
 from tiers.rules import TierRule
 
@@ -217,7 +217,7 @@ class PreviewMover:
         return await load_node(info, "Customer", self._account_id)
 
     @classmethod
-    def of(cls, mover: assessment.Mover, page: assessment.Movers) -> PreviewMover:
+    def of(cls, mover: previews.Mover, page: previews.Movers) -> PreviewMover:
         before = page.rules_now.tier(mover.from_rank) if page.rules_now else None
         after = page.rules_after.tier(mover.to_rank)
         rate = lambda tier: tier.discount_rate if tier else Decimal("0")  # noqa: E731
@@ -256,7 +256,7 @@ class ProgrammePreview:
         if not page_selected(info):
             return Connection.count_only(total)
         async with info.context.database.read_session() as session:
-            page = await assessment.preview_movers(
+            page = await previews.preview_movers(
                 session, self._version_id, self._as_of, after=request.after[0] if request.after else None,
                 before=request.before[0] if request.before else None, limit=request.size + 1, forward=request.forward)
         rows = page_from_rows(page.movers, MOVER_ORDERING, request)

@@ -1,7 +1,9 @@
 """Property: the set-based SQL assessment and the pure function tiers.engine.assess
 decide the same for every member, over random programmes, tiers, ledgers and dates; and
 the tier in force it gives each member is what the one function of the tier at an
-instant (tier_state_at) gives for the new earned rank, the fee terms and the overrides."""
+instant (tier_state_at) gives for the new earned rank, the fee terms and the overrides;
+and the tier in force before it (what previews and history rows move members from) is
+what that function gives from the stored history (earned ranks of random history rows)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from models import Customer, FeePayment, Membership, Programme, QualifyingEntry, RuleVersion, Tier, TierOverride
+from models import (Customer, FeePayment, Membership, Programme, QualifyingEntry, RuleVersion, Tier, TierChange,
+                    TierOverride)
 from tiers.assessment import decisions
 from tiers.engine import Entry, MemberState, assess
 from tiers.rules import ProgrammeRules, Rules, TierRule
@@ -74,7 +77,8 @@ def scenarios(draw):
             fees.append((draw(st.integers(1, len(tiers) + 1)), start, end, draw(st.none() | st.just(as_of) | near(-10, 10))))
         overrides = [(draw(st.sampled_from(["floor", "lock"])), draw(st.integers(0, len(tiers) + 1)), draw(near(-400, 5)),
                       draw(st.none() | near(-10, 400)), draw(st.none() | near(-10, 10))) for _ in range(draw(st.integers(0, 3)))]
-        extras.append((fees, overrides))
+        marks = [(draw(near(-400, 5)), draw(st.integers(0, len(tiers) + 1))) for _ in range(draw(st.integers(0, 3)))]
+        extras.append((fees, overrides, marks))
     return programme, tiers, as_of, members, extras
 
 
@@ -110,7 +114,9 @@ async def test_sql_and_pure_assessment_agree(database, scenario):
             await session.flush()
             session.add_all(QualifyingEntry(membership_id=membership.id, amount=e.amount, occurred_at=e.occurred_at,
                                             source=f"test:{i}") for i, e in enumerate(state.entries))
-            fees, overrides = extras[len(ids)]
+            fees, overrides, marks = extras[len(ids)]
+            session.add_all(TierChange(membership_id=membership.id, from_rank=0, to_rank=0, reason="earned", at=at,
+                                       explanation={}, earned_rank=rank) for at, rank in marks)
             session.add_all(FeePayment(membership_id=membership.id, tier_rank=rank, amount=Decimal(100), currency="EUR",
                                        term_start=start, term_end=end, refunded_at=refunded) for rank, start, end, refunded in fees)
             session.add_all(TierOverride(membership_id=membership.id, kind=kind, tier_rank=rank, reason="test", starts_at=start,
@@ -120,11 +126,13 @@ async def test_sql_and_pure_assessment_agree(database, scenario):
         rows = {row["id"]: row for row in await decisions(session, programme.id, version.id, as_of)}
         # The tier in force after the decision: the one function (tier_state_at), given
         # the new earned rank the assessment has not written yet.
-        in_force = {}
+        in_force, before = {}, {}
         for membership_id in ids:
             in_force[membership_id] = (await session.execute(
                 text("SELECT effective FROM tier_state_at(:m, :at, :earned)"),
                 {"m": membership_id, "at": as_of, "earned": rows[membership_id]["new_earned"]})).scalar_one()
+            before[membership_id] = (await session.execute(
+                text("SELECT effective FROM tier_state_at(:m, :at)"), {"m": membership_id, "at": as_of})).scalar_one()
 
     rules = Rules(version.id, tuple(tiers))
     for membership_id, state in zip(ids, members):
@@ -132,6 +140,7 @@ async def test_sql_and_pure_assessment_agree(database, scenario):
         row = rows[membership_id]
         assert row["reason"] == expected.reason, (state, expected, row)
         assert row["new_effective"] == in_force[membership_id], (state, extras, row)
+        assert row["now_effective"] == before[membership_id], (state, extras, row)
         if expected.reason:
             assert row["new_earned"] == expected.earned_rank, (state, expected, row)
             assert row["new_until"] == expected.earned_until, (state, expected, row)

@@ -10,7 +10,8 @@ assessments. Then at instants before, at and after every event and every stored 
 (fee terms, override expiries, version dates, history rows), each reader agrees with the
 pure function tiers.instants.tier_in_force over the stored rows: the SQL function
 `tier_state_at`, the membership view (`membership(at:)`), `tierAt` (tier and explaining
-row) and the discount that prices quotes and orders; over GraphQL too at some instants.
+row), the discount that prices quotes and orders, and the view's validUntil (the tier
+holds until then as the sources stood); over GraphQL too at some instants.
 
 Bounded for the suite (CRM_INSTANT_EXAMPLES examples, default 20);
 `CRM_INSTANT_EXAMPLES=300 make test PYTEST_ARGS="tests/test_tier_instants.py"` searches longer.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -183,6 +185,36 @@ def _bounds(history: History) -> set[datetime]:
     return bounds
 
 
+def _as_it_stood(history: History, at: datetime) -> History:
+    """The history as it stood at `at`: sources started by then, refunds, revocations and
+    rows recorded by then, the versions in force by then."""
+    return History(
+        fees=tuple(replace(f, refunded_at=f.refunded_at if f.refunded_at and f.refunded_at <= at else None)
+                   for f in history.fees if f.term_start <= at),
+        overrides=tuple(replace(o, revoked_at=o.revoked_at if o.revoked_at and o.revoked_at <= at else None)
+                        for o in history.overrides if o.starts_at <= at),
+        marks=tuple(m for m in history.marks if m.at <= at),
+        versions=tuple(v for v in history.versions if v.effective_from <= at))
+
+
+def _check_valid_until(history: History, at: datetime, expected: TierState, valid_until: datetime | None) -> None:
+    """validUntil is the latest end of the sources giving the tier at `at`, as they stood:
+    with nothing more written, the tier holds to just before it; when neither the earned
+    tier nor a lock gives it (fee terms and floors do), it ends exactly then; None: no
+    tier, or it has no end."""
+    if expected.effective == 0:
+        assert valid_until is None, at
+        return
+    stood = _as_it_stood(history, at)
+    if valid_until is None:
+        assert tier_in_force(stood, at + timedelta(days=3650)).effective >= expected.effective, (at, stood)
+        return
+    if valid_until > at:
+        assert tier_in_force(stood, valid_until - EPSILON).effective >= expected.effective, (at, valid_until, stood)
+    if expected.lock is None and expected.earned < expected.effective:
+        assert tier_in_force(stood, valid_until).effective < expected.effective, (at, valid_until, stood)
+
+
 TIER_AT = """query($a: ID!, $at: DateTime!) { membership(accountId: $a, at: $at) { tier { code } earnedRank feeRank }
   tierAt(accountId: $a, at: $at) { toRank } }"""
 
@@ -209,7 +241,9 @@ async def test_every_reader_gives_the_tier_of_the_one_function(database, post_gr
             sql = TierState(*(await s.execute(text("SELECT effective, earned, fee, floor, lock FROM tier_state_at(:m, :at)"),
                                               {"m": membership_id, "at": at})).one())
             assert sql == expected, (at, history)
-            assert (await membership_view(s, member, at, programme)).state == expected, at
+            view = await membership_view(s, member, at, programme)
+            assert view.state == expected, at
+            _check_valid_until(history, at, expected, view.valid_until)
             state, row = await service.tier_at(s, member, at)
             mark = latest_mark(history.marks, at)
             assert state == expected and (row.id if row else None) == (mark.id if mark else None), at

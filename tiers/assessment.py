@@ -103,11 +103,31 @@ locks AS (
     SELECT DISTINCT ON (membership_id) membership_id, tier_rank AS rank FROM live_overrides WHERE kind = 'lock'
     ORDER BY membership_id, starts_at DESC, id DESC
 ),
+-- The tier in force at :as_of before the decision, by the same rule: the earned rank
+-- of the latest history row at or before :as_of (not the membership's cache, which is
+-- "as last written"), clamped to the rule version in force at :as_of (a preview's
+-- version may be a draft). What a preview moves members from, and what a decision's
+-- history row changes from.
+earned_then AS (
+    SELECT DISTINCT ON (h.membership_id) h.membership_id, h.earned_rank
+    FROM tier_change h
+    WHERE h.membership_id BETWEEN (SELECT first_id FROM span) AND (SELECT last_id FROM span) AND h.at <= :as_of
+    ORDER BY h.membership_id, h.at DESC, h.id DESC
+),
+top_then AS (
+    SELECT coalesce((SELECT max(t.rank) FROM tier t WHERE t.rule_version_id = (
+        SELECT rv.id FROM rule_version rv WHERE rv.programme_id = :programme AND rv.status = 'published'
+          AND rv.effective_from <= :as_of ORDER BY rv.effective_from DESC LIMIT 1)), 0) AS top
+),
 final AS MATERIALIZED (
     SELECT o.*,
         least(CAST(:top AS int), coalesce(lk.rank, greatest(least(o.new_earned, CAST(:top AS int)), coalesce(fe.rank, 0),
-                                                            coalesce(fl.rank, 0)))) AS new_effective
+                                                            coalesce(fl.rank, 0)))) AS new_effective,
+        least(tt.top, coalesce(lk.rank, greatest(coalesce(et.earned_rank, 0), coalesce(fe.rank, 0),
+                                                 coalesce(fl.rank, 0)))) AS now_effective
     FROM outcome o
+    CROSS JOIN top_then tt
+    LEFT JOIN earned_then et ON et.membership_id = o.id
     LEFT JOIN fees fe ON fe.membership_id = o.id
     LEFT JOIN floors fl ON fl.membership_id = o.id
     LEFT JOIN locks lk ON lk.membership_id = o.id
@@ -206,7 +226,9 @@ def decide_sql(window_kind: str, tiers: list[TierThresholds]) -> tuple[str, dict
     return sql, parameters
 
 
-async def _decide(session: AsyncSession, programme_id: int, version_id: int) -> tuple[str, dict[str, Any]]:
+async def decision_statement(session: AsyncSession, programme_id: int,
+                             version_id: int) -> tuple[str, dict[str, Any]]:
+    """`decide_sql` for a programme and a version, read from the database."""
     window_kind = (await session.execute(select(Programme.window_kind).where(Programme.id == programme_id))).scalar_one()
     tiers = [TierThresholds(rank, promotion, retention) for rank, promotion, retention in await session.execute(
         select(Tier.rank, Tier.promotion_threshold, Tier.retention_threshold).where(Tier.rule_version_id == version_id))]
@@ -231,8 +253,8 @@ updated AS (
 ),
 -- What lapsed since the member's last recorded change, for the rows that record only a
 -- lapse: fee terms that ended or were refunded, overrides that expired or were revoked.
-lapsed AS (
-    SELECT c.id, jsonb_agg(jsonb_build_object('$ref', x.type, 'id', x.ref_id) ORDER BY x.ended, x.type, x.ref_id) AS refs
+ended AS (
+    SELECT c.id, x.type, x.ref_id, x.ended
     FROM changed c JOIN updated u ON u.id = c.id
     CROSS JOIN LATERAL (SELECT max(h.at) AS since FROM tier_change h WHERE h.membership_id = c.id) s
     CROSS JOIN LATERAL (
@@ -243,15 +265,33 @@ lapsed AS (
         FROM tier_override o WHERE o.membership_id = c.id
     ) x
     WHERE c.reason IS NULL AND x.ended <= :as_of AND (s.since IS NULL OR x.ended > s.since)
-    GROUP BY c.id
+),
+-- A lapse is dated at its own instant, not at the assessment: the last of those
+-- instants at which the tier in force changed (by tier_state_at, just before and at
+-- it), which is after the latest history row, so history stays in time order. Per
+-- member that changes only: the function per member is what the set-based form above
+-- avoids for the whole batch.
+lapsed AS (
+    SELECT e.id, jsonb_agg(jsonb_build_object('$ref', e.type, 'id', e.ref_id) ORDER BY e.ended, e.type, e.ref_id) AS refs,
+           max(e.ended) FILTER (WHERE (SELECT a.effective FROM tier_state_at(e.id, e.ended) a)
+                                   <> (SELECT b.effective FROM tier_state_at(e.id, e.ended - interval '1 microsecond') b))
+               AS dropped_at
+    FROM ended e
+    GROUP BY e.id
 ),
 -- A decision that moves the earned tier but not the tier in force (a fee or floor holds
--- it) is recorded as 'earned'; a change of the tier in force alone is a lapse, explained
--- by what lapsed, without the closed window's volume (it decided nothing).
+-- it) is recorded as 'earned'; it changes from the tier in force at :as_of. A change of
+-- the tier in force alone is a lapse, explained by what lapsed, without the closed
+-- window's volume (it decided nothing), at the lapse's instant, from the tier in force
+-- just before it (the one last recorded, when no lapse changed the tier).
 history AS (
     INSERT INTO tier_change (membership_id, from_rank, to_rank, reason, rule_version_id, window_start, window_end,
                              qualifying_volume, explanation, at, earned_rank, earned_until)
-    SELECT c.id, c.tier_rank, c.new_effective, r.reason, :version,
+    SELECT c.id,
+           CASE WHEN c.reason IS NOT NULL THEN c.now_effective
+                WHEN l.dropped_at IS NOT NULL THEN (SELECT b.effective FROM tier_state_at(c.id, l.dropped_at - interval '1 microsecond') b)
+                ELSE c.tier_rank END,
+           c.new_effective, r.reason, :version,
            CASE WHEN c.reason IS NOT NULL THEN c.w_start END, CASE WHEN c.reason IS NOT NULL THEN c.w_end END,
            CASE WHEN c.reason IS NOT NULL THEN c.volume END,
            CASE WHEN c.reason IS NULL THEN
@@ -263,10 +303,10 @@ history AS (
                                   'retention_threshold', c.keep_threshold::text, 'max_drop', c.max_drop,
                                   'rule_version', jsonb_build_object('$ref', 'RuleVersion', 'id', :version))
            END,
-           :as_of, c.new_earned, c.new_until
+           CASE WHEN c.reason IS NULL THEN coalesce(l.dropped_at, :as_of) ELSE :as_of END, c.new_earned, c.new_until
     FROM changed c JOIN updated u ON u.id = c.id
     LEFT JOIN lapsed l ON l.id = c.id
-    CROSS JOIN LATERAL (SELECT CASE WHEN c.reason IS NULL THEN 'expired' WHEN c.new_effective = c.tier_rank THEN 'earned'
+    CROSS JOIN LATERAL (SELECT CASE WHEN c.reason IS NULL THEN 'expired' WHEN c.new_effective = c.now_effective THEN 'earned'
                                     ELSE c.reason END AS reason) r
     RETURNING id, membership_id, from_rank, to_rank, reason, earned_rank, at, explanation
 )
@@ -310,7 +350,7 @@ async def assess_batch(session: AsyncSession, programme_id: int, version_id: int
     transaction, and emits the events of the history rows it wrote (one more statement
     per batch); the rows it updates stay locked until that ends. `decide` and `rules`
     (the version's) when the caller has them already (the same for every batch of a run)."""
-    decide, parameters = decide or await _decide(session, programme_id, version_id)
+    decide, parameters = decide or await decision_statement(session, programme_id, version_id)
     row = dict((await session.execute(text(decide + _APPLY), {
         **parameters, "programme": programme_id, "version": version_id, "as_of": as_of, "after": after, "upto": upto,
         "batch": batch,
@@ -342,7 +382,7 @@ async def assess_programme(session_factory: Callable[[], Any], programme_id: int
         low, high = (await session.execute(text("SELECT min(id), max(id) FROM membership WHERE programme_id = :p"),
                                            {"p": programme_id})).one()
         # Published versions are never edited: one statement serves every batch.
-        statement = await _decide(session, programme_id, version_id) if version_id is not None else None
+        statement = await decision_statement(session, programme_id, version_id) if version_id is not None else None
         rules = await version_rules(session, version_id) if version_id is not None else None
     run = AssessmentRun(rule_version_id=version_id, as_of=as_of)
     if version_id is None or low is None:
@@ -399,100 +439,10 @@ async def _refuse_out_of_order(session: AsyncSession, programme_id: int, as_of: 
 async def decisions(session: AsyncSession, programme_id: int, version_id: int, as_of: datetime) -> list[dict[str, Any]]:
     """Every member's decision without writing anything (previews, and the property test
     that compares the SQL with tiers.engine.assess)."""
-    decide, parameters = await _decide(session, programme_id, version_id)
+    decide, parameters = await decision_statement(session, programme_id, version_id)
     rows = await session.execute(text(decide + """
-        SELECT id, reason, new_earned, new_until, volume, w_start, w_end, tier_rank, new_effective FROM final ORDER BY id"""),
+        SELECT id, reason, new_earned, new_until, volume, w_start, w_end, tier_rank, now_effective, new_effective
+        FROM final ORDER BY id"""),
         {**parameters, "programme": programme_id, "version": version_id, "as_of": as_of, "after": 0, "upto": 2**63 - 1,
          "batch": 2_000_000_000})
     return [dict(r) for r in rows.mappings()]
-
-
-@dataclass(frozen=True)
-class Preview:
-    moves: list[tuple[int, int, int]]  # (tier in force now, tier after, members)
-    discount_cost_change: Decimal
-    currency: str
-
-
-async def _previewed(session: AsyncSession, version_id: int, as_of: datetime) -> tuple[Programme, str, dict]:
-    """The programme of a version to preview and the decisions' SQL, after checking both."""
-    check = Checker()
-    check.aware("as_of", as_of)
-    check.done()
-    version = await get_row(session, RuleVersion, version_id)
-    if version is None:
-        raise DomainError.one("version_id", "No rule version has this ID.", Code.NOT_FOUND)
-    programme = await get_row(session, Programme, version.programme_id)
-    decide, parameters = await _decide(session, programme.id, version_id)
-    return programme, decide, parameters
-
-
-async def preview(session: AsyncSession, version_id: int, as_of: datetime) -> Preview:
-    """What a draft (or any) rule version would do to every member at `as_of`, without
-    writing: members per (tier now, tier after), and how the discount given on the orders
-    of each member's last closed window would change under the tier it would have."""
-    programme, decide, parameters = await _previewed(session, version_id, as_of)
-    rows = await session.execute(text(decide + """,
-        moves AS (SELECT tier_rank AS now_rank, new_effective AS new_rank, count(*) AS members FROM final GROUP BY 1, 2),
-        cost AS (
-            SELECT coalesce(sum(l.list_unit_price * (l.quantity - l.returned_quantity)
-                                * (coalesce((SELECT t.discount_rate FROM tiers t WHERE t.rank = f.new_effective), 0) - l.discount_rate)), 0) AS change
-            FROM final f
-            JOIN membership m ON m.id = f.id
-            JOIN sales_order o ON o.customer_id = m.account_id AND o.placed_at >= f.w_start AND o.placed_at < f.w_end
-                 AND o.status <> 'cancelled' AND o.currency = (SELECT currency FROM programme WHERE id = :programme)
-            JOIN order_line l ON l.order_id = o.id
-        )
-        SELECT 'move' AS kind, now_rank, new_rank, members, NULL::numeric AS change FROM moves
-        UNION ALL SELECT 'cost', NULL, NULL, NULL, change FROM cost"""),
-        {**parameters, "programme": programme.id, "version": version_id, "as_of": as_of, "after": 0, "upto": 2**63 - 1,
-         "batch": 2_000_000_000})
-    moves, change = [], Decimal("0")
-    for row in rows.mappings():
-        if row["kind"] == "move":
-            moves.append((row["now_rank"], row["new_rank"], row["members"]))
-        else:
-            change = Decimal(row["change"]).quantize(Decimal("0.01"))
-    return Preview(sorted(moves), change, programme.currency)
-
-
-
-@dataclass(frozen=True)
-class Mover:
-    """A member a rule version would move: its tier in force now and after, and the
-    volume of the closed window the decision read."""
-
-    membership_id: int
-    account_id: int
-    from_rank: int
-    to_rank: int
-    volume: Decimal
-
-
-@dataclass(frozen=True)
-class Movers:
-    movers: list[Mover]  # in the order asked for (ascending ids forwards, descending backwards)
-    rules_now: Rules | None  # the rules in force at as_of: what the from ranks are
-    rules_after: Rules  # the version's: what the to ranks are
-    currency: str
-
-
-async def preview_movers(session: AsyncSession, version_id: int, as_of: datetime, *, after: int | None,
-                         before: int | None, limit: int, forward: bool = True) -> Movers:
-    """One page of the members `preview` counts as moving up or down, by membership id
-    (keyset: ids after `after` and before `before`, `limit` of them), in one statement
-    whatever the page size; the decisions are `preview`'s."""
-    programme, decide, parameters = await _previewed(session, version_id, as_of)
-    bounds = "".join([" AND f.id > :mover_after" if after is not None else "",
-                      " AND f.id < :mover_before" if before is not None else ""])
-    rows = await session.execute(text(decide + f"""
-        SELECT f.id, m.account_id, f.tier_rank, f.new_effective, f.volume
-        FROM final f JOIN membership m ON m.id = f.id
-        WHERE f.new_effective <> f.tier_rank{bounds}
-        ORDER BY f.id {'ASC' if forward else 'DESC'} LIMIT :mover_limit"""),
-        {**parameters, "programme": programme.id, "version": version_id, "as_of": as_of, "after": 0, "upto": 2**63 - 1,
-         "batch": 2_000_000_000, "mover_limit": limit,
-         **({"mover_after": after} if after is not None else {}), **({"mover_before": before} if before is not None else {})})
-    movers = [Mover(r.id, r.account_id, r.tier_rank, r.new_effective, Decimal(r.volume)) for r in rows]
-    return Movers(movers, await rules_in_force(session, programme.id, as_of), await version_rules(session, version_id),
-                  programme.currency)

@@ -52,20 +52,25 @@ def period_of(programme: Programme, joined_at: datetime, at: datetime) -> Window
     return benefit_period(programme.benefit_period, programme.time_zone, joined_at, at)
 
 
-def _per_benefit(model: Any, membership_id: Any, period_start: Any) -> tuple[ScalarSelect, ScalarSelect]:
+def _per_benefit(model: Any, membership_id: Any, period_start: Any, *where: Any) -> tuple[ScalarSelect, ScalarSelect]:
     totals = (select(model.benefit.label("benefit"), func.sum(model.quantity).label("total"))
-              .where(model.membership_id == membership_id, model.window_start == period_start)
+              .where(model.membership_id == membership_id, model.window_start == period_start, *where)
               .group_by(model.benefit).subquery())
     codes = select(func.array_agg(aggregate_order_by(totals.c.benefit, totals.c.benefit))).scalar_subquery()
     amounts = select(func.array_agg(aggregate_order_by(totals.c.total, totals.c.benefit))).scalar_subquery()
     return codes, amounts
 
 
-def benefit_totals(membership_id: Any, period_start: Any) -> tuple[ScalarSelect, ...]:
+def benefit_totals(membership_id: Any, period_start: Any, at: Any = None) -> tuple[ScalarSelect, ...]:
     """Granted and used units per benefit in the period starting at `period_start`, as four
     scalar subqueries (granted codes, amounts, used codes, amounts: arrays, so the
-    membership view reads them in its one statement); `totals_of` pairs them up."""
-    return (*_per_benefit(BenefitGrant, membership_id, period_start), *_per_benefit(BenefitUsage, membership_id, period_start))
+    membership view reads them in its one statement); `totals_of` pairs them up. With
+    `at`, only the uses made at or before it (the figures of a past instant: a use, a
+    booking's unit and its return each keep their instant, `used_at`); grants are not
+    dated so (the tier in force grants its quota in any case, `quotas_of`)."""
+    return (*_per_benefit(BenefitGrant, membership_id, period_start),
+            *_per_benefit(BenefitUsage, membership_id, period_start,
+                          *([BenefitUsage.used_at <= at] if at is not None else [])))
 
 
 def totals_of(row: Sequence[Any]) -> tuple[dict[str, int], dict[str, int]]:
@@ -88,11 +93,13 @@ def quotas_of(tier: TierRule | None, period: Window, granted: dict[str, int], us
     return quotas
 
 
-async def top_up(session: AsyncSession, membership: Membership, at: datetime, rules: Rules) -> None:
+async def top_up(session: AsyncSession, membership: Membership, at: datetime, rules: Rules, *,
+                 rank: int | None = None) -> None:
     """Grants every quota of the tier in force for the benefit period containing `at`, as
     far as earlier grants of the period fall short (an upgrade tops up the difference;
-    nothing is ever taken back)."""
-    tier = rules.tier(membership.tier_rank)
+    nothing is ever taken back). `rank`: the tier in force at `at`, when the caller
+    knows it (a history row just written); else the one last recorded."""
+    tier = rules.tier(membership.tier_rank if rank is None else rank)
     if tier is None:
         return
     programme = await get_row(session, Programme, membership.programme_id)
@@ -165,7 +172,7 @@ async def use_benefit(session: AsyncSession, membership_id: int, *, benefit: str
     if quantity > quota.remaining:
         raise _exhausted(quota, f"{quantity} units of {quota.name}")
     usage = BenefitUsage(membership_id=membership.id, benefit=quota.code, window_start=quota.period.start,
-                         quantity=quantity, note=note, actor_id=actor_id)
+                         quantity=quantity, note=note, actor_id=actor_id, used_at=at)
     session.add(usage)
     await session.flush()
     await _used(session, membership, quota, quantity, at)
@@ -184,11 +191,11 @@ async def book_training(session: AsyncSession, membership_id: int, *, title: str
     if quota is None or quota.remaining <= 0:
         raise _exhausted(quota or Quota(TRAINING, TRAINING, Window(at, at), 0, 0), "training sessions")
     booking = TrainingBooking(membership_id=membership.id, title=title, session_at=session_at,
-                              window_start=quota.period.start, booked_by_id=actor_id)
+                              window_start=quota.period.start, booked_by_id=actor_id, booked_at=at)
     session.add(booking)
     await session.flush()
     session.add(BenefitUsage(membership_id=membership.id, benefit=TRAINING, window_start=quota.period.start,
-                             quantity=1, booking_id=booking.id, actor_id=actor_id))
+                             quantity=1, booking_id=booking.id, actor_id=actor_id, used_at=at))
     await session.flush()
     await _used(session, membership, quota, 1, at)
     return booking
@@ -206,6 +213,6 @@ async def cancel_booking(session: AsyncSession, booking_id: int, *, at: datetime
     booking.status = "cancelled"
     booking.cancelled_at = at
     session.add(BenefitUsage(membership_id=booking.membership_id, benefit=TRAINING, window_start=booking.window_start,
-                             quantity=-1, booking_id=booking.id))
+                             quantity=-1, booking_id=booking.id, used_at=at))
     await session.flush()
     return booking

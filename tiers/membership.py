@@ -64,35 +64,38 @@ async def latest_change_at(session: AsyncSession, membership_id: int) -> datetim
     return (await session.execute(select(func.max(TierChange.at)).where(TierChange.membership_id == membership_id))).scalar_one()
 
 
-async def record_change(session: AsyncSession, membership: Membership, *, to_rank: int, reason: TierChangeReason,
-                        rules: Rules | None, at: datetime, actor_id: int | None, window: Any = None,
-                        volume: Decimal | None = None, explanation: dict[str, Any] | None = None,
-                        earned: tuple[int, datetime | None] | None = None) -> TierChange | None:
-    """Appends a tier_change row when the tier in force changes (or the earned tier does,
-    which the explanation then says), and tops up benefits for the current benefit period.
+async def record_change(session: AsyncSession, membership: Membership, *, from_rank: int, to_rank: int,
+                        reason: TierChangeReason, rules: Rules | None, at: datetime, actor_id: int | None,
+                        window: Any = None, volume: Decimal | None = None, explanation: dict[str, Any] | None = None,
+                        earned: tuple[int, datetime | None] | None = None, cached_rank: int | None = None) -> TierChange:
+    """Appends a tier_change row saying the tier in force at `at` went from `from_rank` to
+    `to_rank` (or that the earned tier changed, which the explanation then says), and tops
+    up benefits for the current benefit period.
 
     Every row carries the earned state from `at` on: `earned` when given, else the
     membership's (just changed) for a promotion or demotion, else the unchanged one the
-    history has at `at` (so a row written into the past does not carry today's)."""
+    history has at `at` (so a row written into the past does not carry today's).
+    `cached_rank` is the tier in force at the latest history row's instant (the cache,
+    `membership.tier_rank`), when this row is not the latest; else it is `to_rank`."""
     if earned is None:
         earned = ((membership.earned_rank, membership.earned_until) if reason in _EARNING
                   else await earned_state_at(session, membership.id, at))
     change = TierChange(
-        membership_id=membership.id, from_rank=membership.tier_rank, to_rank=to_rank, reason=reason.value,
+        membership_id=membership.id, from_rank=from_rank, to_rank=to_rank, reason=reason.value,
         rule_version_id=rules.version_id if rules else None, at=at, actor_id=actor_id,
         window_start=window.start if window else None, window_end=window.end if window else None,
         qualifying_volume=volume, explanation={**(explanation or {}), "earned_rank": earned[0]},
         earned_rank=earned[0], earned_until=earned[1],
     )
     session.add(change)
-    from_rank, membership.tier_rank = membership.tier_rank, to_rank
+    membership.tier_rank = to_rank if cached_rank is None else cached_rank
     await session.flush()
     await emit_all(session, tier_emissions(
         change_id=change.id, membership_id=membership.id, account_id=membership.account_id,
         programme_id=membership.programme_id, reason=reason, from_rank=from_rank, to_rank=to_rank,
         earned_rank=change.earned_rank, at=at, explanation=change.explanation, rules=rules))
     if rules is not None:
-        await top_up(session, membership, at, rules)
+        await top_up(session, membership, at, rules, rank=to_rank)
     return change
 
 
@@ -123,31 +126,55 @@ def history_emissions(rows: Any, programme_id: int, rules: Rules | None) -> list
         earned_rank=r["earned_rank"], at=datetime.fromisoformat(r["at"]), explanation=r["explanation"], rules=rules)]
 
 
+# One statement for a write: the tier in force at `at` after it (with the earned rank
+# being written), before it (the history's earned rank at `at`: right for a change of
+# the earned tier alone), and, when `at` is before the latest history row, the tier in
+# force at that row's instant (the cache of "as last recorded").
+_STATES_AT = text("""
+    SELECT a.effective, a.earned, a.fee, a.floor, a.lock, b.effective, b.earned, b.fee, b.floor, b.lock, c.effective
+    FROM tier_state_at(:membership, :at, :earned) a
+    CROSS JOIN tier_state_at(:membership, :at) b
+    CROSS JOIN (SELECT max(h.at) AS at FROM tier_change h WHERE h.membership_id = :membership) latest
+    LEFT JOIN LATERAL tier_state_at(:membership, latest.at) c ON latest.at > :at""")
+
+
 async def refresh_tier(session: AsyncSession, membership: Membership, programme: Programme, at: datetime, *,
-                       reason: TierChangeReason, actor_id: int | None, earned_changed: bool = False, **details: Any) -> None:
+                       reason: TierChangeReason, actor_id: int | None, earned_changed: bool = False,
+                       before: TierState | None = None, **details: Any) -> None:
     """Records the tier in force at `at` when it changed, or when the earned tier did
-    (`earned_changed`: the membership's earned rank is the new one, not yet in history);
-    an earned change that leaves the tier in force as it was (a fee holds it) is EARNED,
+    (`earned_changed`: the membership's earned rank is the new one, not yet in history).
+
+    Changed from what: the tier in force at `at` by `tier_state_at` as the sources stood
+    before this write, never the cached rank (a fee term or override may have lapsed
+    since the last row, unrecorded). `before` is that state when the caller changed a
+    source (a fee, a refund, an override) before calling, read before the change; without
+    it, the history's own state at `at` is the before (a change of the earned tier alone).
+    An earned change that leaves the tier in force as it was (a fee holds it) is EARNED,
     not a promotion from a tier to itself."""
     rules = await rules_in_force(session, programme.id, at)
-    state = await tier_state(session, membership, at, rules, earned=membership.earned_rank if earned_changed else None)
-    if state.effective != membership.tier_rank or earned_changed:
-        if earned_changed and state.effective == membership.tier_rank and \
+    row = (await session.execute(_STATES_AT, {
+        "membership": membership.id, "at": at, "earned": membership.earned_rank if earned_changed else None})).one()
+    after, before = TierState(*row[0:5]), before or TierState(*row[5:10])
+    if after.effective != before.effective or earned_changed:
+        if earned_changed and after.effective == before.effective and \
                 reason in (TierChangeReason.PROMOTED, TierChangeReason.DEMOTED):
             reason = TierChangeReason.EARNED  # an undone promotion keeps its own reason
         earned = (membership.earned_rank, membership.earned_until) if earned_changed else None
-        await record_change(session, membership, to_rank=state.effective, reason=reason, rules=rules, at=at,
-                            actor_id=actor_id, earned=earned, **details)
+        await record_change(session, membership, from_rank=before.effective, to_rank=after.effective, reason=reason,
+                            rules=rules, at=at, actor_id=actor_id, earned=earned, cached_rank=row[10], **details)
 
 
-async def upgrade_credit(session: AsyncSession, membership: Membership, rank: int,
-                         at: datetime) -> tuple[Decimal, FeePayment | None]:
+NO_TIER = TierState(0, 0, 0, 0, None)
+
+
+async def upgrade_credit(session: AsyncSession, membership: Membership, rank: int, at: datetime,
+                         state: TierState | None = None) -> tuple[Decimal, FeePayment | None]:
     """What paying for tier `rank` at `at` is credited: the unexpired part of a live fee
     payment for a lower tier (the one worth most, when several are live), if `rank` is
     above the tier the fees in force hold. A payment's value is what bought its term
     (amount and its own credit); one that a live payment was credited already gives
-    nothing again."""
-    if rank <= (await tier_state(session, membership, at)).fee:
+    nothing again. `state`: the tier in force at `at`, when the caller has it."""
+    if rank <= (state or await tier_state(session, membership, at)).fee:
         return Decimal("0.00"), None
     crediting = aliased(FeePayment)
     candidates = (await session.execute(
@@ -203,7 +230,9 @@ async def enroll(session: AsyncSession, *, account_id: int, programme_id: int, t
         select(Membership).where(Membership.account_id == account_id, Membership.programme_id == programme_id)
         .with_for_update()
     )).scalar_one_or_none()
-    credit, credited = (await upgrade_credit(session, membership, tier.rank, at) if membership is not None
+    # The tier in force before this payment: what its history row changes from.
+    before = await tier_state(session, membership, at) if membership is not None else NO_TIER
+    credit, credited = (await upgrade_credit(session, membership, tier.rank, at, before) if membership is not None
                         else (Decimal("0.00"), None))
     due = max(round_money(tier.entry_fee - credit), Decimal("0.00"))
     if amount < due:
@@ -232,7 +261,7 @@ async def enroll(session: AsyncSession, *, account_id: int, programme_id: int, t
         FeePaid(**member, fee_payment=payment.id, tier=tier.code, amount=amount, credit=credit, currency=currency,
                 term_start=at, term_end=term_end))])
     await refresh_tier(session, membership, programme, at, reason=TierChangeReason.FEE_PAID, actor_id=actor_id,
-                       explanation=explanation)
+                       before=before, explanation=explanation)
     return membership, payment
 
 
@@ -255,6 +284,7 @@ async def refund_fee(session: AsyncSession, fee_payment_id: int, *, reason: str 
                               MembershipErrorCode.CREDITED, related=("FeePayment", upgrade))
     membership = await get_row(session, Membership, payment.membership_id, lock=True)
     programme = await get_row(session, Programme, membership.programme_id)
+    before = await tier_state(session, membership, at)
     payment.refunded_at = at
     payment.refund_reason = reason
     await session.flush()
@@ -262,7 +292,7 @@ async def refund_fee(session: AsyncSession, fee_payment_id: int, *, reason: str 
         membership=membership.id, account=membership.account_id, programme=membership.programme_id,
         fee_payment=payment.id, tier_rank=payment.tier_rank, amount=payment.amount, currency=payment.currency,
         refunded_at=at, reason=reason), membership.id, at, membership.account_id)])
-    await refresh_tier(session, membership, programme, at, reason=TierChangeReason.REFUND, actor_id=actor_id,
+    await refresh_tier(session, membership, programme, at, reason=TierChangeReason.REFUND, actor_id=actor_id, before=before,
                        explanation={"fee_payment": ref("FeePayment", payment.id)})
     return membership, payment
 
@@ -284,12 +314,13 @@ async def set_override(session: AsyncSession, membership_id: int, *, kind: Overr
     if tier is None:
         raise DomainError.one("tier_code", f"No tier {str(tier_code)[:60]!r} in the rules in force.",
                               MembershipErrorCode.UNKNOWN_TIER)
+    before = await tier_state(session, membership, at)
     override = TierOverride(membership_id=membership.id, kind=kind.value, tier_rank=tier.rank, reason=reason,
                             actor_id=actor_id, starts_at=at, expires_at=expires_at)
     session.add(override)
     await session.flush()
     await refresh_tier(session, membership, programme, at, reason=TierChangeReason.OVERRIDE, actor_id=actor_id,
-                       explanation={"override": ref("TierOverride", override.id), "kind": kind.value, "tier": tier.code, "reason": reason})
+                       before=before, explanation={"override": ref("TierOverride", override.id), "kind": kind.value, "tier": tier.code, "reason": reason})
     return override
 
 
@@ -299,11 +330,13 @@ async def revoke_override(session: AsyncSession, override_id: int, *, at: dateti
         raise DomainError.one("id", "No override has this ID.", Code.NOT_FOUND)
     if override.revoked_at is not None or (override.expires_at is not None and override.expires_at <= at):
         raise DomainError.one("id", "This override is no longer in force.", Code.NO_CHANGE)
-    override.revoked_at = at
     membership = await get_row(session, Membership, override.membership_id, lock=True)
     programme = await get_row(session, Programme, membership.programme_id)
+    before = await tier_state(session, membership, at)
+    override.revoked_at = at
+    await session.flush()
     await refresh_tier(session, membership, programme, at, reason=TierChangeReason.OVERRIDE, actor_id=actor_id,
-                       explanation={"override_revoked": ref("TierOverride", override.id)})
+                       before=before, explanation={"override_revoked": ref("TierOverride", override.id)})
     return override
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, DateTime, Integer, Select, and_, bindparam, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -69,6 +70,8 @@ class _Figures:
     lock_expires: datetime | None
     live_fee_ranks: list[int]
     live_fee_ends: list[datetime]
+    live_floor_ranks: list[int]
+    live_floor_ends: list[datetime | None]
     volume: Decimal
     # benefits: units granted and used per benefit code in the benefit period
     granted: dict[str, int]
@@ -85,6 +88,9 @@ def _figures_statement() -> Select:
         "effective", "earned", "fee", "floor", "lock", "version_id", "earned_until", "change_id").alias("state")
     live_fees = and_(FeePayment.membership_id == membership_id, FeePayment.term_start <= at, FeePayment.term_end > at,
                      or_(FeePayment.refunded_at.is_(None), FeePayment.refunded_at > at))
+    live_floors = and_(TierOverride.membership_id == membership_id, TierOverride.kind == "floor", TierOverride.starts_at <= at,
+                       or_(TierOverride.expires_at.is_(None), TierOverride.expires_at > at),
+                       or_(TierOverride.revoked_at.is_(None), TierOverride.revoked_at > at))
     return select(
         state.c.version_id,
         select(RuleVersion.published_at).where(RuleVersion.id == state.c.version_id).scalar_subquery(),
@@ -98,12 +104,14 @@ def _figures_statement() -> Select:
         .order_by(TierOverride.starts_at.desc(), TierOverride.id.desc()).limit(1).scalar_subquery(),
         select(func.array_agg(FeePayment.tier_rank)).where(live_fees).scalar_subquery(),
         select(func.array_agg(FeePayment.term_end)).where(live_fees).scalar_subquery(),
+        select(func.array_agg(TierOverride.tier_rank)).where(live_floors).scalar_subquery(),
+        select(func.array_agg(TierOverride.expires_at)).where(live_floors).scalar_subquery(),
         select(func.coalesce(func.sum(QualifyingEntry.amount), 0)).where(
             QualifyingEntry.membership_id == membership_id,
             QualifyingEntry.occurred_at >= bindparam("window_start", type_=DateTime(timezone=True)),
             QualifyingEntry.occurred_at <= at).scalar_subquery(),
-        # benefits: columns 12 to 15 (totals_of in _figures)
-        *benefit_totals(membership_id, bindparam("benefit_period_start", type_=DateTime(timezone=True))),
+        # benefits: columns 14 to 17 (totals_of in _figures)
+        *benefit_totals(membership_id, bindparam("benefit_period_start", type_=DateTime(timezone=True)), at),
     ).select_from(state)
 
 
@@ -116,10 +124,11 @@ async def _figures(db: AsyncSession | AsyncConnection, membership: Membership, p
         "membership_id": membership.id, "at": at, "window_start": window.start,
         "benefit_period_start": benefit_period.start})
     version_id, published_at, effective, earned, fee, floor, lock, earned_until, lock_expires, fee_ranks, fee_ends, \
-        volume = row[:12]
-    granted, used = totals_of(row[12:16])  # benefits
+        floor_ranks, floor_ends, volume = row[:14]
+    granted, used = totals_of(row[14:18])  # benefits
     return _Figures(version_id, published_at, TierState(effective, earned, fee, floor, lock), earned_until, lock_expires,
-                    list(fee_ranks or []), list(fee_ends or []), Decimal(volume), granted, used)
+                    list(fee_ranks or []), list(fee_ends or []), list(floor_ranks or []), list(floor_ends or []),
+                    Decimal(volume), granted, used)
 
 
 async def membership_view(db: AsyncSession | AsyncConnection, membership: Membership, at: datetime,
@@ -142,32 +151,62 @@ async def membership_view(db: AsyncSession | AsyncConnection, membership: Member
     next_tier = next((t for t in (rules.tiers if rules else ()) if t.rank > state.effective), None)
     amount_to_next = max(next_tier.promotion_threshold - volume, Decimal("0.00")) if next_tier else None
     amount_to_keep = max(tier.retention_threshold - volume, Decimal("0.00")) if tier and state.earned == state.effective else None
-    valid_until = _valid_until(state, figures, period)
+    valid_until = valid_until_of(state, figures, membership, programme, at)
     benefits = tuple(quotas_of(tier, benefit_period, figures.granted, figures.used))
     return MembershipView(membership, programme, at, rules, state, tier, valid_until, window, period, volume, next_tier,
                           amount_to_next, amount_to_keep, benefit_period, benefits)
 
 
-def _valid_until(state: TierState, figures: _Figures, period: Window) -> datetime | None:
-    """Until when the tier in force holds without anything more happening: the latest of
-    the sources that give it (a fee term's end, an earned tier's hold or the end of the
-    period under assessment, a floor's expiry); a lock's expiry when locked."""
+def valid_until_of(state: TierState, figures: _Figures, membership: Membership, programme: Programme,
+                   at: datetime) -> datetime | None:
+    """The instant until which the tier in force at `at` is guaranteed by its sources as
+    they stood at `at` (nothing more written): the latest end among the sources that give
+    that tier - fee terms of that rank or above (their term's end), floors of that rank
+    or above (their expiry), the earned tier (`_earned_holds_until`) - or a lock's
+    expiry when a lock pins it. None: no tier, or a source without an end (a floor or
+    lock without expiry, an earned tier never demoted). In the programme's time zone,
+    like the window and period bounds beside it."""
     if state.effective == 0:
         return None
     if state.lock is not None:
-        return figures.lock_expires
-    ends: list[datetime] = []
-    if state.fee >= state.effective:
-        ends += [end for rank, end in zip(figures.live_fee_ranks, figures.live_fee_ends, strict=True)
+        ends: list[datetime | None] = [figures.lock_expires]
+    else:
+        ends = [end for rank, end in zip(figures.live_fee_ranks, figures.live_fee_ends, strict=True) if rank >= state.effective]
+        ends += [end for rank, end in zip(figures.live_floor_ranks, figures.live_floor_ends, strict=True)
                  if rank >= state.effective]
-    if state.earned >= state.effective:
-        ends.append(max(figures.earned_until or period.end, period.end))
-    return max(ends) if ends else None
+        if state.earned >= state.effective:
+            ends.append(_earned_holds_until(membership, programme, figures.earned_until, at))
+    if not ends or None in ends:
+        return None
+    return max(e for e in ends if e is not None).astimezone(ZoneInfo(programme.time_zone))
+
+
+def _earned_holds_until(membership: Membership, programme: Programme, earned_until: datetime | None,
+                        at: datetime) -> datetime | None:
+    """The earliest instant an assessment may take the earned tier away: the end (plus
+    grace days) of the first period not yet assessed whose end is at or after the tier's
+    hold (an assessment demotes only once the hold has run out by the period's end);
+    None when the programme never demotes. An assessment recorded after `at` does not
+    count for `at` (the periods up to the one containing `at` are taken as assessed, no
+    further). Before `at` when that period closed unassessed: the tier is due for
+    assessment and holds only until it runs."""
+    if programme.demotion_policy == "never":
+        return None
+    rule = window_rule_of(programme)
+    assessed = membership.assessed_through
+    if assessed is not None and assessed > at:
+        assessed = period_containing(rule, membership.joined_at, at).start
+    period = period_containing(rule, membership.joined_at, assessed if assessed is not None else membership.joined_at)
+    while earned_until is not None and period.end < earned_until:
+        period = period_containing(rule, membership.joined_at, period.end)
+    return period.end + timedelta(days=rule.grace_days)
 
 
 async def upcoming_bookings(session: AsyncSession, membership_id: int, at: datetime) -> list[TrainingBooking]:
+    """Sessions after `at` that were booked, and not cancelled, as of `at`."""
     return list((await session.execute(select(TrainingBooking).where(
-        TrainingBooking.membership_id == membership_id, TrainingBooking.status == "booked", TrainingBooking.session_at > at)
+        TrainingBooking.membership_id == membership_id, TrainingBooking.session_at > at, TrainingBooking.booked_at <= at,
+        or_(TrainingBooking.cancelled_at.is_(None), TrainingBooking.cancelled_at > at))
         .order_by(TrainingBooking.session_at))).scalars())
 
 

@@ -100,12 +100,18 @@ def window_of_period(rule: WindowRule, period: Window) -> Window:
     return period
 
 
+# The smallest step of a timestamptz: [start, t + TICK) is "from start up to and including t".
+TICK = timedelta(microseconds=1)
+
+
 def current_window(rule: WindowRule, joined_at: datetime, instant: datetime) -> Window:
     """The span whose volume counts at `instant` for an immediate promotion: the current
-    period so far, or for rolling windows the N months up to now."""
+    period (its volume so far), or for rolling windows the N months up to and including
+    `instant` - [instant - N months, instant + 1 microsecond), so that the window a history
+    row states holds the entry at `instant` its volume counts."""
     if rule.kind == "rolling_months":
         zone = ZoneInfo(rule.time_zone)
-        return Window(add_months(instant.astimezone(zone), -int(rule.months or 1)), instant)
+        return Window(add_months(instant.astimezone(zone), -int(rule.months or 1)), instant + TICK)
     period = period_containing(rule, joined_at, instant)
     return Window(period.start, period.end)
 
