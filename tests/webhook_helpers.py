@@ -10,6 +10,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,7 @@ async def emit_events(database, count: int, *, account_id: int | None = None, pe
     while done < count:
         n = min(per_transaction, count - done)
         async with database.session() as session, session.begin():
-            await emit_all(session, [Emission(OrderCancelled(order=done + i + 1, customer=account_id or 1, total=0,
+            await emit_all(session, [Emission(OrderCancelled(order=done + i + 1, customer=account_id or 1, total=Decimal("10.00"),
                                                              currency="CNY", status="cancelled", cancelled_at=at),
                                               aggregate_id=done + i + 1, occurred_at=at, account_id=account_id)
                                      for i in range(n)])
@@ -115,3 +116,17 @@ def private_allowed_settings():
     from tests.conftest import TEST_SECRET_KEY
 
     return Settings(secret_key=TEST_SECRET_KEY, graphiql=True, webhook_allow_private=True)
+
+
+async def work_until(worker, done, *, rounds: int = 400, pause: float = 0.02) -> None:
+    """Runs the worker's steps until `done()` (an async or plain predicate) holds; fails
+    after `rounds` steps (a bound on work, not a timing assertion)."""
+    for _ in range(rounds):
+        await worker.step()
+        value = done()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        await asyncio.sleep(pause)
+    raise AssertionError("the worker did not get there")
