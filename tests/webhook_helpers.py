@@ -46,6 +46,11 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     server: asyncio.AbstractServer | None = None
     port: int = 0
+    # Cleared: requests are received (and recorded) but not answered until it is set.
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.gate.set()
 
     @property
     def url(self) -> str:
@@ -77,6 +82,7 @@ class Receiver:
                 return
             status = self.statuses.pop(0) if self.statuses else self.status
             self.received.append(Received(headers, body))
+            await self.gate.wait()
             writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".encode())
             await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
