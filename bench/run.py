@@ -35,7 +35,7 @@ import asyncpg
 import httpx
 import psutil
 
-from bench import floor, generate, scenarios
+from bench import floor, generate, scenarios, webhooks
 from bench.generate import ASSESS_AS_OF, PROGRAMME_NAME, Generator, Shape
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -803,7 +803,10 @@ def main(argv: list[str] | None = None) -> None:
     report["targets"] = targets(report)
     report["elapsed_minutes"] = round((time.monotonic() - started_run) / 60, 1)
     Path(args.results).write_text(json.dumps(report, indent=2) + "\n")
-    Path(args.output).write_text(render(report))
+    # The webhook figures (bench/webhooks.py) have their own run and section: kept as they are.
+    previous = Path(args.output).read_text() if Path(args.output).exists() else ""
+    kept = webhooks.kept_section(previous)
+    Path(args.output).write_text(render(report) if kept is None else webhooks.replace_section(render(report), kept))
     log(f"wrote {args.output} and {args.results} (server logs in {log_dir})")
 
 

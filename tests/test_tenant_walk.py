@@ -118,7 +118,7 @@ def settings():
     from tests.conftest import TEST_SECRET_KEY
 
     return Settings(secret_key=TEST_SECRET_KEY, graphiql=True, max_cost=10_000_000, max_tokens=1_000_000,
-                    max_aliases=10_000, webhook_allow_private=True)
+                    max_aliases=10_000)
 
 
 # --- the world --------------------------------------------------------------------------
@@ -197,11 +197,12 @@ async def world(post_graphql, connection):
         events = (await connection.execute(text("SELECT id FROM event WHERE account_id = :a ORDER BY id"),
                                            {"a": pk_of(account)})).scalars().all()
         ids["Event"] = [gid("Event", pk) for pk in events]
-        # A webhook endpoint of the partner's, with a delivery of one of its events and an
+        # A webhook endpoint of the partner's (a public address literal: nothing is sent to
+        # it here), with a delivery of one of its events and an
         # attempt (deliveries are made by workers from committed events; this world is one
         # uncommitted transaction, so the rows are written here).
         endpoint = (await ok(post_graphql, """mutation($i: WebhookEndpointCreateInput!) { webhookEndpointCreate(input: $i) {
-            endpoint { id } errors { code } } }""", {"i": {"url": f"http://127.0.0.1:9/{m}", "description": f"{mark} Hook"}},
+            endpoint { id } errors { code } } }""", {"i": {"url": f"https://1.1.1.1/hooks/{m}", "description": f"{mark} Hook"}},
                              "webhookEndpointCreate", as_=principal))["endpoint"]["id"]
         delivery = (await connection.execute(text("""INSERT INTO webhook_delivery (endpoint_id, event_id, attempts)
             VALUES (:e, :v, 1) RETURNING id"""), {"e": pk_of(endpoint), "v": events[0]})).scalar_one()
