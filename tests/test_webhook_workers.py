@@ -105,3 +105,57 @@ async def test_a_worker_killed_mid_batch_loses_nothing(committed_client, committ
             if process.poll() is None:
                 process.kill()
         await receiver.stop()
+
+
+async def test_sigterm_lets_the_batch_in_flight_finish(committed_client, committed_database, database_url, tmp_path):
+    receiver = await Receiver().start()
+    receiver.gate.clear()
+    try:
+        result = await poster(committed_client)(CREATE, {"i": {"url": receiver.url}})
+        assert result.data["webhookEndpointCreate"]["errors"] == [], result.body
+        worker = worker_process(database_url, tmp_path / "worker.log")
+        await emit_events(committed_database, 20)
+        await _until(lambda: len(receiver.received) == 16, timeout=60)  # its attempts in flight, held
+        worker.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.3)
+        assert worker.poll() is None  # still finishing
+        receiver.gate.set()
+        await _until(lambda: worker.poll() is not None, timeout=30)
+        assert worker.returncode == 0, (tmp_path / "worker.log").read_text()
+        async with committed_database.session() as session:
+            statuses = Counter((await session.execute(text("SELECT status FROM webhook_delivery"))).scalars())
+        # The held attempts were answered and recorded before it stopped; the rest wait.
+        assert statuses["succeeded"] >= 16 and sum(statuses.values()) == 20, statuses
+        assert "stopped after" in (tmp_path / "worker.log").read_text()
+    finally:
+        await receiver.stop()
+
+
+async def test_the_server_delivers_in_process_when_asked(committed_database, database_url, tmp_path):
+    """`crm serve` with CRM_WEBHOOK_DELIVER=1 (the default of --demo): the lifespan's
+    worker delivers an event a mutation caused."""
+    from tests.conftest import ADMIN, TEST_SECRET_KEY, token_for
+    from tests.process import Server, crm_env
+
+    receiver = await Receiver().start()
+    env = crm_env(DATABASE_URL=database_url, CRM_SECRET_KEY=TEST_SECRET_KEY, CRM_WEBHOOK_DELIVER="1",
+                  CRM_WEBHOOK_ALLOW_PRIVATE="1", CRM_WEBHOOK_POLL_MS="200", CRM_LOG_LEVEL="warning")
+    server = Server(tmp_path / "server.log", env)
+    try:
+        await asyncio.to_thread(server.wait_ready)
+        token = token_for(ADMIN)
+        created = await asyncio.to_thread(server.graphql, CREATE, token, {"i": {"url": receiver.url}})
+        assert created["data"]["webhookEndpointCreate"]["errors"] == [], created
+        merge = """mutation($a: CustomerCreateInput!, $b: CustomerCreateInput!) {
+          a: customerCreate(input: $a) { customer { id } errors { code } }
+          b: customerCreate(input: $b) { customer { id } errors { code } } }"""
+        made = await asyncio.to_thread(server.graphql, merge, token, {"a": {"name": "Acme"}, "b": {"name": "Acme Ltd"}})
+        ids = [made["data"][k]["customer"]["id"] for k in ("a", "b")]
+        merged = await asyncio.to_thread(server.graphql, """mutation($i: ID!, $f: ID!) { customerMerge(intoId: $i,
+            fromId: $f) { errors { code } } }""", token, {"i": ids[0], "f": ids[1]})
+        assert merged["data"]["customerMerge"]["errors"] == [], merged
+        await _until(lambda: len(receiver.received) == 1, timeout=30)
+        assert receiver.received[0].json["type"] == "customer.merged"
+    finally:
+        await asyncio.to_thread(server.stop)
+        await receiver.stop()
