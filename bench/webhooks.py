@@ -18,6 +18,7 @@ import platform
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -128,13 +129,12 @@ def main(argv: list[str] | None = None) -> None:
     from bench.run import companion, database
     from models.migrations import upgrade
 
-    log_dir = ROOT / "bench" / ".logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = Path(tempfile.mkdtemp(prefix="crm-bench-webhooks-"))
     with database(args.database_url) as (target, _):
         own = asyncio.run(companion(target, "webhooks"))
         upgrade(own.sqlalchemy_url)
         result = asyncio.run(_run(own.sqlalchemy_url, args.events, args.workers, args.timeout, log_dir))
-    print(result, file=sys.stderr)
+    print(f"{result} (worker logs in {log_dir})", file=sys.stderr)
     output = Path(args.output)
     output.write_text(replace_section(output.read_text() if output.exists() else "", render(result)))
     print(f"wrote {output}", file=sys.stderr)
