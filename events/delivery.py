@@ -84,7 +84,7 @@ _FAN_OUT = text("""
 WITH final AS (SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint AS xmin),
 ep AS (
     SELECT id, account_id, event_types, position_transaction_id AS pt, position_id AS pid
-    FROM webhook_endpoint WHERE active AND disabled_at IS NULL
+    FROM webhook_endpoint WHERE active AND disabled_at IS NULL AND id > :after
     ORDER BY id LIMIT :endpoints FOR UPDATE SKIP LOCKED),
 scanned AS (
     SELECT ep.id AS endpoint_id, ep.event_types, ev.id AS event_id, ev.transaction_id, ev.type
@@ -113,14 +113,35 @@ moved AS (
     UPDATE webhook_endpoint w SET position_transaction_id = last.transaction_id, position_id = last.event_id
     FROM last WHERE w.id = last.endpoint_id RETURNING 1)
 SELECT (SELECT count(*) FROM inserted) AS inserted, coalesce((SELECT max(n) FROM last), 0) AS fullest,
-       (SELECT count(*) FROM moved) AS moved""")
+       (SELECT count(*) FROM moved) AS moved, (SELECT max(id) FROM ep) AS last_endpoint""")
 
 
-async def fan_out(session: AsyncSession, *, batch: int = 1000, endpoints: int = 200) -> tuple[int, bool]:
-    """One step of the fan-out, in the caller's transaction: (deliveries inserted,
-    whether an endpoint may have more events waiting)."""
-    row = (await session.execute(_FAN_OUT, {"batch": batch, "endpoints": endpoints})).one()
-    return row.inserted, row.fullest >= batch
+@dataclass(frozen=True)
+class FanOut:
+    inserted: int  # deliveries
+    full: bool  # an endpoint had `batch` events or more: the same endpoints again
+    last_endpoint: int | None  # the highest endpoint id taken; None: none after `after`
+
+
+async def fan_out(session: AsyncSession, *, after: int = 0, batch: int = 1000, endpoints: int = 200) -> FanOut:
+    """One step of the fan-out over the endpoints with ids above `after` (at most
+    `endpoints` of them), in the caller's transaction."""
+    row = (await session.execute(_FAN_OUT, {"batch": batch, "endpoints": endpoints, "after": after})).one()
+    return FanOut(row.inserted, row.fullest >= batch, row.last_endpoint)
+
+
+async def fan_out_all(database: Any, **options: Any) -> int:
+    """Fans out every endpoint's waiting events, one transaction per step; how many
+    deliveries it inserted."""
+    after, inserted = 0, 0
+    while True:
+        async with database.session() as session, session.begin():
+            step = await fan_out(session, after=after, **options)
+        inserted += step.inserted
+        if step.last_endpoint is None:
+            return inserted
+        if not step.full:
+            after = step.last_endpoint
 
 
 # Where a new endpoint starts: after every event that is final now (it receives what

@@ -14,19 +14,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events import destinations, signing
 from events.catalogue import CATALOGUE
 from events.delivery import AFTER_ALL_IDS, START_POSITION
-from kernel.errors import domain_codes, not_found
+from kernel.errors import Code, DomainError, domain_codes, not_found
 from kernel.references import get_row
 from kernel.validation import Checker
 from models import WebhookDelivery, WebhookEndpoint
 
 WebhookErrorCode = domain_codes("WebhookErrorCode")
 MAX_EVENT_TYPES = 100
+MAX_ENDPOINTS = 20  # per partner account, and for staff
 
 
 class BadInput(ValueError):
@@ -72,6 +73,10 @@ async def create_endpoint(session: AsyncSession, *, account_id: int | None, url:
     types = checked_types(event_types)
     await checked_url(url, allow_private=allow_private)
     clean = _description(description)
+    owner = WebhookEndpoint.account_id.is_(None) if account_id is None else WebhookEndpoint.account_id == account_id
+    existing = (await session.execute(select(func.count()).select_from(WebhookEndpoint).where(owner))).scalar_one()
+    if existing >= MAX_ENDPOINTS:
+        raise DomainError.one(None, f"At most {MAX_ENDPOINTS} endpoints; delete one first.", Code.TOO_MANY)
     secret = signing.new_secret()
     start = (await session.execute(START_POSITION)).scalar_one()
     endpoint = WebhookEndpoint(account_id=account_id, url=url, event_types=types, description=clean,

@@ -54,10 +54,7 @@ class Worker:
     async def step(self) -> int:
         """Fans out what is waiting, then claims, attempts and records one batch; the
         number of attempts recorded (0: nothing was due)."""
-        more = True
-        while more:
-            async with self.database.session() as session, session.begin():
-                _, more = await delivery.fan_out(session)
+        await delivery.fan_out_all(self.database)
         token = delivery.new_token()
         async with self.database.session() as session, session.begin():
             claimed = await delivery.claim(session, self.policy, token)

@@ -102,3 +102,46 @@ async def test_the_setting_allows_private_destinations(client, database):
         # The form rules still hold.
         assert (await post(CREATE, {"i": {"url": "ftp://127.0.0.1/"}})).error_codes == ["BAD_USER_INPUT"]
     assert await _count(database) == 4
+
+
+async def test_an_owner_has_at_most_twenty_endpoints(post_graphql, database):
+    from events.endpoints import MAX_ENDPOINTS
+
+    for n in range(MAX_ENDPOINTS):
+        result = await post_graphql(CREATE, {"i": {"url": f"https://1.1.1.1/hooks/{n}"}})
+        assert result.data["webhookEndpointCreate"]["errors"] == [], result.body
+    refused = await post_graphql(CREATE, {"i": {"url": "https://1.1.1.1/hooks/one-more"}})
+    assert refused.data["webhookEndpointCreate"] == {"endpoint": None, "secret": None, "errors": [
+        {"field": None, "code": "TOO_MANY", "message": f"At most {MAX_ENDPOINTS} endpoints; delete one first."}]}
+    assert await _count(database) == MAX_ENDPOINTS
+
+
+LOG_SCREEN = """query { webhookEndpoints(first: N) { totalCount edges { node { id url active
+  deliveries(first: N) { totalCount edges { node { id status attempts lastStatusCode event { id type }
+    attemptLog { attempt statusCode latencyMs error } } } } } } } }"""
+
+
+@pytest.mark.parametrize("size", [2, 6])
+async def test_the_delivery_log_screen_costs_the_same_at_every_page_size(post_graphql, database, count_statements,
+                                                                         size):
+    from events.catalogue import CATALOGUE  # noqa: F401 - the event rows below are of a declared type
+
+    async with database.session() as session, session.begin():
+        for n in range(8):
+            await session.execute(text("""INSERT INTO webhook_endpoint (url, secret, position_transaction_id, position_id)
+                VALUES (:u, 'whsec_AAAA', 0, 0)"""), {"u": f"https://1.1.1.1/{n}"})
+        await session.execute(text("""INSERT INTO event (type, version, occurred_at, aggregate_type, aggregate_id, sequence,
+            payload) SELECT 'order.cancelled', 1, now(), 'Order', i, 1, '{}' FROM generate_series(1, 8) i"""))
+        await session.execute(text("""INSERT INTO webhook_delivery (endpoint_id, event_id, attempts)
+            SELECT w.id, e.id, 2 FROM webhook_endpoint w, event e"""))
+        await session.execute(text("""INSERT INTO webhook_attempt (delivery_id, attempt, attempted_at, status_code,
+            latency_ms) SELECT d.id, k, now(), 500, 3 FROM webhook_delivery d, generate_series(1, 2) k"""))
+    async with count_statements() as log:
+        result = await post_graphql(LOG_SCREEN.replace("N", str(size)))
+    assert not result.errors, result.body
+    edges = result.data["webhookEndpoints"]["edges"]
+    assert len(edges) == size and result.data["webhookEndpoints"]["totalCount"] == 8
+    assert all(len(e["node"]["deliveries"]["edges"]) == size for e in edges)
+    assert all(len(d["node"]["attemptLog"]) == 2 for e in edges for d in e["node"]["deliveries"]["edges"])
+    # endpoints page, COUNT(endpoints), delivery pages (LATERAL), delivery counts, events, attempt logs
+    assert len(log) == 6, log.statements

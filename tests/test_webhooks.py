@@ -231,3 +231,47 @@ async def test_ping_sends_a_signed_test_message_now(committed_client):
         assert message["type"] == "webhook.ping" and message["data"] == {"endpoint": endpoint}
     finally:
         await receiver.stop()
+
+
+async def _deliveries(database) -> list[tuple[int, int]]:
+    async with database.session() as session:
+        return [tuple(r) for r in (await session.execute(text(
+            "SELECT endpoint_id, event_id FROM webhook_delivery ORDER BY endpoint_id, event_id"))).all()]
+
+
+async def test_the_fan_out_is_set_based_restartable_and_never_skips_a_late_commit(committed_client, committed_database):
+    from events.delivery import fan_out, fan_out_all
+    from tests.webhook_helpers import emit_events
+
+    post = poster(committed_client)
+    for n in range(5):
+        await _endpoint(post, f"http://127.0.0.1:9/{n}")
+    await emit_events(committed_database, 7)
+    # A fan-out rolled back (a worker dying before its commit) leaves nothing behind ...
+    async with committed_database.session() as session:
+        async with session.begin():
+            assert (await fan_out(session)).inserted == 35
+            await session.rollback()
+    assert await _deliveries(committed_database) == []
+    # ... and the next does all of it, whatever its step sizes: 5 endpoints x 7 events, once.
+    assert await fan_out_all(committed_database, endpoints=2, batch=3) == 35
+    assert await fan_out_all(committed_database) == 0
+    assert len(set(await _deliveries(committed_database))) == 35
+
+    # A transaction that began first and commits last: its event is not skipped.
+    early = committed_database.session()
+    async with early as session:
+        transaction = await session.begin()
+        from events.outbox import Emission, emit_all
+        from events.orders import OrderCancelled
+        from decimal import Decimal
+
+        at = datetime.now(timezone.utc)
+        await emit_all(session, [Emission(OrderCancelled(order=99, customer=1, total=Decimal("1.00"), currency="CNY",
+                                                         status="cancelled", cancelled_at=at), aggregate_id=99,
+                                          occurred_at=at)])
+        await emit_events(committed_database, 1)  # commits after `early` began
+        assert await fan_out_all(committed_database) == 0  # waits for `early`: neither is final yet
+        await transaction.commit()
+    assert await fan_out_all(committed_database) == 10
+    assert len(await _deliveries(committed_database)) == 45
