@@ -93,9 +93,16 @@ async def addresses(target: Target, *, allow_private: bool) -> list[str]:
     return [str(a) for a in dict.fromkeys(found)]
 
 
+RESOLVE_TIMEOUT = 5.0  # seconds a registration waits for DNS
+
+
 async def check(url: str, *, allow_private: bool) -> Target:
     target = parse(url)
-    await addresses(target, allow_private=allow_private)
+    try:
+        async with asyncio.timeout(RESOLVE_TIMEOUT):
+            await addresses(target, allow_private=allow_private)
+    except TimeoutError:
+        raise Refused(f"The host {target.host[:100]} did not resolve within {RESOLVE_TIMEOUT:g} s.") from None
     return target
 
 
