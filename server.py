@@ -27,6 +27,8 @@ from strawberry.types import ExecutionResult
 
 from core.logging import configure_logging
 from core.settings import Settings
+from events.delivery import DeliveryPolicy
+from events.worker import in_process_worker
 from models import Database
 from models.database import redact_url
 from models.migrations import schema_status
@@ -85,13 +87,15 @@ class GraphQLView(GraphQL):
     """Strawberry's ASGI view with GraphQL-shaped HTTP errors and our context."""
 
     def __init__(self, *, schema: Any, database: Database, secret_key: str, graphiql: bool, max_list: int,
-                 deal_exclusivity_days: int = 90, compiled: bool = True, risk_rule: Any = None) -> None:
+                 deal_exclusivity_days: int = 90, compiled: bool = True, risk_rule: Any = None,
+                 webhooks: DeliveryPolicy | None = None) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
         # The engine's fast paths (engine/); off only to compare with them.
         self.engine = Engine(schema._schema) if compiled else None
         self.max_list = max_list
         self.deal_exclusivity_days = deal_exclusivity_days
         self.risk_rule = risk_rule or RiskRule()
+        self.webhooks = webhooks or DeliveryPolicy()
         self.database = database
         self.secret_key = secret_key
 
@@ -168,7 +172,8 @@ class GraphQLView(GraphQL):
 
     async def get_context(self, request: Request, response: Response) -> Context:  # type: ignore[override]
         return Context(request=request, response=response, database=self.database, secret_key=self.secret_key,
-                       deal_exclusivity_days=self.deal_exclusivity_days, risk_rule=self.risk_rule)
+                       deal_exclusivity_days=self.deal_exclusivity_days, risk_rule=self.risk_rule,
+                       webhooks=self.webhooks)
 
     async def engine_response(self, request: Request) -> Response | None:
         """The answer of a plain POST of a learnt query, without Strawberry's HTTP handling
@@ -366,7 +371,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         if owns_database:
             await check_schema(database)
             log.info("serving", extra={"database": redact_url(str(database.engine.url))})
+        deliveries = in_process_worker(database, settings) if settings.webhook_deliver else None
         yield
+        if deliveries is not None:
+            await deliveries.stop()
         if owns_database:
             await database.dispose()
 
@@ -384,7 +392,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     graphql = GraphQLView(schema=app_schema, database=database, secret_key=settings.secret_key,
                           graphiql=settings.graphiql and settings.introspection, max_list=limits.max_list,
                           deal_exclusivity_days=settings.deal_exclusivity_days, compiled=settings.compiled_queries,
-                          risk_rule=RiskRule.of_percent(settings.risk_days, settings.risk_share_percent))
+                          risk_rule=RiskRule.of_percent(settings.risk_days, settings.risk_share_percent),
+                          webhooks=DeliveryPolicy.of(settings))
     app = Starlette(
         routes=[
             Route("/graphql", graphql),

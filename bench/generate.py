@@ -315,7 +315,7 @@ TABLES = ["qualifying_entry", "fee_payment", "tier_change", "tier_override", "be
           "benefit_grant", "membership", "tier", "rule_version", "programme", "order_return_line", "order_return",
           "order_line", "sales_order", "activity", "opportunity_stage_change", "deal_registration", "opportunity",
           "contact", "customer_merge", "segment", "api_key", "auth_session", "login_attempt", "app_user",
-          "channel_spend", "customer", "channel", "product"]
+          "channel_spend", "webhook_attempt", "webhook_delivery", "webhook_endpoint", "customer", "channel", "product"]
 
 
 async def _copy(connection: asyncpg.Connection, table: str, rows, chunk: int = 50_000) -> int:

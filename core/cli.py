@@ -1,4 +1,4 @@
-"""The `crm` command: serve, migrate, seed, export-schema, token.
+"""The `crm` command: serve, worker, migrate, seed, export-schema, token.
 
 `crm serve` is the launcher: it alone boots the embedded PostgreSQL (workers only get
 DATABASE_URL), checks or migrates the schema, loads demo data, then hands over to uvicorn.
@@ -331,6 +331,34 @@ async def _assess(url: str, programme_ref: str, as_of, batch: int, jobs: int, ri
         await database.dispose()
 
 
+def cmd_worker(args: argparse.Namespace) -> None:
+    """Delivers webhooks until SIGTERM/SIGINT (then finishes the batch in flight)."""
+    from core.logging import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    with database_url(settings) as url:
+        asyncio.run(_work(url, settings))
+
+
+async def _work(url: str, settings: Settings) -> None:
+    from events.delivery import DeliveryPolicy
+    from events.worker import Worker
+    from models import Database
+
+    database = Database.from_url(url, pool_size=2, max_overflow=2)
+    try:
+        worker = Worker(database, DeliveryPolicy.of(settings), poll=settings.webhook_poll_ms / 1000)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.stop)
+        print(f"crm: webhook worker {worker.name} delivering", file=sys.stderr, flush=True)
+        await worker.run()
+        print(f"crm: webhook worker {worker.name} stopped after {worker.delivered} attempts", file=sys.stderr, flush=True)
+    finally:
+        await database.dispose()
+
+
 def cmd_create_admin(args: argparse.Namespace) -> None:
     """The first admin of a fresh database (or another one): password from
     CRM_ADMIN_PASSWORD, else asked for on the terminal."""
@@ -433,6 +461,11 @@ def build_parser() -> argparse.ArgumentParser:
                             help="folder of the schemas (default docs/events/); events.md goes beside it")
     event_docs.add_argument("--check", action="store_true", help="only compare; exit 2 when the files are stale")
     event_docs.set_defaults(handler=cmd_export_event_schemas)
+
+    worker = commands.add_parser("worker", help="deliver webhooks (any number of these share the work)",
+                                 description="Deliver the outbox's events to the registered webhook endpoints until "
+                                 "SIGTERM (the batch in flight is finished first); run several for more throughput.")
+    worker.set_defaults(handler=cmd_worker)
 
     admin = commands.add_parser("create-admin", help="create an admin user with a password",
                                 description="Create an admin user; the password comes from CRM_ADMIN_PASSWORD or a prompt.")

@@ -84,6 +84,19 @@ class Settings:
     risk_days: int = 30
     risk_share_percent: int = 100
     compiled_queries: bool = True
+    # Webhooks (events.delivery.DeliveryPolicy; docs/webhooks.md). The server delivers
+    # in-process when `webhook_deliver` (default: on in demo mode, off otherwise: run
+    # `crm worker` processes); private addresses are refused unless allowed.
+    webhook_deliver: bool = False
+    webhook_allow_private: bool = False
+    webhook_backoff_base_ms: int = 30_000
+    webhook_backoff_cap_seconds: int = 21_600
+    webhook_max_attempts: int = 12
+    webhook_disable_after: int = 30
+    webhook_timeout_ms: int = 10_000
+    webhook_lease_seconds: int = 120
+    webhook_poll_ms: int = 5_000
+    webhook_rotation_grace_hours: int = 24
 
     @classmethod
     def from_env(cls, *, demo: bool | None = None) -> Settings:
@@ -117,4 +130,14 @@ class Settings:
             risk_days=_int("CRM_RISK_DAYS", 30, 0, 366),
             risk_share_percent=_int("CRM_RISK_SHARE_PERCENT", 100, 1, 1000),
             compiled_queries=_bool("CRM_COMPILED_QUERIES", True),
+            webhook_deliver=_bool("CRM_WEBHOOK_DELIVER", demo),
+            webhook_allow_private=_bool("CRM_WEBHOOK_ALLOW_PRIVATE", demo),
+            webhook_backoff_base_ms=_int("CRM_WEBHOOK_BACKOFF_BASE_MS", 30_000, 1, 3_600_000),
+            webhook_backoff_cap_seconds=_int("CRM_WEBHOOK_BACKOFF_CAP_SECONDS", 21_600, 1, 7 * 86_400),
+            webhook_max_attempts=_int("CRM_WEBHOOK_MAX_ATTEMPTS", 12, 1, 100),
+            webhook_disable_after=_int("CRM_WEBHOOK_DISABLE_AFTER", 30, 1, 10_000),
+            webhook_timeout_ms=_int("CRM_WEBHOOK_TIMEOUT_MS", 10_000, 100, 120_000),
+            webhook_lease_seconds=_int("CRM_WEBHOOK_LEASE_SECONDS", 120, 1, 3600),
+            webhook_poll_ms=_int("CRM_WEBHOOK_POLL_MS", 5_000, 10, 600_000),
+            webhook_rotation_grace_hours=_int("CRM_WEBHOOK_ROTATION_GRACE_HOURS", 24, 0, 24 * 30),
         )

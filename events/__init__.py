@@ -6,4 +6,4 @@ their meaning); the JSON Schemas in docs/events/ and the API's descriptions deri
 it. `outbox` writes and reads them."""
 
 # Each domain's declarations register themselves in the catalogue when imported.
-from events import customers, deals, memberships, orders  # noqa: E402,F401
+from events import customers, deals, memberships, orders, webhooks  # noqa: E402,F401

@@ -23,6 +23,7 @@ from models.order import Order, OrderLine, OrderReturn, OrderReturnLine, OrderSt
 from models.registration import DealRegistration
 from models.segment import Segment
 from models.user import User, UserRole
+from models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "Activity", "ActivityKind", "Base", "Channel", "ChannelKind", "ChannelSpend", "Contact",
@@ -32,5 +33,5 @@ __all__ = [
     "BenefitGrant", "BenefitPeriodKind", "BenefitUsage", "DemotionPolicy", "FeePayment", "Membership", "OverrideKind", "Programme",
     "ProgrammeKind", "QualifyingEntry", "RuleVersion", "RuleVersionStatus", "Tier", "TierChange", "TierChangeReason",
     "TierOverride", "TrainingBooking", "WindowKind", "ApiKey", "AuthSession", "LoginAttempt", "Segment", "DealRegistration",
-    "IdempotencyKey", "Event", "EventStream",
+    "IdempotencyKey", "Event", "EventStream", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint",
 ]

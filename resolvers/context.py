@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crm.auth import InvalidToken, Principal, read_token
+from events.delivery import DeliveryPolicy
 from models import Database
 from resolvers.errors import ApiError, ErrorCode
 from tiers.risk import RiskRule
@@ -26,6 +27,7 @@ class Context:
     secret_key: str
     deal_exclusivity_days: int = 90
     risk_rule: RiskRule = field(default_factory=RiskRule)
+    webhooks: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     _loaders: dict[tuple, DataLoader] = field(default_factory=dict)
 
     def loader(self, loader_class: type[L], *args: object) -> L:

@@ -20,6 +20,7 @@ from models import (
     Segment,
     Activity, Channel, ChannelSpend, Contact, Customer, CustomerMerge, Opportunity, OpportunityStageChange,
     FeePayment, Membership, Order, OrderLine, OrderReturn, Product, Programme, RuleVersion, TierOverride, TrainingBooking, User,
+    WebhookDelivery, WebhookEndpoint,
 )
 from resolvers.context import DatabaseLoader
 from resolvers.ids import NODE_LOADERS
@@ -70,6 +71,8 @@ TierOverrideByIdLoader = _by_id(TierOverride, "TierOverride")
 ApiKeyByIdLoader = _by_id(ApiKey, "ApiKey")
 SegmentByIdLoader = _by_id(Segment, "Segment")
 EventByIdLoader = _by_id(Event, "Event")
+WebhookEndpointByIdLoader = _by_id(WebhookEndpoint, "WebhookEndpoint")
+WebhookDeliveryByIdLoader = _by_id(WebhookDelivery, "WebhookDelivery")
 
 
 class NestedList:

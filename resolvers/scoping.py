@@ -31,7 +31,7 @@ from models import (
     Activity, ApiKey, Channel, ChannelSpend, Contact, Customer, CustomerMerge, DealRegistration, Event, FeePayment,
     Membership,
     Opportunity, OpportunityStageChange, Order, OrderLine, OrderReturn, Product, Programme, RuleVersion, Segment,
-    TierOverride, TrainingBooking, User,
+    TierOverride, TrainingBooking, User, WebhookDelivery, WebhookEndpoint,
 )
 from resolvers.errors import ApiError, ErrorCode
 
@@ -86,6 +86,11 @@ ROW_SCOPES: dict[str, RowScope] = {
     "Membership": RowScope(Membership, lambda c, account, user: c.account_id == account),
     # The events that concern the account (events.outbox.Emission.account_id; docs/events.md).
     "Event": RowScope(Event, lambda c, account, user: c.account_id == account),
+    # A partner's own endpoints and their deliveries; staff other than admins read none (admins every one).
+    "WebhookEndpoint": RowScope(WebhookEndpoint, lambda c, account, user: c.account_id == account,
+                                staff=lambda c, principal: false()),
+    "WebhookDelivery": RowScope(WebhookDelivery, lambda c, account, user: c.endpoint_id.in_(
+        select(WebhookEndpoint.id).where(WebhookEndpoint.account_id == account)), staff=lambda c, principal: false()),
     "FeePayment": RowScope(FeePayment, _OWNED_BY_MEMBERSHIP),
     "TrainingBooking": RowScope(TrainingBooking, _OWNED_BY_MEMBERSHIP),
     "TierOverride": RowScope(TierOverride, _OWNED_BY_MEMBERSHIP),

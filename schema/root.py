@@ -24,6 +24,7 @@ from resolvers.programmes import ProgrammeMutations, ProgrammeQueries
 from resolvers.scoping import ROW_SCOPES
 from resolvers.segments import SegmentMutations, SegmentQueries
 from resolvers.users import UserMutations, UserQueries
+from resolvers.webhooks import WebhookMutations, WebhookQueries
 from schema.activities import ActivityType
 from schema.channels import ChannelSpendType, ChannelType
 from schema.contacts import ContactType
@@ -43,19 +44,20 @@ from schema.programmes import ProgrammeType, RuleVersionType
 from schema.scalars import SCALAR_OVERRIDES, harden_builtin_scalars
 from schema.segments import SegmentType
 from schema.users import UserType
+from schema.webhooks import WebhookDeliveryType, WebhookEndpointType
 
 
 @strawberry.type(description="Everything that can be read.")
 class Query(NodeQueries, CustomerQueries, ContactQueries, OpportunityQueries, ActivityQueries, OrderQueries,
             ProductQueries, ChannelQueries, UserQueries, ProgrammeQueries, MembershipQueries, IdentityQueries,
-            AnalyticsQueries, SegmentQueries, ConflictQueries, EventQueries):
+            AnalyticsQueries, SegmentQueries, ConflictQueries, EventQueries, WebhookQueries):
     pass
 
 
 @strawberry.type(description="Everything that can be changed. Each mutation returns a payload with typed errors.")
 class Mutation(CustomerMutations, ContactMutations, OpportunityMutations, ActivityMutations, OrderMutations,
                ProductMutations, ChannelMutations, UserMutations, ProgrammeMutations, MembershipMutations,
-               IdentityMutations, SegmentMutations, ConflictMutations):
+               IdentityMutations, SegmentMutations, ConflictMutations, WebhookMutations):
     pass
 
 
@@ -64,6 +66,7 @@ NODE_TYPES = [
     ActivityType, ChannelSpendType, ChannelType, ContactType, CustomerMergeType, CustomerType, OpportunityType,
     OrderLineType, OrderReturnType, OrderType, ProductType, StageChangeType, UserType, ProgrammeType, RuleVersionType,
     MembershipType, FeePaymentType, TrainingBookingType, TierOverrideType, ApiKeyType, SegmentType, EventType,
+    WebhookEndpointType, WebhookDeliveryType,
 ]
 
 

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from events.catalogue import CATALOGUE
@@ -176,14 +177,48 @@ async def merge(post, w):
     return {"customer.merged": (into, None)}
 
 
+async def webhook_disabled(post, w):
+    """p1's endpoint, on a port where nothing listens, fails its first attempt (the worker
+    disables after one failure here): disabled, and told once."""
+    from dataclasses import replace
+
+    from crm.auth import Principal, Role
+    from events.worker import Worker
+    from tests.process import free_port
+    from tests.webhook_helpers import CREATE, FAST, work_until
+
+    partner = Principal("p1@test", Role.PARTNER, account_id=pk_of(w["p1"]))
+    endpoint = (await ok(post, CREATE, {"i": {"url": f"http://127.0.0.1:{free_port()}/hook"}}, "webhookEndpointCreate",
+                         as_principal=partner))["endpoint"]["id"]
+    customer = await new_customer(post, "Referred by p1 again", referringPartnerId=w["p1"])
+    registration = await _register(post, w, customer, None)  # an event for p1's endpoint
+    worker = Worker(w["database"], replace(FAST, max_attempts=1, disable_after=1))
+
+    async def disabled() -> bool:
+        found = await post("query($id: ID!) { node(id: $id) { ... on WebhookEndpoint { active } } }", {"id": endpoint},
+                           as_principal=partner)
+        return found.data["node"]["active"] is False
+
+    await work_until(worker, disabled)
+    return {"deal.registered": (registration, w["p1"]), "webhook.endpoint_disabled": (endpoint, w["p1"])}
+
+
 STEPS = [Step(f.__name__.strip("_"), f) for f in (
     _programme, enrol, book_first, book_last, promote_in_2024, risk_late_2025, earn_below_the_fee, assess_2025, refund,
-    lock, order_promotes, order_returned, order_cancelled, register, register_contested, merge)]
+    lock, order_promotes, order_returned, order_cancelled, register, register_contested, merge, webhook_disabled)]
+
+
+@pytest.fixture
+def settings():
+    """Webhook receivers of the story are on 127.0.0.1."""
+    from tests.webhook_helpers import private_allowed_settings
+
+    return private_allowed_settings()
 
 
 async def test_every_event_type_is_caused_once_by_its_step_about_the_right_object(committed_client, committed_database):
     post = poster(committed_client)
-    world: dict[str, Any] = {}
+    world: dict[str, Any] = {"database": committed_database}
     caused: set[str] = set()
     after = None
     problems: list[str] = []

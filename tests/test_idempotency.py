@@ -294,6 +294,12 @@ VERBS_WITHOUT_KEY = {
 WITHOUT_KEY = {
     "apiKeyCreate": "the secret is shown once and only its hash is kept: a replay could not show it without storing "
                     "it; a lost key is listed by apiKeys and revoked",
+    "webhookEndpointCreate": "the secret is shown once: a replay could not show it without storing the answer with it; "
+                             "a lost one is listed by webhookEndpoints and deleted (or rotated)",
+    "webhookEndpointRotateSecret": "the new secret is shown once, as above; a repeat rotates again, harmless while "
+                                   "the previous secret still signs",
+    "webhookEndpointPing": "sends a test message and writes nothing; a repeat sends another",
+    "webhookDeliveryRedeliver": "a repeat queues the same delivery again (same webhook-id): receivers de-duplicate",
     "login": "public: there is no caller to own a key before it; a retry is just another login",
     "logout": "a repeat finds the login ended",
     "tokenRefresh": "public, and a refresh token is single-use by design",

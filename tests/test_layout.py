@@ -30,13 +30,13 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("core", "crm", "engine", "kernel", "models", "resolvers", "schema", "tiers")
+PACKAGES = ("core", "crm", "engine", "events", "kernel", "models", "resolvers", "schema", "tiers")
 TOP_MODULES = ("server",)
 DOMAINS = ("customers", "contacts", "opportunities", "activities", "orders", "products", "channels", "users",
            "identity", "programmes", "memberships", "segments", "analytics", "conflicts", "node", "timeline",
-           "events")
+           "events", "webhooks")
 COMPOSITION = "schema.root"
-SIZED = ("schema", "resolvers", "engine", "kernel", "crm", "tiers")
+SIZED = ("schema", "resolvers", "engine", "kernel", "crm", "tiers", "events")
 MAX_LINES = 500
 
 

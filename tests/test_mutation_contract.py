@@ -22,15 +22,16 @@ ID_TYPES = {"orderMarkPaid": "Order", "opportunityMoveStage": "Opportunity", "fe
             "trainingCancel": "TrainingBooking", "tierOverrideRevoke": "TierOverride", "ruleVersionUpdate": "RuleVersion",
             "ruleVersionPublish": "RuleVersion", "apiKeyRevoke": "ApiKey", "userSetPassword": "User",
             "ruleVersionDelete": "RuleVersion", "programmeUpdate": "Programme", "programmeArchive": "Programme",
-            "programmeRestore": "Programme"}
+            "programmeRestore": "Programme", "webhookDeliveryRedeliver": "WebhookDelivery"}
 
 
 def id_type(mutation: str) -> str:
     if mutation in ID_TYPES:
         return ID_TYPES[mutation]
-    for prefix in ("customer", "contact", "channel", "product", "user", "opportunity", "activity", "order", "segment"):
+    for prefix in ("customer", "contact", "channel", "product", "user", "opportunity", "activity", "order", "segment",
+                   "webhookEndpoint"):
         if mutation.startswith(prefix):
-            return prefix.title()
+            return prefix[0].upper() + prefix[1:]
     raise AssertionError(mutation)
 
 

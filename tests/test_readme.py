@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import pytest
 from graphql import parse, validate
 
 from core.demo import seed_demo_data
@@ -10,6 +11,15 @@ from schema.root import schema
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 EXAMPLES = re.findall(r"```graphql\n(.*?)```", README, re.S)
+WEBHOOKS = README.split("\n## Webhooks\n", 1)[1].split("\n## ", 1)[0]
+
+
+@pytest.fixture
+def settings():
+    """As in demo mode, where the README's webhook on localhost is accepted."""
+    from tests.webhook_helpers import private_allowed_settings
+
+    return private_allowed_settings()
 
 
 def test_readme_has_examples_that_validate():
@@ -31,7 +41,8 @@ async def test_readme_examples_answer_on_demo_data(database, post_graphql):
     nora = Principal(subject="nora", role=Role.PARTNER, account_id=account_id, user_id=user_id)
     for example in EXAMPLES:
         variables = {name: value for name, value in values.items() if f"${name}" in example}
-        caller = {"as_": nora} if "myMembership" in example or "dealRegister" in example else {}
+        caller = {"as_": nora} if any(name in example for name in ("myMembership", "dealRegister", "webhookEndpointCreate")) \
+            else {}
         if "$customerId" in example:  # a lead the demo partner referred, nobody works yet
             free = await post_graphql('{ customers(filter: {name: {eq: "Lucerne Publishing"}}) { edges { node { id } } } }')
             variables["customerId"] = free.data["customers"]["edges"][0]["node"]["id"]
@@ -43,3 +54,30 @@ async def test_readme_examples_answer_on_demo_data(database, post_graphql):
                 assert payload["errors"] == [], (example, payload)
         if "programmeCreate" in result.data:
             values["programmeId"] = result.data["programmeCreate"]["programme"]["id"]
+
+
+async def test_the_readme_receiver_verifies_a_real_delivery(committed_client, committed_database, capsys):
+    from events.worker import Worker
+    from tests.event_helpers import poster
+    from tests.webhook_helpers import CREATE, FAST, Receiver, emit_events, work_until
+
+    snippet = re.findall(r"```python\n(.*?)```", WEBHOOKS, re.S)
+    assert len(snippet) == 1 and len(snippet[0].strip().splitlines()) <= 16, snippet
+    receiver = await Receiver().start()
+    try:
+        created = await poster(committed_client)(CREATE, {"i": {"url": receiver.url}})
+        secret = created.data["webhookEndpointCreate"]["secret"]
+        await emit_events(committed_database, 1)
+        await work_until(Worker(committed_database, FAST), lambda: len(receiver.received) == 1)
+    finally:
+        await receiver.stop()
+    delivery = receiver.received[0]
+    namespace = {"SECRET": secret}
+    exec(compile(snippet[0], "README.md", "exec"), namespace)
+    receive = namespace["receive"]
+    assert receive(delivery.body, delivery.headers) == 204
+    assert receive(delivery.body, delivery.headers) == 204  # the same webhook-id again: handled once
+    assert capsys.readouterr().out.count("order.cancelled") == 1
+    assert receive(delivery.body.replace(b"cancelled", b"paid"), delivery.headers) == 400
+    wrong = {**delivery.headers, "webhook-timestamp": str(int(delivery.headers["webhook-timestamp"]) - 600)}
+    assert receive(delivery.body, wrong) == 400

@@ -55,6 +55,9 @@ ID_ARGUMENT_TYPES = {
     ("Query", "customer", "id"): "Customer",
     ("Mutation", "trainingCancel", "id"): "TrainingBooking",
     ("Mutation", "apiKeyRevoke", "id"): "ApiKey",
+    **{("Mutation", name, "id"): "WebhookEndpoint" for name in (
+        "webhookEndpointUpdate", "webhookEndpointDelete", "webhookEndpointRotateSecret", "webhookEndpointPing")},
+    ("Mutation", "webhookDeliveryRedeliver", "id"): "WebhookDelivery",
 }
 # By name, anywhere (arguments, input fields, filter fields).
 ID_NAMES = {
@@ -194,6 +197,19 @@ async def world(post_graphql, connection):
         events = (await connection.execute(text("SELECT id FROM event WHERE account_id = :a ORDER BY id"),
                                            {"a": pk_of(account)})).scalars().all()
         ids["Event"] = [gid("Event", pk) for pk in events]
+        # A webhook endpoint of the partner's (a public address literal: nothing is sent to
+        # it here), with a delivery of one of its events and an
+        # attempt (deliveries are made by workers from committed events; this world is one
+        # uncommitted transaction, so the rows are written here).
+        endpoint = (await ok(post_graphql, """mutation($i: WebhookEndpointCreateInput!) { webhookEndpointCreate(input: $i) {
+            endpoint { id } errors { code } } }""", {"i": {"url": f"https://1.1.1.1/hooks/{m}", "description": f"{mark} Hook"}},
+                             "webhookEndpointCreate", as_=principal))["endpoint"]["id"]
+        delivery = (await connection.execute(text("""INSERT INTO webhook_delivery (endpoint_id, event_id, attempts)
+            VALUES (:e, :v, 1) RETURNING id"""), {"e": pk_of(endpoint), "v": events[0]})).scalar_one()
+        await connection.execute(text("""INSERT INTO webhook_attempt (delivery_id, attempt, attempted_at, status_code,
+            latency_ms, error, next_attempt_at) VALUES (:d, 1, now(), 500, 12, 'HTTP 500.', now())"""), {"d": delivery})
+        ids["WebhookEndpoint"] = [endpoint]
+        ids["WebhookDelivery"] = [gid("WebhookDelivery", delivery)]
         out[key] = {"ids": ids, "staff_ids": out["staff"], "principal": principal, "account": account, "referred": referred, "membership": membership,
                     "deal": deal, "order": order["id"], "key": created_key["key"]}
     # A prospect B referred, with a deal staff registered for A: A reads the customer (the
