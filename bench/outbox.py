@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import secrets
 import statistics
 import subprocess
@@ -28,7 +27,7 @@ from pathlib import Path
 
 from bench import floor, generate, scenarios
 from bench.run import (ROOT, BENCH_DIR, Server, authorised, check_once, database, drive, free_port, log, machine,
-                       migrate, reset_programme, stop, tokens, wait_http)
+                       migrate, reset_programme, stop, tokens, wait_http, write_section)
 
 BEGIN, END = "<!-- outbox:begin -->", "<!-- outbox:end -->"
 
@@ -112,13 +111,6 @@ def render(result: dict) -> str:
         f"{result['statements_without']} without: the events of a change are one statement, whatever their number.",
         END,
     ])
-
-
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -556,6 +556,16 @@ def with_kept_sections(rendered: str, path: Path) -> str:
     return rendered.rstrip("\n") + "".join("\n\n" + section for section in kept) + "\n"
 
 
+def write_section(path: Path, section: str) -> None:
+    """Writes a marked section into `path`: in place of the section of the same name,
+    else at the end."""
+    name = KEPT_SECTION.match(section).group(1)
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    same = re.compile(re.escape(f"<!-- {name}:begin -->") + ".*?" + re.escape(f"<!-- {name}:end -->"), re.S)
+    text = same.sub(lambda _: section, text) if same.search(text) else text.rstrip("\n") + "\n\n" + section
+    path.write_text(text.rstrip("\n") + "\n")
+
+
 def render(report: dict) -> str:
     shape = report["shape"]
     peer_names = {key: peer.name for key, peer in PEERS.items()}

@@ -24,24 +24,10 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench.run import write_section
+
 BEGIN, END = "<!-- events:begin -->", "<!-- events:end -->"
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def replace_section(document: str, section: str) -> str:
-    """`document` with the events section (markers included) replaced by `section`, or
-    `section` appended when the document has none."""
-    if BEGIN in document and END in document:
-        head, rest = document.split(BEGIN, 1)
-        return head + section + rest.split(END, 1)[1]
-    return document.rstrip("\n") + "\n\n" + section + "\n"
-
-
-def kept_section(document: str) -> str | None:
-    """The events section of a document (markers included), if it has one."""
-    if BEGIN in document and END in document:
-        return BEGIN + document.split(BEGIN, 1)[1].split(END, 1)[0] + END
-    return None
 
 
 async def _run(url: str, events: int, workers: int, timeout: float, log_dir: Path) -> dict:
@@ -136,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         result = asyncio.run(_run(own.sqlalchemy_url, args.events, args.workers, args.timeout, log_dir))
     print(f"{result} (worker logs in {log_dir})", file=sys.stderr)
     output = Path(args.output)
-    output.write_text(replace_section(output.read_text() if output.exists() else "", render(result)))
+    write_section(output, render(result))
     print(f"wrote {output}", file=sys.stderr)
     if not result["complete"]:
         raise SystemExit(f"only {result['delivered']} of {result['events']} events arrived in {args.timeout:g} s")

@@ -23,11 +23,14 @@ def test_the_webhook_benchmark_runs_and_writes_its_section(postgres_server_url, 
     assert "| 60 | 2 | 60 | 60 |" in text and text.rstrip().endswith("<!-- events:end -->")
 
 
-def test_a_rewrite_keeps_the_events_section():
-    section = "<!-- events:begin -->\n## Webhook deliveries\nfigures\n<!-- events:end -->"
-    previous = f"# Benchmarks\n\nold rows\n\n{section}\n"
-    kept = webhooks.kept_section(previous)
-    assert kept == section
-    assert webhooks.replace_section("# Benchmarks\n\nnew rows\n", kept) == f"# Benchmarks\n\nnew rows\n\n{section}\n"
-    assert webhooks.replace_section(previous, section.replace("figures", "new figures")).count("events:begin") == 1
-    assert webhooks.kept_section("# Benchmarks\n") is None
+def test_sections_are_replaced_by_name_and_kept_by_a_rewrite(tmp_path):
+    output = tmp_path / "benchmarks.md"
+    events = "<!-- events:begin -->\n## Webhook deliveries\nfigures\n<!-- events:end -->"
+    outbox = "<!-- outbox:begin -->\n## Outbox\nfigures\n<!-- outbox:end -->"
+    output.write_text("# Benchmarks\n\nold rows\n")
+    run.write_section(output, events)
+    run.write_section(output, outbox)
+    run.write_section(output, events.replace("figures", "new figures"))
+    assert output.read_text() == f"# Benchmarks\n\nold rows\n\n{events.replace('figures', 'new figures')}\n\n{outbox}\n"
+    rewritten = run.with_kept_sections("# Benchmarks\n\nnew rows\n", output)
+    assert rewritten == f"# Benchmarks\n\nnew rows\n\n{events.replace('figures', 'new figures')}\n\n{outbox}\n"
