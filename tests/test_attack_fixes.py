@@ -112,12 +112,21 @@ async def test_concurrent_first_enrolments_answer_as_one_after_the_other(committ
     assert (memberships, fees, enrolled) == (1, 6, 1)
 
 
-async def test_a_risk_check_is_never_dated_in_the_future(committed_client, committed_database):
+async def test_a_risk_check_is_never_dated_in_the_future(committed_client, committed_database, database_url):
     post = _poster(committed_client)
     setup, _, _ = await _agent(post, "Risk")
     ahead = (datetime.now(timezone.utc) + timedelta(days=400)).isoformat()
     result = await post(RISK, {"p": setup["programme"], "at": ahead})
     assert result.data["tierRiskCheck"] == {"atRisk": 0, "errors": [{"field": "asOf", "code": "OUT_OF_RANGE"}]}
+    # `crm check-risk --as-of <future>`: the same rule, said as the command's error
+    from core.cli import LaunchError, _check_risk
+    from tiers.risk import RiskRule
+
+    try:
+        await _check_risk(database_url, "Agents", datetime.fromisoformat(ahead), RiskRule())
+        raise AssertionError("check-risk ran ahead of time")
+    except LaunchError as error:
+        assert "asOf is for what already happened" in str(error), error
     (written,), = await _rows(committed_database, "SELECT count(*) FROM event WHERE type = 'tier.at_risk'")
     assert written == 0
 
@@ -134,3 +143,28 @@ async def test_concurrent_re_registrations_answer_the_one_registration(committed
     (registrations, events), = await _rows(committed_database, """SELECT (SELECT count(*) FROM deal_registration),
         (SELECT count(*) FROM event WHERE type = 'deal.registered')""")
     assert (registrations, events) == (1, 1)
+
+
+async def test_a_unique_violation_of_a_known_key_is_a_typed_duplicate(connection):
+    """The safety net behind the locked checks: the driver's violation of a declared key
+    becomes DUPLICATE on its field; any other integrity error stays what it is."""
+    from sqlalchemy.exc import IntegrityError
+
+    from kernel.errors import duplicate_of
+
+    await connection.execute(text("INSERT INTO channel (name, kind) VALUES ('Web', 'web')"))
+    savepoint = await connection.begin_nested()
+    try:
+        await connection.execute(text("INSERT INTO channel (name, kind) VALUES ('WEB', 'web')"))
+        raise AssertionError("the unique index let a duplicate in")
+    except IntegrityError as error:
+        duplicate = duplicate_of(error)
+    await savepoint.rollback()
+    assert duplicate is not None and [(e.field, e.code) for e in duplicate.errors] == [("name", "duplicate")]
+    savepoint = await connection.begin_nested()
+    try:
+        await connection.execute(text("INSERT INTO channel (name, kind) VALUES (NULL, 'web')"))
+        raise AssertionError("a NULL name went in")
+    except IntegrityError as error:
+        assert duplicate_of(error) is None
+    await savepoint.rollback()
