@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.deals import DealContested, DealRegistered
@@ -93,8 +93,14 @@ async def register_deal(session: AsyncSession, *, partner_id: int, customer_id: 
     """A partner's exclusive claim for `exclusivity_days`, refused when another partner
     holds an unexpired registration on the customer, or when direct sales owns an open
     deal of it. The refusal says which kind of claim is in the way, not whose: the
-    caller is a partner, who may not read another partner's or direct sales' deals."""
-    now = datetime.now(timezone.utc)
+    caller is a partner, who may not read another partner's or direct sales' deals.
+
+    A partner that already holds an unexpired registration on the customer gets it back,
+    unchanged and with nothing written, when it names no deal or that registration's deal
+    (a retry, or a second salesperson of the partner): re-registering never extends the
+    exclusivity (attack report: 8 concurrent calls wrote 8 registrations, each moving
+    `expiresAt` later). A registration of another deal of that customer expires with the
+    customer's one at the latest."""
     await live_partner(session, partner_id, "partner")
     customer = await live(session, Customer, customer_id, "customer_id", "customer")
     if opportunity_id is not None:
@@ -105,6 +111,13 @@ async def register_deal(session: AsyncSession, *, partner_id: int, customer_id: 
             raise DomainError.one("opportunity_id", "This deal belongs to another customer.", ConflictErrorCode.MISMATCHED_CUSTOMER)
     # Registrations of one customer are decided one at a time.
     await lock_key(session, "deal_registration.customer", str(customer.id))
+    now = datetime.now(timezone.utc)  # after the wait: the registrations it decides from are as of now
+    held = (await session.execute(select(DealRegistration).where(
+        DealRegistration.customer_id == customer.id, DealRegistration.partner_id == partner_id,
+        DealRegistration.expires_at > now).order_by(DealRegistration.registered_at, DealRegistration.id).limit(1)
+    )).scalar_one_or_none()
+    if held is not None and (opportunity_id is None or opportunity_id == held.opportunity_id):
+        return held
     errors: list[FieldError] = []
     other = (await session.execute(text(
         "SELECT id FROM deal_registration WHERE customer_id = :c AND partner_id <> :p AND expires_at > :now "
@@ -121,8 +134,11 @@ async def register_deal(session: AsyncSession, *, partner_id: int, customer_id: 
                                  ConflictErrorCode.OWNED_BY_DIRECT_SALES))
     if errors:
         raise DomainError(errors)
+    expires_at = now + timedelta(days=exclusivity_days)
+    if held is not None:  # another deal of a customer the partner holds: no later than that hold
+        expires_at = min(expires_at, held.expires_at)
     registration = DealRegistration(partner_id=partner_id, customer_id=customer.id, opportunity_id=opportunity_id,
-                                    expires_at=now + timedelta(days=exclusivity_days))
+                                    expires_at=expires_at)
     session.add(registration)
     if opportunity_id is not None:
         deal.registering_partner_id = partner_id

@@ -169,6 +169,11 @@ async def mark_paid(session: AsyncSession, order_id: int, *, paid_at: datetime |
     check.happened("paid_at", paid_at, now, "paidAt")
     check.done()
     order, partner = await _locked(session, order_id)
+    # "Now" is read once the member's memberships are locked, as for every tier writer
+    # (tiers.membership.instant_after_lock): read before, a payment that waited would be
+    # dated before the change it waited for.
+    await ledger.lock_memberships(session, order.customer_id, order.currency)
+    now = datetime.now(timezone.utc)
     if order.status != OrderStatus.PLACED:
         raise DomainError.one("id", f"Only a placed order can be paid; this one is {order.status}.", OrderErrorCode.INVALID_STATUS)
     if paid_at is not None and paid_at < order.placed_at:
@@ -188,6 +193,7 @@ async def cancel_order(session: AsyncSession, order_id: int, *, actor_id: int | 
         hint = " Return a paid order instead." if order.status == OrderStatus.PAID else ""
         raise DomainError.one("id", f"Only a placed order can be cancelled; this one is {order.status}.{hint}",
                               OrderErrorCode.INVALID_STATUS)
+    await ledger.lock_memberships(session, order.customer_id, order.currency)  # before "now", as in mark_paid
     order.status = OrderStatus.CANCELLED.value
     order.cancelled_at = datetime.now(timezone.utc)
     await session.flush()
@@ -218,6 +224,8 @@ async def return_order(session: AsyncSession, order_id: int, lines: list[ReturnR
     order, partner = await _locked(session, order_id)
     if order.status != OrderStatus.PAID:
         raise DomainError.one("id", f"Only a paid order can be returned; this one is {order.status}.", OrderErrorCode.INVALID_STATUS)
+    await ledger.lock_memberships(session, order.customer_id, order.currency)  # before "now", as in mark_paid
+    now = datetime.now(timezone.utc)
     if returned_at is not None and order.paid_at is not None and returned_at < order.paid_at:
         # (an order is paid after it is placed, so this also keeps returns after placement)
         raise DomainError.one("returned_at", f"A return comes after the payment ({order.paid_at.isoformat()}).",
@@ -250,8 +258,7 @@ async def return_order(session: AsyncSession, order_id: int, lines: list[ReturnR
         raise DomainError.one("lines", "Everything on this order has been returned already.", OrderErrorCode.NOTHING_TO_RETURN)
     amount = sum((line.net_unit_price * qty for line, qty in wanted), Decimal("0.00"))
     record = OrderReturn(order_id=order.id, reason=reason, amount=amount, currency=order.currency, returned_by_id=actor_id)
-    if returned_at is not None:
-        record.returned_at = returned_at
+    record.returned_at = returned_at or now  # not the column's default: now() is the transaction's start
     session.add(record)
     await session.flush()
     for line, qty in wanted:

@@ -70,3 +70,29 @@ def require(row: Any, field: str, what: str, *, live: bool = True) -> Any:
     if live and getattr(row, "archived_at", None) is not None:
         raise DomainError.one(field, f"This {what} is archived; restore it first.", Code.ARCHIVED)
     return row
+
+
+# The unique keys a concurrent duplicate can reach, each with the field and message its
+# domain gives a duplicate (code "duplicate", which each of these domains declares). The
+# create paths check first under a lock (kernel.references.ensure_unique); this is the
+# one safety net behind them, so a path that misses the lock answers DUPLICATE, never
+# INTERNAL_SERVER_ERROR.
+UNIQUE_KEYS: dict[str, tuple[str, str]] = {
+    "uq_channel_name": ("name", "Another channel has this name."),
+    "uq_product_sku": ("sku", "Another product has this SKU."),
+    "uq_segment_name": ("name", "Another segment has this name."),
+    "uq_app_user_email": ("email", "Another user has this email address."),
+    "uq_programme_name": ("name", "Another programme has this name."),
+    "uq_sales_order_source_external_reference": ("external_reference",
+                                                 "An order with this source and reference exists."),
+}
+
+
+def duplicate_of(error: BaseException) -> DomainError | None:
+    """The typed DUPLICATE for a unique violation of a key in UNIQUE_KEYS (an
+    IntegrityError from the driver), else None."""
+    cause = getattr(error, "orig", None)
+    while cause is not None and getattr(cause, "constraint_name", None) is None:
+        cause = cause.__cause__
+    known = UNIQUE_KEYS.get(getattr(cause, "constraint_name", None) or "")
+    return DomainError.one(known[0], known[1], "duplicate") if known else None

@@ -49,7 +49,10 @@ class ConflictMutations:
                       "partner registered the customer first or direct sales works an open deal with it (the error says "
                       "that it is claimed, never by whom). The customer must be one the partner can read (its referred "
                       "customers and those of its deals) and the deal one it registered; any other ID answers NOT_FOUND, "
-                      "as an unknown one does.",
+                      "as an unknown one does. While the partner holds an unexpired registration on the customer, "
+                      "registering it again (no deal, or that registration's deal) answers that registration "
+                      "unchanged and writes nothing: a re-registration never extends the exclusivity, also under "
+                      "concurrent calls; a registration of another deal of the customer expires with it at the latest.",
                       idempotent=True, permissions=[Partners])
     async def deal_register(self, info: Info, customer_id: strawberry.ID,
                             opportunity_id: strawberry.ID | None = None) -> DealRegistrationPayload:

@@ -145,14 +145,14 @@ class MembershipMutations:
                 session, account_id=decode_id(input.account_id, "Customer", "account_id"),
                 programme_id=decode_id(input.programme_id, "Programme", "programme_id"), tier_code=input.tier_code,
                 amount=input.fee_payment.amount.amount, currency=input.fee_payment.amount.currency,
-                at=input.fee_payment.paid_at or now(), actor_id=info.context.actor_id)
+                at=input.fee_payment.paid_at, actor_id=info.context.actor_id)
             return membership
         return await _payload(info, *await mutate(info.context, action))
 
     @guarded_mutation(description="Refund an entry fee: its term ends now and the tier is recomputed.", idempotent=True, permissions=[Admins])
     async def fee_refund(self, info: Info, id: strawberry.ID, reason: str | None = None) -> MembershipPayload:
         async def action(session):
-            membership, _ = await service.refund_fee(session, decode_id(id, "FeePayment", "id"), reason=reason, at=now(),
+            membership, _ = await service.refund_fee(session, decode_id(id, "FeePayment", "id"), reason=reason, at=None,
                                                      actor_id=info.context.actor_id)
             return membership
         return await _payload(info, *await mutate(info.context, action))
@@ -163,7 +163,7 @@ class MembershipMutations:
                                 key: str | None = None, occurred_at: datetime | None = None) -> MembershipPayload:
         async def action(session):
             pk = decode_id(membership_id, "Membership", "membership_id")
-            await ledger.adjust(session, pk, amount=amount, reason=reason, key=key, occurred_at=occurred_at or now(),
+            await ledger.adjust(session, pk, amount=amount, reason=reason, key=key, occurred_at=occurred_at,
                                 actor_id=info.context.actor_id)
             return await session.get(MembershipRow, pk)
         return await _payload(info, *await mutate(info.context, action))
@@ -185,13 +185,13 @@ class MembershipMutations:
         async def action(session):
             return await service.set_override(session, decode_id(membership_id, "Membership", "membership_id"),
                                               kind=kind, tier_code=tier_code, reason=reason, expires_at=expires_at,
-                                              at=now(), actor_id=info.context.actor_id)
+                                              at=None, actor_id=info.context.actor_id)
         return await _payload(info, *await mutate(info.context, action))
 
     @guarded_mutation(description="Revoke a floor or lock before it expires.", permissions=[Admins])
     async def tier_override_revoke(self, info: Info, id: strawberry.ID) -> MembershipPayload:
         async def action(session):
-            return await service.revoke_override(session, decode_id(id, "TierOverride", "id"), at=now(),
+            return await service.revoke_override(session, decode_id(id, "TierOverride", "id"), at=None,
                                                  actor_id=info.context.actor_id)
         return await _payload(info, *await mutate(info.context, action))
 

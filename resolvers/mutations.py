@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import UNSET
 from strawberry.annotation import StrawberryAnnotation
@@ -25,7 +26,7 @@ from strawberry.types import Info
 
 from crm import idempotency
 from crm.auth import Principal
-from kernel.errors import DomainError, FieldError
+from kernel.errors import DomainError, FieldError, duplicate_of
 from resolvers.context import Context
 from resolvers.errors import ApiError, ErrorCode
 
@@ -64,6 +65,11 @@ async def mutate(context: Context, action: Callable[[AsyncSession], Awaitable[T]
             result = await action(session) if key is None else await _once(session, key, action)
     except DomainError as error:
         return None, error.errors
+    except IntegrityError as error:
+        duplicate = duplicate_of(error)
+        if duplicate is None:
+            raise
+        return None, duplicate.errors
     return result, []
 
 

@@ -41,7 +41,7 @@ from kernel.references import get_row
 from kernel.validation import Checker
 from models import Membership, Order, OrderReturn, Programme, QualifyingEntry, TierChange, TierChangeReason
 from tiers.engine import Entry, MemberState, Promotion, promote_now, undo_promotions
-from tiers.membership import latest_change_at, refresh_tier, window_rule_of
+from tiers.membership import instant_after_lock, latest_change_at, lock_membership, refresh_tier, window_rule_of
 from tiers.programmes import programme_rules, rules_in_force
 from tiers.statement import source_ref
 from tiers.windows import Window, current_window, period_containing
@@ -60,7 +60,7 @@ async def lock_memberships(session: AsyncSession, customer_id: int, currency: st
     rows = (await session.execute(
         select(Membership, Programme).join(Programme, Programme.id == Membership.programme_id)
         .where(Membership.account_id == customer_id, Programme.currency == currency)
-        .order_by(Membership.id).with_for_update(of=Membership)
+        .order_by(Membership.id).with_for_update(of=Membership).execution_options(populate_existing=True)
     )).all()
     return [(m, p) for m, p in rows]
 
@@ -298,8 +298,9 @@ async def replay_customer(session: AsyncSession, customer_id: int) -> int:
 
 
 async def adjust(session: AsyncSession, membership_id: int, *, amount: Decimal, reason: str, key: str | None,
-                 occurred_at: datetime, actor_id: int | None) -> bool:
-    """An admin's correction of qualifying volume (signed). `key` makes a retry safe."""
+                 occurred_at: datetime | None, actor_id: int | None) -> bool:
+    """An admin's correction of qualifying volume (signed). `key` makes a retry safe.
+    `occurred_at` None: now, once the membership is locked."""
     check = Checker()
     reason = check.text("reason", reason, max_len=500, required=True)
     key = check.text("key", key, max_len=100) or uuid4().hex
@@ -311,9 +312,10 @@ async def adjust(session: AsyncSession, membership_id: int, *, amount: Decimal, 
     elif amount == 0:
         check.fail("amount", "An adjustment of zero changes nothing.", Code.INVALID)
     check.done()
-    membership = await get_row(session, Membership, membership_id, lock=True)
+    membership = await lock_membership(session, membership_id)
     if membership is None:
         raise DomainError.one("membership_id", "No membership has this ID.", Code.NOT_FOUND)
+    occurred_at = instant_after_lock(occurred_at)
     programme = await get_row(session, Programme, membership.programme_id)
     return await record_entry(session, membership, programme, source=f"adjustment:{key}", amount=amount,
                               occurred_at=occurred_at, reason=reason, actor_id=actor_id)

@@ -15,7 +15,7 @@ from events.memberships import TIER_EVENTS, FeePaid, FeeRefunded, MembershipEnro
 from events.outbox import Emission, emit_all
 from kernel.errors import Code, DomainError
 from kernel.money import round_money
-from kernel.references import get_row, live, ref
+from kernel.references import get_row, live, lock_key, ref
 from kernel.validation import Checker
 from models import (
     Customer, CustomerClassification, FeePayment, Membership, OverrideKind, Programme, ProgrammeKind,
@@ -28,6 +28,25 @@ from tiers.errors import MembershipErrorCode
 from tiers.programmes import rules_in_force
 from tiers.rules import Rules
 from tiers.windows import WindowRule, add_months
+
+
+def instant_after_lock(at: datetime | None) -> datetime:
+    """The instant of a tier change: the caller's explicit (past) instant, or, for a change
+    "now" (None), the clock read after the caller took the membership lock. Read before the
+    lock, a writer that waited would date its change before the one it waited for and
+    decide from a state it never saw (attack report: 40 concurrent overrides, 144 events
+    whose `fromTier` was not the previous `toTier`). Not SQL now(): that is the start of
+    the transaction, before the wait."""
+    return at if at is not None else datetime.now(timezone.utc)
+
+
+async def lock_membership(session: AsyncSession, membership_id: int) -> Membership | None:
+    """The membership row, locked until the transaction ends, with its attributes read
+    again (a copy already in the session would otherwise keep what it read before the
+    wait)."""
+    return (await session.execute(
+        select(Membership).where(Membership.id == membership_id).with_for_update()
+        .execution_options(populate_existing=True))).scalar_one_or_none()
 
 
 def window_rule_of(programme: Programme) -> WindowRule:
@@ -194,7 +213,7 @@ async def upgrade_credit(session: AsyncSession, membership: Membership, rank: in
 
 
 async def enroll(session: AsyncSession, *, account_id: int, programme_id: int, tier_code: str, amount: Decimal,
-                 currency: str, at: datetime, actor_id: int | None) -> tuple[Membership, FeePayment]:
+                 currency: str, at: datetime | None, actor_id: int | None) -> tuple[Membership, FeePayment]:
     """Pays a tier's entry fee: the account becomes (or stays) a member and holds the tier
     by fee for the programme's fee term. An upgrade within a lower tier's fee term is
     due the fee less that term's unexpired part (`upgrade_credit`); a payment below what
@@ -211,6 +230,12 @@ async def enroll(session: AsyncSession, *, account_id: int, programme_id: int, t
         raise DomainError.one("programme_id", f"{programme.name} is archived and takes no enrolments or fees.",
                               Code.ARCHIVED)
     account = await live(session, Customer, account_id, "account_id", "customer")
+    await lock_key(session, "membership", f"{account_id}:{programme_id}")
+    membership = (await session.execute(
+        select(Membership).where(Membership.account_id == account_id, Membership.programme_id == programme_id)
+        .with_for_update().execution_options(populate_existing=True)
+    )).scalar_one_or_none()
+    at = instant_after_lock(at)
     if programme.kind == ProgrammeKind.AGENT and account.classification != CustomerClassification.PARTNER:
         raise DomainError.one("account_id", f"{account.name} is not a partner; agent programmes take partners.",
                               MembershipErrorCode.NOT_A_PARTNER)
@@ -226,10 +251,6 @@ async def enroll(session: AsyncSession, *, account_id: int, programme_id: int, t
     if currency != programme.currency:
         raise DomainError.one("fee_payment.currency", f"The programme's fees are in {programme.currency}.",
                               MembershipErrorCode.CURRENCY_MISMATCH)
-    membership = (await session.execute(
-        select(Membership).where(Membership.account_id == account_id, Membership.programme_id == programme_id)
-        .with_for_update()
-    )).scalar_one_or_none()
     # The tier in force before this payment: what its history row changes from.
     before = await tier_state(session, membership, at) if membership is not None else NO_TIER
     credit, credited = (await upgrade_credit(session, membership, tier.rank, at, before) if membership is not None
@@ -265,16 +286,22 @@ async def enroll(session: AsyncSession, *, account_id: int, programme_id: int, t
     return membership, payment
 
 
-async def refund_fee(session: AsyncSession, fee_payment_id: int, *, reason: str | None, at: datetime,
+async def refund_fee(session: AsyncSession, fee_payment_id: int, *, reason: str | None, at: datetime | None,
                      actor_id: int | None) -> tuple[Membership, FeePayment]:
-    """A refund ends the fee term at `at`; the tier in force is recomputed."""
+    """A refund ends the fee term at `at` (None: now, once the membership is locked); the
+    tier in force is recomputed."""
     check = Checker()
     reason = check.text("reason", reason, max_len=500)
     check.happened("at", at, datetime.now(timezone.utc), "refundedAt")
     check.done()
-    payment = await get_row(session, FeePayment, fee_payment_id, lock=True)
+    payment = await get_row(session, FeePayment, fee_payment_id)
     if payment is None:
         raise DomainError.one("id", "No fee payment has this ID.", Code.NOT_FOUND)
+    # The membership first (every tier writer's order), then the payment, read again.
+    membership = await lock_membership(session, payment.membership_id)
+    payment = (await session.execute(select(FeePayment).where(FeePayment.id == fee_payment_id).with_for_update()
+                                     .execution_options(populate_existing=True))).scalar_one()
+    at = instant_after_lock(at)
     if payment.refunded_at is not None:
         raise DomainError.one("id", "This fee was refunded already.", MembershipErrorCode.ALREADY_REFUNDED)
     upgrade = (await session.execute(select(FeePayment.id).where(
@@ -282,7 +309,6 @@ async def refund_fee(session: AsyncSession, fee_payment_id: int, *, reason: str 
     if upgrade is not None:
         raise DomainError.one("id", "This fee's unexpired part was credited to an upgrade; refund that payment first.",
                               MembershipErrorCode.CREDITED, related=("FeePayment", upgrade))
-    membership = await get_row(session, Membership, payment.membership_id, lock=True)
     programme = await get_row(session, Programme, membership.programme_id)
     before = await tier_state(session, membership, at)
     payment.refunded_at = at
@@ -298,16 +324,19 @@ async def refund_fee(session: AsyncSession, fee_payment_id: int, *, reason: str 
 
 
 async def set_override(session: AsyncSession, membership_id: int, *, kind: OverrideKind, tier_code: str,
-                       reason: str, expires_at: datetime | None, at: datetime, actor_id: int | None) -> TierOverride:
+                       reason: str, expires_at: datetime | None, at: datetime | None,
+                       actor_id: int | None) -> TierOverride:
+    """A floor or lock from `at` (None: now, once the membership is locked)."""
     check = Checker()
     reason = check.text("reason", reason, max_len=500, required=True)
     check.aware("expires_at", expires_at)
-    if expires_at is not None and expires_at <= at:
-        check.fail("expires_at", "An override expires in the future.", Code.INVALID)
     check.done()
-    membership = await get_row(session, Membership, membership_id, lock=True)
+    membership = await lock_membership(session, membership_id)
     if membership is None:
         raise DomainError.one("membership_id", "No membership has this ID.", Code.NOT_FOUND)
+    at = instant_after_lock(at)
+    if expires_at is not None and expires_at <= at:
+        raise DomainError.one("expires_at", "An override expires in the future.", Code.INVALID)
     programme = await get_row(session, Programme, membership.programme_id)
     rules = await rules_in_force(session, programme.id, at)
     tier = rules.by_code(tier_code or "") if rules else None
@@ -324,13 +353,18 @@ async def set_override(session: AsyncSession, membership_id: int, *, kind: Overr
     return override
 
 
-async def revoke_override(session: AsyncSession, override_id: int, *, at: datetime, actor_id: int | None) -> TierOverride:
-    override = await get_row(session, TierOverride, override_id, lock=True)
+async def revoke_override(session: AsyncSession, override_id: int, *, at: datetime | None,
+                          actor_id: int | None) -> TierOverride:
+    """Ends an override at `at` (None: now, once the membership is locked)."""
+    override = await get_row(session, TierOverride, override_id)
     if override is None:
         raise DomainError.one("id", "No override has this ID.", Code.NOT_FOUND)
+    membership = await lock_membership(session, override.membership_id)
+    override = (await session.execute(select(TierOverride).where(TierOverride.id == override_id).with_for_update()
+                                      .execution_options(populate_existing=True))).scalar_one()
+    at = instant_after_lock(at)
     if override.revoked_at is not None or (override.expires_at is not None and override.expires_at <= at):
         raise DomainError.one("id", "This override is no longer in force.", Code.NO_CHANGE)
-    membership = await get_row(session, Membership, override.membership_id, lock=True)
     programme = await get_row(session, Programme, membership.programme_id)
     before = await tier_state(session, membership, at)
     override.revoked_at = at

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -113,7 +113,9 @@ async def check_programme(session_factory: Callable[[], Any], programme_id: int,
     """Tells every member of the programme at risk at `as_of` (one transaction per batch);
     how many were told. Running it again tells nobody twice."""
     check = Checker()
-    check.aware("as_of", as_of)
+    # A check ahead of time would tell members of a risk dated in the future, and then not
+    # again when that instant comes (once per member and period): as for orders, refused.
+    check.happened("as_of", as_of, datetime.now(timezone.utc), "asOf")
     check.integer("days", rule.days, 0, 366)
     if not (Decimal("0") < rule.share <= Decimal("10")):
         check.fail("share", "The share of the retention threshold is above 0 and at most 10.", Code.OUT_OF_RANGE)
