@@ -209,6 +209,9 @@ def _check_valid_until(history: History, at: datetime, expected: TierState, vali
     if valid_until is None:
         assert tier_in_force(stood, at + timedelta(days=3650)).effective >= expected.effective, (at, stood)
         return
+    # In UTC: arithmetic on a zoned datetime is wall-clock arithmetic, and just before
+    # 03:00 on a spring-forward day is 02:59:59, a wall time that does not exist.
+    valid_until = valid_until.astimezone(timezone.utc)
     if valid_until > at:
         assert tier_in_force(stood, valid_until - EPSILON).effective >= expected.effective, (at, valid_until, stood)
     if expected.lock is None and expected.earned < expected.effective:
