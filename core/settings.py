@@ -84,6 +84,10 @@ class Settings:
     risk_days: int = 30
     risk_share_percent: int = 100
     compiled_queries: bool = True
+    # Subscriptions (events/live.py): the hub's safety-net poll, and how many events a
+    # subscriber may fall behind before it is closed (4413).
+    events_poll_seconds: int = 2
+    subscription_queue: int = 1000
 
     @classmethod
     def from_env(cls, *, demo: bool | None = None) -> Settings:
@@ -117,4 +121,6 @@ class Settings:
             risk_days=_int("CRM_RISK_DAYS", 30, 0, 366),
             risk_share_percent=_int("CRM_RISK_SHARE_PERCENT", 100, 1, 1000),
             compiled_queries=_bool("CRM_COMPILED_QUERIES", True),
+            events_poll_seconds=_int("CRM_EVENTS_POLL_SECONDS", 2, 1, 3600),
+            subscription_queue=_int("CRM_SUBSCRIPTION_QUEUE", 1000, 1, 1_000_000),
         )

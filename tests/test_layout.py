@@ -34,7 +34,7 @@ PACKAGES = ("core", "crm", "engine", "kernel", "models", "resolvers", "schema", 
 TOP_MODULES = ("server",)
 DOMAINS = ("customers", "contacts", "opportunities", "activities", "orders", "products", "channels", "users",
            "identity", "programmes", "memberships", "segments", "analytics", "conflicts", "node", "timeline",
-           "events")
+           "events", "subscriptions")
 COMPOSITION = "schema.root"
 SIZED = ("schema", "resolvers", "engine", "kernel", "crm", "tiers")
 MAX_LINES = 500
