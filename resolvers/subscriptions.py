@@ -5,7 +5,7 @@ and `after:`; the process's hub (events/live.py) hands them over."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated
 
 import strawberry
@@ -27,7 +27,9 @@ MEMBERSHIP_TYPES = sorted(kind.name for kind in CATALOGUE.values() if kind.aggre
 CLOSE_BEHIND = 4413  # the subscriber fell more than CRM_SUBSCRIPTION_QUEUE events behind
 
 
-async def _stream(info: Info, *, types: list[str] | None, after: str | None) -> AsyncGenerator[Event, None]:
+async def _stream(info: Info, *, types: list[str] | None, after: str | None) -> AsyncIterator[Event]:
+    """The caller's events as the hub hands them over. Checked here, before the stream
+    starts, so a bad argument is the operation's `error` message, not a pushed result."""
     live = info.context.live
     if live is None:
         raise ApiError(ErrorCode.BAD_REQUEST, "Subscriptions are served over a WebSocket on /graphql "
@@ -41,9 +43,13 @@ async def _stream(info: Info, *, types: list[str] | None, after: str | None) -> 
         on_overflow=lambda: live.close(CLOSE_BEHIND, "Too slow: more events waiting than the queue holds; "
                                        "resume with after: the last event's id"),
         resume=after is not None)
-    async for row in subscriber.events():
-        info.context.fresh_loaders()  # each push is resolved like a request of its own
-        yield row
+
+    async def rows() -> AsyncIterator[Event]:
+        async for row in subscriber.events():
+            info.context.fresh_loaders()  # each push is resolved like a request of its own
+            yield row
+
+    return rows()
 
 
 async def membership_now(info: Info, programme: str | None) -> MembershipType | None:
@@ -73,8 +79,8 @@ class EventSubscriptions:
             description="Resume after this event (its `id`) or feed cursor.")] = None,
     ) -> AsyncGenerator[EventType, None]:
         check_types(types)
-        async for row in _stream(info, types=types, after=after):
-            yield EventType.from_row(row)
+        rows = await _stream(info, types=types, after=after)
+        return (EventType.from_row(row) async for row in rows)
 
     @guarded_subscription(description="The caller's own membership, live: every event of its memberships (tier "
                           "changes with their explanation, fees, lapses, benefit quotas), after `after` (an event's "
@@ -86,5 +92,5 @@ class EventSubscriptions:
     ) -> AsyncGenerator[MembershipChangeType, None]:
         if info.context.principal.account_id is None:
             raise ApiError(ErrorCode.FORBIDDEN, "Only partner users have a membership of their own.")
-        async for row in _stream(info, types=MEMBERSHIP_TYPES, after=after):
-            yield MembershipChangeType.of(row)
+        rows = await _stream(info, types=MEMBERSHIP_TYPES, after=after)
+        return (MembershipChangeType.of(row) async for row in rows)

@@ -172,8 +172,10 @@ class TransportWS(BaseGraphQLTransportWSHandler):
     async def handle(self) -> None:
         try:
             await super().handle()
-        except HTTPException as error:  # the view's JSON rules (resolvers' decode_json)
-            self.close(4400, error.reason)
+        except HTTPException as error:  # the view's JSON rules (server.GraphQLView.decode_json)
+            if not self.closed:
+                self.closed, self._close_code = True, 4400
+                await self._close(4400, error.reason)
         finally:
             self.view.watch.remove(self)
             if self._expiry is not None:
@@ -212,8 +214,9 @@ class TransportWS(BaseGraphQLTransportWSHandler):
         try:
             operation = get_operation_ast(parse(payload["query"], max_tokens=self.view.max_tokens),
                                           payload.get("operationName"))
-        except GraphQLSyntaxError:
-            return False  # Strawberry's handling: closed with the syntax error
+        except GraphQLSyntaxError as error:
+            self.close(4400, error.message)  # as Strawberry closes on one
+            return True
         if operation is not None and operation.operation != OperationType.SUBSCRIPTION:
             return await self._error(message["id"], "Only subscriptions are served over the WebSocket; send queries "
                                      "and mutations as HTTP POST to /graphql.", ErrorCode.BAD_REQUEST.value)

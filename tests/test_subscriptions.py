@@ -315,3 +315,24 @@ async def test_a_subscriber_that_does_not_read_is_closed_and_the_server_carries_
         await database.dispose()
         server.stop()
     assert "Traceback" not in server.output(), server.output()
+
+
+async def test_the_readmes_subscriptions_push_an_enrolment(servers, world):
+    from tests.test_readme import SUBSCRIPTIONS
+
+    one, two = servers
+    assert len(SUBSCRIPTIONS) == 2
+    post = http_poster(two.base, ADMIN)
+    newcomer = await new_customer(post, "Partner c", classification="PARTNER")
+    cursor = await _end_of_feed(one.base, ADMIN)  # a feed position: any caller may start after it
+    async with session(one.base, partner(newcomer)) as mine, session(one.base, ADMIN) as staff:
+        operations = [(mine, await mine.subscribe(SUBSCRIPTIONS[0], {"after": cursor}), "myMembershipChanged"),
+                      (staff, await staff.subscribe(SUBSCRIPTIONS[1], {"after": cursor}), "events")]
+        member = (await enroll(post, newcomer, world["programme"], "B", "300000",
+                               "2026-02-01T10:00:00+08:00"))["membership"]["id"]
+        first = [await ws.next_of(operation) for ws, operation, _ in operations]
+    for payload, (_, _, field) in zip(first, operations):
+        assert "errors" not in payload, payload
+    change, tier = first[0]["data"]["myMembershipChanged"], first[1]["data"]["events"]
+    assert change["change"] == "membership.enrolled" and change["membership"]["tier"]["name"] == "B-level agent"
+    assert (tier["type"], tier["aggregateId"], tier["data"]["toTier"]) == ("tier.entered", member, "B")
