@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from cross_web import HTTPException
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -36,7 +37,7 @@ from engine import Answer, Engine, GiveUp, RawJSON
 from events.live import Hub
 from resolvers.context import Context
 from resolvers.websocket import CredentialWatch, TransportWS
-from resolvers.errors import ErrorCode
+from resolvers.errors import ApiError, ErrorCode
 from schema.root import build_schema
 from schema.extensions import shape_errors
 from schema.limits import Limits
@@ -121,6 +122,13 @@ class GraphQLView(GraphQL):
         if longest > self.max_list:
             raise RequestRejected(400, f"A list in the variables has more than {self.max_list} items.", "LIST_TOO_LONG")
 
+    def _is_subscription(self, query: str, name: str | None) -> bool:
+        try:
+            operation = get_operation_ast(parse(query, max_tokens=self.max_tokens), name)
+        except GraphQLError:
+            return False  # Strawberry's path answers the syntax error
+        return operation is not None and operation.operation == OperationType.SUBSCRIPTION
+
     def shape(self, errors: list, request_id: str | None) -> list:
         return shape_errors(errors, request_id)
 
@@ -155,6 +163,10 @@ class GraphQLView(GraphQL):
         """Strawberry's normal path (a GET, or a request the engine handed back); a
         document it answers without errors is learnt by the engine for next time."""
         query, name = request_data.query, request_data.operation_name
+        if isinstance(query, str) and "subscription" in query and self._is_subscription(query, name):
+            return ExecutionResult(data=None, errors=[ApiError(
+                ErrorCode.BAD_REQUEST, "Subscriptions are served over a WebSocket on /graphql (graphql-transport-ws; "
+                "docs/subscriptions.md), not over HTTP.")])
         if self.engine is not None and getattr(request.state, "execution_path", None) is None:
             document = self.engine.lookup(query, name) if isinstance(query, str) else None
             if isinstance(document, str):

@@ -7,6 +7,7 @@ reading. docs/subscriptions.md says what is promised."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -336,3 +337,24 @@ async def test_the_readmes_subscriptions_push_an_enrolment(servers, world):
     change, tier = first[0]["data"]["myMembershipChanged"], first[1]["data"]["events"]
     assert change["change"] == "membership.enrolled" and change["membership"]["tier"]["name"] == "B-level agent"
     assert (tier["type"], tier["aggregateId"], tier["data"]["toTier"]) == ("tier.entered", member, "B")
+
+
+async def test_an_event_without_a_notification_arrives_by_the_poll(servers, world, live_database):
+    """A commit whose NOTIFY is lost (here: an event written without one) is read by the
+    hub's poll (CRM_EVENTS_POLL_SECONDS, 1 s for these servers)."""
+    one, _ = servers
+    after = await _end_of_feed(one.base, ADMIN)
+    async with session(one.base, ADMIN) as ws:
+        operation = await ws.subscribe(STAFF_EVENTS, {"types": ["order.cancelled"], "after": after})
+        await ws.nothing_for(0.5)
+        connection = await asyncpg.connect(_asyncpg_dsn(live_database))
+        try:
+            data = {"order": "T3JkZXI6OTk5", "customer": "Q3VzdG9tZXI6OTk5", "total": "1", "currency": "CNY",
+                    "status": "cancelled", "cancelledAt": "2026-12-01T00:00:00+00:00"}
+            await connection.execute(
+                "INSERT INTO event (type, version, occurred_at, aggregate_type, aggregate_id, sequence, payload) "
+                "VALUES ('order.cancelled', 1, now(), 'Order', 999, 1, $1::jsonb)", json.dumps(data))
+        finally:
+            await connection.close()
+        [event] = await _take(ws, operation, 1)
+    assert event["data"]["order"] == "T3JkZXI6OTk5"

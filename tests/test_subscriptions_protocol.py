@@ -84,6 +84,16 @@ async def test_hostile_documents_get_typed_errors(servers, query, variables, cod
         assert (await ws.receive())["type"] == "pong"
 
 
+@pytest.mark.parametrize("document", ["subscription { events { id } }",
+                                      "query Q { me { role } } subscription S { myMembershipChanged { change } }"])
+async def test_a_subscription_posted_over_http_is_refused_with_a_code(post_graphql, document):
+    result = await post_graphql(document, operation_name="S" if " S " in document else None)
+    assert (result.status, result.error_codes, result.data) == (200, ["BAD_REQUEST"], None), result.body
+    # The other operation of the document is still served.
+    if " Q " in document:
+        assert (await post_graphql(document, operation_name="Q")).data == {"me": {"role": "ADMIN"}}
+
+
 async def test_the_connection_closes_when_its_token_expires(servers):
     async with socket_to(servers[0].base) as ws:
         ack = await ws.init({"authorization": f"Bearer {token_for(ADMIN, ttl_seconds=2)}"})
