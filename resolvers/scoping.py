@@ -133,7 +133,10 @@ def row_visible(type_name: str, principal: Principal | None, row: Any) -> bool:
     hub has the rows already): the rule is given the row for its columns, so a rule that
     compares the row's own attributes answers True or False. A rule that needs SQL (a
     subquery) cannot be answered here, and says so rather than guess."""
-    verdict = row_scope(type_name, principal, columns=row)
+    try:
+        verdict = row_scope(type_name, principal, columns=row)
+    except AttributeError:  # e.g. `.in_()` of a subquery, asked of a plain value
+        verdict = None
     if isinstance(verdict, bool):
         return verdict
     if isinstance(verdict, (True_, False_)):

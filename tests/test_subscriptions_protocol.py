@@ -184,3 +184,26 @@ async def test_the_hub_reads_each_batch_once_whatever_the_number_of_subscribers(
             task.cancel()
         await hub.stop()
     assert {n: accounts for n, accounts in received.items()} == {n: [post_accounts[n % 10]] * 3 for n in range(20)}
+
+
+async def test_the_hub_applies_the_feeds_one_scope_declaration_to_rows_in_memory(database):
+    """row_visible (the hub's filter) and row_scope (the feed's SQL) are one declaration:
+    they select the same events for every kind of caller."""
+    from sqlalchemy import select
+
+    from models import Event, OrderLine
+    from resolvers.scoping import row_scope, row_visible
+
+    now = datetime.now(timezone.utc)
+    body = OrderCancelled(order=1, customer=1, total=Decimal("1"), currency="CNY", status="cancelled", cancelled_at=now)
+    async with database.session() as s:
+        await emit_all(s, [Emission(body, aggregate_id=n, occurred_at=now, account_id=account)
+                           for n, account in enumerate([1, 2, None, 1])])
+        rows = list((await s.execute(select(Event))).scalars())
+        callers = [ADMIN, Principal("m", Role.MANAGER), Principal("s", Role.SALES), Principal("p1", Role.PARTNER, account_id=1),
+                   Principal("p2", Role.PARTNER, account_id=2), Principal("p", Role.PARTNER), None]
+        for caller in callers:
+            in_sql = set((await s.execute(select(Event.id).where(row_scope("Event", caller)))).scalars())
+            assert {row.id for row in rows if row_visible("Event", caller, row)} == in_sql, caller
+    with pytest.raises(TypeError):
+        row_visible("OrderLine", Principal("p1", Role.PARTNER, account_id=1), OrderLine(order_id=1))
