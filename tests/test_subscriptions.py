@@ -358,3 +358,44 @@ async def test_an_event_without_a_notification_arrives_by_the_poll(servers, worl
             await connection.close()
         [event] = await _take(ws, operation, 1)
     assert event["data"]["order"] == "T3JkZXI6OTk5"
+
+
+async def test_demo_mode_serves_the_readmes_subscription_to_graphiqls_origin(tmp_path):
+    """`crm serve --demo`, as the README's GraphiQL user meets it: the page's origin may
+    open the socket, the printed partner token subscribes to the README's example, and an
+    order Northwind pays (placed by the printed admin token) pushes its tier's news."""
+    import re
+
+    from tests.test_readme import SUBSCRIPTIONS
+
+    server = Server(tmp_path / "demo.log", crm_env(CRM_DATA_DIR=str(tmp_path / "data"), CRM_SECRET_KEY=TEST_SECRET_KEY,
+                                                   CRM_EVENTS_POLL_SECONDS="1"), "--demo")
+    try:
+        server.wait_ready()
+        tokens = re.findall(r"\b(eyJ[\w-]+\.[\w-]+\.[\w-]+)", server.output())
+        admin_token, nora_token = tokens[0], tokens[-1]
+        admin = {"Authorization": f"Bearer {admin_token}"}
+        async with httpx.AsyncClient(base_url=server.base, headers=admin) as client:
+            async def post(query, variables=None):
+                body = (await client.post("/graphql", json={"query": query, "variables": variables or {}})).json()
+                assert "errors" not in body, body
+                return body["data"]
+            end = (await post("{ events(first: 100) { endCursor } }"))["events"]["endCursor"]
+            northwind = (await post('{ customers(filter: {name: {eq: "Northwind Traders"}}) { edges { node { id } } } }'))
+            kit = (await post('{ products(first: 1, filter: {sku: {eq: "KIT-STD"}}) { edges { node { id } } } }'))
+            async with socket_to(server.base, origin=server.base) as ws:
+                assert (await ws.init({"Authorization": f"Bearer {nora_token}"}))["type"] == "connection_ack"
+                operation = await ws.subscribe(SUBSCRIPTIONS[0], {"after": end})
+                placed = await post("""mutation($i: OrderPlaceInput!) { orderPlace(input: $i) { order { id } errors { code } } }""",
+                                    {"i": {"customerId": northwind["customers"]["edges"][0]["node"]["id"], "paid": True,
+                                           "lines": [{"productId": kit["products"]["edges"][0]["node"]["id"],
+                                                      "quantity": 2000}]}})
+                assert placed["orderPlace"]["errors"] == [], placed
+                pushed = await ws.next_of(operation)
+        assert "errors" not in pushed, pushed
+        change = pushed["data"]["myMembershipChanged"]
+        assert change["change"].startswith(("tier.", "quota.", "membership.")), change
+        assert change["membership"]["tier"]["name"] and change["event"]["id"]
+    finally:
+        server.stop()
+    assert "Traceback" not in server.output(), server.output()
