@@ -53,8 +53,11 @@ def with_literals(statement: str, parameters) -> str:
     return re.sub(r"\$(\d+)", lambda m: literal(values[int(m.group(1)) - 1]), statement)
 
 
-async def capture(database_url: str, body: str, headers: dict[str, str], secret_key: str) -> list[str]:
-    """The statements (with literals) that one request makes our application send."""
+async def capture(database_url: str, body: str, headers: dict[str, str], secret_key: str,
+                  warm: list[str] | None = None) -> list[str]:
+    """The statements (with literals) that one request makes our application send, after
+    the `warm` requests (default: `body` three times; a mutation that must not be a replay
+    passes others)."""
     from server import create_app
 
     database = Database.from_url(database_url, pool_size=2)
@@ -82,8 +85,8 @@ async def capture(database_url: str, body: str, headers: dict[str, str], secret_
             # The first requests warm caches (the schema check, prepared statements, the
             # engine learning the document and which columns its Python fields' rows
             # carry, engine/sql/carry.py); the next is the one recorded, as under load.
-            for _ in range(3):
-                await client.post("/graphql", content=body, headers={"Content-Type": "application/json", **headers})
+            for warming in [body] * 3 if warm is None else warm:
+                await client.post("/graphql", content=warming, headers={"Content-Type": "application/json", **headers})
             event.listen(database.engine.sync_engine, "before_cursor_execute", record)
             event.listen(database.engine.sync_engine.pool, "checkout", log_driver)
             response = await client.post("/graphql", content=body, headers={"Content-Type": "application/json", **headers})

@@ -20,7 +20,8 @@ from bench.generate import loaded_shape
 from bench.run import Target, authorised, database, tokens
 
 
-async def measure(url: str, key: str, repeat: int, sort: str, limit: int, plain: bool = False) -> None:
+async def measure(url: str, key: str, repeat: int, sort: str, limit: int, plain: bool = False,
+                  callers: str | None = None) -> None:
     from core.settings import Settings
     from models import Database
     from server import create_app
@@ -60,7 +61,10 @@ async def measure(url: str, key: str, repeat: int, sort: str, limit: int, plain:
     print(f"({key}) one at a time: {1000 * plain / repeat:.1f} ms per request; "
           f"{1000 * elapsed / repeat:.1f} ms under the profiler")
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats(sort).print_stats(limit)
+    stats = pstats.Stats(profiler, stream=out).sort_stats(sort)
+    stats.print_stats(limit)
+    if callers:
+        stats.print_callers(callers)
     print(out.getvalue())
 
 
@@ -71,10 +75,12 @@ def main() -> None:
     parser.add_argument("--sort", default="tottime", help="cProfile sort key (tottime, cumulative)")
     parser.add_argument("--limit", type=int, default=40)
     parser.add_argument("--plain", action="store_true", help="without the compiled read path")
+    parser.add_argument("--callers", help="also print who calls the functions matching this regular expression")
     parser.add_argument("--database-url")
     args = parser.parse_args()
     with database(args.database_url) as (target, _):
-        asyncio.run(measure(target.sqlalchemy_url, args.scenario, args.repeat, args.sort, args.limit, args.plain))
+        asyncio.run(measure(target.sqlalchemy_url, args.scenario, args.repeat, args.sort, args.limit, args.plain,
+                            args.callers))
 
 
 if __name__ == "__main__":

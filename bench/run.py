@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import secrets
 import shutil
 import socket
@@ -545,6 +546,16 @@ def targets(report: dict) -> list[dict]:
     return out
 
 
+# Sections other harnesses write (e.g. bench/outbox.py) between `<!-- name:begin -->` and
+# `<!-- name:end -->`: a run of this one keeps them as they were.
+KEPT_SECTION = re.compile(r"<!-- (\w+):begin -->.*?<!-- \1:end -->", re.S)
+
+
+def with_kept_sections(rendered: str, path: Path) -> str:
+    kept = [m.group(0) for m in KEPT_SECTION.finditer(path.read_text())] if path.exists() else []
+    return rendered.rstrip("\n") + "".join("\n\n" + section for section in kept) + "\n"
+
+
 def render(report: dict) -> str:
     shape = report["shape"]
     peer_names = {key: peer.name for key, peer in PEERS.items()}
@@ -803,7 +814,7 @@ def main(argv: list[str] | None = None) -> None:
     report["targets"] = targets(report)
     report["elapsed_minutes"] = round((time.monotonic() - started_run) / 60, 1)
     Path(args.results).write_text(json.dumps(report, indent=2) + "\n")
-    Path(args.output).write_text(render(report))
+    Path(args.output).write_text(with_kept_sections(render(report), Path(args.output)))
     log(f"wrote {args.output} and {args.results} (server logs in {log_dir})")
 
 

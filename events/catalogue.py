@@ -16,6 +16,7 @@ version of the type."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -104,9 +105,16 @@ def _json(value: Any, hint: Any) -> Any:
     return value  # str, int, bool
 
 
+@functools.cache
+def _fields(cls: type) -> tuple[tuple[str, str, Any], ...]:
+    """(attribute, published key, type hint) per field; resolving the hints evaluates
+    the annotations' text, once per class rather than once per event."""
+    hints = get_type_hints(cls, include_extras=True)
+    return tuple((f.name, _camel(f.name), hints[f.name]) for f in dataclasses.fields(cls))
+
+
 def _object(value: Any) -> dict[str, Any]:
-    hints = get_type_hints(type(value), include_extras=True)
-    return {_camel(f.name): _json(getattr(value, f.name), hints[f.name]) for f in dataclasses.fields(value)}
+    return {key: _json(getattr(value, name), hint) for name, key, hint in _fields(type(value))}
 
 
 def payload_of(body: Any) -> dict[str, Any]:

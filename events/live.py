@@ -3,8 +3,8 @@ process's subscribers. GraphQL-free: a subscriber is a filter and a bounded queu
 
 The hub holds one LISTEN connection (`crm_events`, NOTIFYed by every transaction that
 writes events, at its commit). On a notification, and every `poll_seconds` as a safety
-net for a lost one, it reads the new final events once, in feed order
-(events.outbox.page), and hands each to the subscribers whose filter takes it. The
+net for a lost one, it reads the new events once, in feed order
+(events.outbox.advance, then page), and hands each to the subscribers whose filter takes it. The
 outbox stays the source of truth: the hub only remembers the position it has read up
 to, so after losing its connection (a database restart, a terminated backend) it
 reconnects and reads on from there, and nothing committed meanwhile is missed.
@@ -27,28 +27,27 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import asyncpg
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from events.outbox import CHANNEL, Position, page, position_of
+from events.outbox import CHANNEL, Position, advance, page, position_of
 from models import Database, Event
 
 log = logging.getLogger("crm.live")
 
 __all__ = ["Hub", "Subscriber", "latest_position"]
 
-# Transactions older than this have all ended (events.outbox): the feed's end.
-_LATEST = (select(Event.transaction_id, Event.id)
-           .where(Event.transaction_id < text("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"))
-           .order_by(Event.transaction_id.desc(), Event.id.desc()).limit(1))
+# The feed's end: the last position the sequencer gave (events.outbox.advance).
+_LATEST = select(Event.position).where(Event.position.is_not(None)).order_by(Event.position.desc()).limit(1)
 # What a lost or refused database connection raises, through SQLAlchemy or asyncpg.
 LOST = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, DBAPIError, InterfaceError,
         OperationalError)
 
 
 async def latest_position(database: Database) -> Position | None:
-    """The position of the last final event (None: no event yet): reading on after it
+    """The position of the feed's last event (None: no event yet): reading on after it
     gives exactly what is committed from now on."""
+    await advance(database)
     async with database.read_session() as session:
         found = (await session.execute(_LATEST)).first()
     return Position(*found) if found is not None else None
@@ -89,6 +88,7 @@ class Subscriber:
 
     async def _catch_up(self) -> AsyncIterator[Event]:
         while True:
+            await advance(self.hub.database)
             async with self.hub.database.read_session() as session:
                 rows = await page(session, after=self.cursor, limit=self.hub.batch, types=sorted(self.types) or None,
                                   where=self.where)
@@ -144,11 +144,12 @@ class Hub:
         return Subscriber(self, **filters)
 
     async def add(self, subscriber: Subscriber) -> None:
-        # The hub's start is known before anyone registers: an event final before it is
-        # in every later subscriber's catch-up, one final after it reaches their queues.
+        # The hub's start is known before anyone registers: an event placed in the feed
+        # before it is in every later subscriber's catch-up, one placed after it reaches
+        # their queues.
         async with self._starting:
             if self.head is None:
-                self.head = await latest_position(self.database) or Position(0, 0)
+                self.head = await latest_position(self.database) or Position(0)
         self.subscribers.add(subscriber)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="crm-live-hub")
@@ -217,6 +218,7 @@ class Hub:
 
     async def _read(self) -> None:
         while True:
+            await advance(self.database)
             async with self.database.read_session() as session:
                 rows = await page(session, after=self.head, limit=self.batch, everyone=True)
             self.reads += 1

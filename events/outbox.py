@@ -7,12 +7,13 @@ transaction ends, so the numbers follow commit order). The statement also NOTIFY
 `crm_events` (PostgreSQL sends it at commit, once per transaction, and never for a
 rolled-back one): subscriptions and delivery workers wake on it, and read the table.
 
-Reading: the feed's order is (transaction_id, id). Positions are handed out before
-commit, so a transaction that started earlier can commit later than one that wrote a
-higher position. A reader therefore takes only events of transactions older than every
-transaction still running (`pg_snapshot_xmin`), which are final: paging by position
-never skips a late commit. The cost: while a writing transaction runs, the feed waits
-for it."""
+Reading: the feed's order is the event's `position`, given after commit by `advance`
+(the sequencer, one at a time under an advisory lock), in id order. Per aggregate, id
+order is commit order: an event's id is drawn after its transaction took the aggregate's
+`event_stream` row, which the previous writer held until it committed. Readers page by
+position, so a transaction that commits late is numbered after what readers have
+already read: nothing is skipped, nothing waits for unrelated transactions. Every reader
+(the feed, the webhook fan-out, subscriptions) calls `advance` before it reads."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.catalogue import payload_of, type_of
@@ -30,7 +31,7 @@ from models import Event
 
 CHANNEL = "crm_events"
 
-__all__ = ["CHANNEL", "Emission", "Position", "emit", "emit_all", "page", "position_of"]
+__all__ = ["CHANNEL", "Emission", "Position", "advance", "emit", "emit_all", "page", "position_of"]
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,7 @@ class Emission:
 class Position:
     """Where an event sits in the feed; everything after it is what a reader has not seen."""
 
-    transaction_id: int
-    id: int
+    value: int
 
 
 _EMIT = text(f"""
@@ -61,8 +61,9 @@ stream AS (
     ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET last_sequence = event_stream.last_sequence + excluded.last_sequence
     RETURNING aggregate_type, aggregate_id, last_sequence),
 written AS (
-    INSERT INTO event (type, version, occurred_at, aggregate_type, aggregate_id, sequence, account_id, payload)
-    SELECT i.type, i.version, i.occurred_at, i.aggregate_type, i.aggregate_id,
+    INSERT INTO event (type, version, occurred_at, recorded_at, aggregate_type, aggregate_id, sequence, account_id,
+                       payload)
+    SELECT i.type, i.version, i.occurred_at, clock_timestamp(), i.aggregate_type, i.aggregate_id,
            s.last_sequence - c.k + row_number() OVER (PARTITION BY i.aggregate_type, i.aggregate_id ORDER BY i.n),
            i.account_id, i.payload
     FROM input i JOIN counts c USING (aggregate_type, aggregate_id) JOIN stream s USING (aggregate_type, aggregate_id)
@@ -93,28 +94,51 @@ async def emit(session: AsyncSession, body: Any, *, aggregate_id: int, occurred_
     await emit_all(session, [Emission(body, aggregate_id, occurred_at, account_id)])
 
 
-# Transactions older than this have all ended: their events are final.
-_FINAL = text("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
+# One sequencer at a time: two would hand out the same numbers.
+SEQUENCER_LOCK = 0x63726D5F6576  # "crm_ev"
+_WAITING = text("SELECT EXISTS (SELECT 1 FROM event WHERE position IS NULL)")
+_LOCK = text(f"SELECT pg_advisory_xact_lock({SEQUENCER_LOCK})")
+# A statement of its own after the lock, so its snapshot holds the previous sequencer's numbers.
+_NUMBER = text("""
+WITH chosen AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM event WHERE position IS NULL ORDER BY id LIMIT :batch),
+     last AS (SELECT coalesce(max(position), 0) AS position FROM event)
+UPDATE event e SET position = last.position + chosen.n FROM chosen, last WHERE e.id = chosen.id""")
+
+
+async def advance(database: Any, batch: int = 5_000) -> int:
+    """Gives the committed events without a position theirs; how many. Cheap when there
+    are none (one index probe, no lock)."""
+    numbered = 0
+    while True:
+        async with database.read_session() as session:
+            if not (await session.execute(_WAITING)).scalar_one():
+                return numbered
+        async with database.session() as session:
+            await session.execute(_LOCK)
+            count = (await session.execute(_NUMBER, {"batch": batch})).rowcount
+            await session.commit()
+        numbered += count
+        if count < batch:
+            return numbered
 
 
 async def page(session: AsyncSession, *, after: Position | None, limit: int, types: Sequence[str] | None = None,
                account_id: int | None = None, everyone: bool = False, where: Any = None) -> list[Event]:
-    """The final events after `after`, in feed order: those `where` selects (a caller's
-    row scope) when given, else every account's when `everyone` (staff), else only
-    `account_id`'s."""
-    statement = select(Event).where(Event.transaction_id < _FINAL)
+    """The events after `after` in feed order (those `advance` numbered): those `where`
+    selects (a caller's row scope) when given, else every account's when `everyone`
+    (staff), else only `account_id`'s."""
+    statement = select(Event).where(Event.position > (after.value if after is not None else 0))
     if where is not None:
         statement = statement.where(where)
     elif not everyone:
         statement = statement.where(Event.account_id == account_id)
-    if after is not None:
-        statement = statement.where(or_(Event.transaction_id > after.transaction_id,
-                                        and_(Event.transaction_id == after.transaction_id, Event.id > after.id)))
     if types:
         statement = statement.where(Event.type.in_(list(types)))
-    statement = statement.order_by(Event.transaction_id, Event.id).limit(limit)
+    statement = statement.order_by(Event.position).limit(limit)
     return list((await session.execute(statement)).scalars())
 
 
 def position_of(event: Event) -> Position:
-    return Position(event.transaction_id, event.id)
+    if event.position is None:
+        raise ValueError("this event has no place in the feed yet (events.outbox.advance)")
+    return Position(event.position)

@@ -9,28 +9,26 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
 
-# The writing transaction's id as a number (xid8 is 64 bits and never wraps): readers of
-# the feed take an event only once every transaction that could still write one before
-# it has ended (events.outbox), so a reader paging by position never skips a late commit.
-CURRENT_TRANSACTION = text("(pg_current_xact_id()::text)::bigint")
-
-
 class Event(Base):
     """One thing that happened, written by the transaction that made it happen (the
     outbox: a rolled-back change leaves no event), in the catalogue's form
-    (events.catalogue). Append-only: a trigger refuses UPDATE and DELETE."""
+    (events.catalogue). Append-only: a trigger refuses UPDATE and DELETE, except the
+    sequencer's giving a row its position, once."""
 
     __tablename__ = "event"
     __table_args__ = (
         UniqueConstraint("aggregate_type", "aggregate_id", "sequence"),
-        Index("ix_event_transaction_id", "transaction_id", "id"),
-        Index("ix_event_account_id", "account_id", "transaction_id", "id"),
+        Index("ix_event_position", "position", unique=True),
+        Index("ix_event_account_id", "account_id", "position"),
+        Index("ix_event_unpositioned", "id", postgresql_where=text("position IS NULL")),
     )
 
-    # The position: with transaction_id, the order of the feed. Its global ID
-    # (base64("Event:<id>")) is the event's stable id (webhook-id).
+    # Its global ID (base64("Event:<id>")) is the event's stable id (webhook-id).
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    transaction_id: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=CURRENT_TRANSACTION)
+    # Its place in the feed, 1, 2, 3, ..., given after its transaction committed
+    # (events.outbox.advance); None until then. Readers page by it, so a late commit
+    # lands after what they have read, never before it.
+    position: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     type: Mapped[str] = mapped_column(Text, nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     # When it happened in the domain (an order's placedAt, an assessment's asOf) ...

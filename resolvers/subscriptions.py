@@ -37,7 +37,7 @@ async def _stream(info: Info, *, types: list[str] | None, after: str | None) -> 
     principal = info.context.principal
     scope = row_scope("Event", principal)
     async with info.context.database.read_session() as session:
-        start = await resume_after(session, after, scope)
+        start = await resume_after(info.context.database, session, after, scope)
     subscriber = live.hub.subscribe(
         after=start, types=types, where=scope, accepts=lambda row: row_visible("Event", principal, row),
         on_overflow=lambda: live.close(CLOSE_BEHIND, "Too slow: more events waiting than the queue holds; "
@@ -68,8 +68,8 @@ class EventSubscriptions:
     @guarded_subscription(description="The event feed, live: the events after `after` (the `id` of the last event "
                           "processed, or a feed cursor: what committed since is pushed first, with no gap and no "
                           "duplicate; omitted: from now on), of the given `types` (all when omitted; an unknown type is "
-                          "refused, docs/events.md lists them), each pushed once its transaction and every earlier one "
-                          "have ended, in feed order. Staff receive every event; a partner those of its own account. "
+                          "refused, docs/events.md lists them), each pushed once committed and given its place in the feed, "
+                          "in feed order. Staff receive every event; a partner those of its own account. "
                           "Over graphql-transport-ws only (docs/subscriptions.md).", permissions=[AnyRole])
     async def events(
         self, info: Info,

@@ -41,5 +41,5 @@ NODE_TYPES["Event"] = EventType.from_row
 class EventPage:
     events: list[EventType] = strawberry.field(description="The events of this page, in feed order.")
     end_cursor: str | None = strawberry.field(description="Pass as `after` for the events that follow (also when this "
-                                              "page is empty: the position to poll from); null only before any event.")
+                                              "page is empty: the position to poll from); null when the page is empty and no `after` was given.")
     has_next_page: bool = strawberry.field(description="More events follow this page now.")

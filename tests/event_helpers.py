@@ -4,11 +4,15 @@ them through `feed`, so every emitted event of the suite is validated."""
 
 from __future__ import annotations
 
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
+
+import pytest
 
 from jsonschema import Draft202012Validator, FormatChecker
 
-from events.catalogue import CATALOGUE, json_schema
+from events import catalogue
+from events.catalogue import CATALOGUE, Ref, json_schema
 from tests.conftest import GraphQLResult, token_for
 
 FEED = """query($after: String, $types: [String!], $first: Int) { events(after: $after, types: $types, first: $first) {
@@ -57,3 +61,18 @@ def pk_of(global_id: str) -> int:
     import base64
 
     return int(base64.b64decode(global_id).decode().split(":")[1])
+
+
+@pytest.fixture
+def pinged():
+    """An event type of the test using it, out of the catalogue again afterwards."""
+
+    @catalogue.event("test.pinged", aggregate="Customer")
+    class Pinged:
+        """A test event."""
+        customer: Annotated[int, Ref("Customer")]
+        amount: Decimal
+        note: str | None = None
+
+    yield Pinged
+    del catalogue.CATALOGUE["test.pinged"]

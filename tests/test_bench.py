@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import asyncpg
 import pytest
@@ -87,3 +88,30 @@ async def _drop(server_url: str, name: str) -> None:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await connection.close()
+
+
+def test_the_outbox_harness_measures_orderplace_both_ways_and_keeps_its_section(postgres_server_url, tmp_path):
+    """bench/outbox.py in miniature: both servers answer every order, the events of a
+    change cost exactly one statement, and a later `make bench` keeps the section."""
+    from bench import outbox
+
+    output = tmp_path / "benchmarks.md"
+    output.write_text("# Benchmarks\n\nan earlier run\n")
+    with fresh_database(postgres_server_url) as url:
+        outbox.main(["--database-url", url, "--customers", "300", "--orders", "1500", "--members", "60", "--ledger",
+                     "600", "--rounds", "2", "--duration", "1", "--warmup", "0.3", "--concurrency", "4",
+                     "--output", str(output)])
+    section = output.read_text()
+    assert section.startswith("# Benchmarks\n\nan earlier run\n\n" + outbox.BEGIN) and section.rstrip().endswith(outbox.END)
+    rows = [line for line in section.splitlines() if line.startswith("| 1 ") or line.startswith("| 2 ")]
+    assert len(rows) == 2 and all(float(line.split("|")[2].replace(",", "")) > 0 for line in rows)
+    assert "with the outbox" in section
+    counts = [int(n) for n in re.findall(r"(\d+) with the outbox, (\d+) without", section)[0]]
+    assert counts[0] == counts[1] + 1, counts
+    # The switch is gone once the harness is done: this process writes events again.
+    import events.outbox as module
+    import crm.orders
+
+    assert crm.orders.emit_all is module.emit_all and module.emit_all.__name__ == "emit_all"
+    rewritten = run.with_kept_sections("# Benchmarks\n\na new run\n", output)
+    assert rewritten.startswith("# Benchmarks\n\na new run\n\n" + outbox.BEGIN) and rewritten.count(outbox.BEGIN) == 1

@@ -8,7 +8,11 @@ from __future__ import annotations
 import pytest
 
 from crm.auth import Principal, Role
-from tests.event_helpers import FEED, feed, feed_page, pk_of, poster
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from events.outbox import emit
+from tests.event_helpers import FEED, feed, feed_page, pinged, pk_of, poster  # noqa: F401  (pinged: a fixture)
 from tests.helpers import new_customer, new_product, ok
 from tests.programme_helpers import agents_programme, enroll
 
@@ -55,6 +59,33 @@ async def test_pages_resume_after_an_event_id_and_filter_by_type(two_partners):
     cancelled = await feed_page(post, types=["order.cancelled"])
     assert [e["data"]["order"] for e in cancelled["events"]] == [two_partners["orders_a"][0]]
     assert (await feed_page(post, first=0)) == {"events": [], "endCursor": None, "hasNextPage": True}
+
+
+async def test_resuming_after_an_event_that_overtook_an_open_transaction_skips_nothing(
+        two_partners, committed_database, pinged):
+    """T0 writes its event first and commits last; T1's event, committed meanwhile, is in
+    the feed at once (not held back), and a client resuming after T1's id, or after the
+    page's cursor, gets T0's event once T0 commits."""
+    post = two_partners["post"]
+    _, end = await feed(post)
+    async with committed_database.session() as held:
+        await held.begin()
+        await emit(held, pinged(customer=1, amount=Decimal(0)), aggregate_id=1,
+                   occurred_at=datetime.now(timezone.utc))
+        await ok(post, """mutation($o: ID!) { orderCancel(id: $o) { order { id } errors { code } } }""",
+                 {"o": two_partners["orders_a"][0]}, "orderCancel")
+        overtaking = await feed_page(post, after=end)
+        assert [e["type"] for e in overtaking["events"]] == ["order.cancelled"]
+        await held.commit()
+    by_id = await feed_page(post, after=overtaking["events"][0]["id"])
+    by_cursor = await feed_page(post, after=overtaking["endCursor"])
+    assert [e["type"] for e in by_id["events"]] == [e["type"] for e in by_cursor["events"]] == ["test.pinged"]
+
+
+async def test_an_empty_types_list_is_refused(two_partners):
+    result = await two_partners["post"](FEED, {"types": []})
+    assert result.errors and result.errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert result.errors[0]["extensions"]["argument"] == "types"
 
 
 async def test_a_partner_reads_only_its_own_accounts_events(two_partners):

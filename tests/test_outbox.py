@@ -1,10 +1,12 @@
 """The outbox itself (events.outbox): events are written by the changing transaction or
-not at all, numbered per aggregate in commit order, never changed, and the feed's order
-never lets a reader skip an event that commits late."""
+not at all, numbered per aggregate in commit order, never changed (but for the position the sequencer gives once), and the feed's order
+never lets a reader skip an event that commits late nor shows one aggregate's events
+out of their order."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Annotated
@@ -15,25 +17,11 @@ from sqlalchemy.exc import DBAPIError
 
 from events import catalogue
 from events.catalogue import Ref, json_schema, payload_of
-from events.outbox import Emission, emit, emit_all, page, position_of
+from events.outbox import Emission, advance, emit, emit_all, page, position_of
 from models import Event
+from tests.event_helpers import pinged  # noqa: F401  (a fixture)
 
 AT = datetime(2026, 3, 1, 12, 30, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def pinged():
-    """An event type of this test only, out of the catalogue again afterwards."""
-
-    @catalogue.event("test.pinged", aggregate="Customer")
-    class Pinged:
-        """A test event."""
-        customer: Annotated[int, Ref("Customer")]
-        amount: Decimal
-        note: str | None = None
-
-    yield Pinged
-    del catalogue.CATALOGUE["test.pinged"]
 
 
 async def test_a_payload_is_published_with_global_ids_exact_money_and_its_schema(pinged):
@@ -57,6 +45,7 @@ async def test_events_commit_with_their_transaction_and_number_per_aggregate(com
         async with committed_database.session() as s, s.begin():
             await emit(s, pinged(customer=1, amount=Decimal(5)), aggregate_id=1, occurred_at=AT, account_id=1)
             raise RuntimeError("rolled back")
+    assert await advance(committed_database) == 4
     async with committed_database.session() as s:
         rows = (await s.execute(select(Event.aggregate_id, Event.sequence, Event.payload["amount"].astext)
                                 .order_by(Event.id))).all()
@@ -69,41 +58,92 @@ async def test_events_commit_with_their_transaction_and_number_per_aggregate(com
 async def test_an_event_is_never_changed_or_deleted(committed_database, pinged):
     async with committed_database.session() as s, s.begin():
         await emit(s, pinged(customer=1, amount=Decimal(1)), aggregate_id=1, occurred_at=AT)
-    for statement in ("UPDATE event SET type = 'x'", "DELETE FROM event"):
+    # Before it has a position: giving one while changing anything else is refused.
+    for statement in ("UPDATE event SET type = 'x'", "DELETE FROM event", "UPDATE event SET position = 1, sequence = 9"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with committed_database.session() as s, s.begin():
+                await s.execute(text(statement))
+    assert await advance(committed_database) == 1
+    for statement in ("UPDATE event SET position = position + 1", "UPDATE event SET position = NULL", "DELETE FROM event"):
         with pytest.raises(DBAPIError, match="append-only"):
             async with committed_database.session() as s, s.begin():
                 await s.execute(text(statement))
 
 
-async def test_the_feed_waits_for_a_transaction_that_commits_late(committed_database, pinged):
-    """T1 writes first (the lower position) and commits last; a reader paging by
-    position must not pass T1's event while T1 runs, or it would never see it."""
-    early = committed_database.session()
-    async with early as s1:
+async def test_a_late_commit_is_numbered_after_what_readers_have_read(committed_database, pinged):
+    """T1 writes first and commits last. Readers are not held back by T1 (nor by any
+    other open transaction), and once T1 commits its event comes after T2's: a reader
+    paging from where it stopped gets it."""
+    unrelated = committed_database.session()
+    async with unrelated as idle, committed_database.session() as s1:
+        await idle.begin()
+        await idle.execute(text("SELECT pg_current_xact_id()"))  # an old transaction, open all along
         await s1.begin()
         await emit(s1, pinged(customer=1, amount=Decimal(1)), aggregate_id=1, occurred_at=AT)
         async with committed_database.session() as s2, s2.begin():
             await emit(s2, pinged(customer=2, amount=Decimal(2)), aggregate_id=2, occurred_at=AT)
+        await advance(committed_database)
         async with committed_database.session() as reader:
-            assert await page(reader, after=None, limit=10, everyone=True) == []  # T2 is held back behind T1
+            seen = await page(reader, after=None, limit=10, everyone=True)
+            assert [e.payload["amount"] for e in seen] == ["2"]
         await s1.commit()
-    async with committed_database.session() as reader:
-        seen = await page(reader, after=None, limit=10, everyone=True)
-        assert [e.payload["amount"] for e in seen] == ["1", "2"]
-        assert await page(reader, after=position_of(seen[0]), limit=10, everyone=True) == seen[1:]
-        assert await page(reader, after=position_of(seen[1]), limit=10, everyone=True) == []
+        await advance(committed_database)
+        async with committed_database.session() as reader:
+            later = await page(reader, after=position_of(seen[0]), limit=10, everyone=True)
+            assert [e.payload["amount"] for e in later] == ["1"]
+            assert await page(reader, after=position_of(later[0]), limit=10, everyone=True) == []
+            assert [e.position for e in await page(reader, after=None, limit=10, everyone=True)] == [1, 2]
+        await idle.rollback()
 
 
-async def test_concurrent_events_of_one_aggregate_are_numbered_in_commit_order(committed_database, pinged):
-    async def one(amount: int) -> None:
+async def test_one_aggregates_events_are_in_commit_order_in_the_feed(committed_database, pinged):
+    """Each writer takes its transaction id first (as a mutation does when it writes an
+    idempotency row), then waits a random while, then emits: transaction ids and
+    commit order disagree, the feed must follow the commits. Sequencers run meanwhile."""
+    rng = random.Random(7)
+    pauses = [rng.random() / 50 for _ in range(24)]
+
+    async def one(i: int) -> None:
         async with committed_database.session() as s, s.begin():
-            await emit(s, pinged(customer=1, amount=Decimal(amount)), aggregate_id=7, occurred_at=AT)
+            await s.execute(text("SELECT pg_current_xact_id()"))
+            await asyncio.sleep(pauses[i])
+            await emit(s, pinged(customer=1, amount=Decimal(i)), aggregate_id=7, occurred_at=AT)
 
-    await asyncio.gather(*(one(i) for i in range(12)))
+    async def sequencers() -> None:
+        for _ in range(20):
+            await advance(committed_database)
+            await asyncio.sleep(0.002)
+
+    await asyncio.gather(*(one(i) for i in range(24)), sequencers(), sequencers())
+    await advance(committed_database)
     async with committed_database.session() as s:
-        sequences = (await s.execute(select(Event.sequence).where(Event.aggregate_id == 7)
-                                     .order_by(Event.transaction_id, Event.id))).scalars().all()
-    assert sorted(sequences) == list(range(1, 13))
+        feed = await page(s, after=None, limit=100, everyone=True)
+    assert [e.sequence for e in feed] == list(range(1, 25))
+    assert [e.position for e in feed] == list(range(1, 25))
+
+
+async def test_concurrent_sequencers_give_every_event_one_position(committed_database, pinged):
+    async def writer(k: int) -> None:
+        for i in range(10):
+            async with committed_database.session() as s, s.begin():
+                await emit_all(s, [Emission(pinged(customer=k, amount=Decimal(i)), k, AT),
+                                   Emission(pinged(customer=k + 100, amount=Decimal(i)), k + 100, AT)])
+
+    async def sequencer() -> None:
+        for _ in range(15):
+            await advance(committed_database, batch=3)
+            await asyncio.sleep(0)
+
+    await asyncio.gather(*(writer(k) for k in range(6)), *(sequencer() for _ in range(4)))
+    await advance(committed_database)
+    async with committed_database.session() as s:
+        positions = (await s.execute(select(Event.position).order_by(Event.position))).scalars().all()
+        per_aggregate = (await s.execute(select(Event.aggregate_id, Event.sequence).order_by(Event.position))).all()
+    assert positions == list(range(1, 121))
+    last: dict[int, int] = {}
+    for aggregate, sequence in per_aggregate:
+        assert sequence == last.get(aggregate, 0) + 1
+        last[aggregate] = sequence
 
 
 def test_every_reason_a_history_row_can_have_has_its_event_type():
@@ -130,6 +170,7 @@ async def test_a_promotion_emits_its_tier_event_in_its_transaction(committed_cli
     member = (await enroll(post, agent, setup["programme"], "B", "300000", "2026-01-10T10:00:00+08:00"))["membership"]["id"]
     await ok(post, """mutation($m: ID!) { qualifyingAdjust(membershipId: $m, amount: "1000000", reason: "Imported",
       occurredAt: "2026-03-01T00:00:00+08:00") { membership { id } errors { code } } }""", {"m": member}, "qualifyingAdjust")
+    await advance(committed_database)
     async with committed_database.session() as s:
         tiers = await page(s, after=None, limit=10, everyone=True, types=["tier.entered", "tier.promoted"])
         seen = [(e.type, e.payload["fromTier"], e.payload["toTier"], e.payload["membership"]) for e in tiers]

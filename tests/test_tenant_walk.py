@@ -308,9 +308,9 @@ def walk_queries(own: dict[str, Any], world: dict[str, Any], walked: set) -> lis
     return queries
 
 
-# The feed shows committed events only (events.outbox's xmin gate) and this world is one
-# uncommitted transaction: its events are walked by node(id:) through the same row scope
-# here, and the feed with committed events of two partners in tests/test_event_feed.py.
+# The feed's own walk, with committed events of two partners, is in
+# tests/test_event_feed.py; here the events are walked by node(id:) through the same
+# row scope.
 NOT_FILLABLE = {("EventPage", "events")}
 
 GLOBAL_ID = re.compile(r'"([A-Za-z0-9+/]{6,}={0,2})"')
