@@ -12,17 +12,20 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from cross_web import HTTPException
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from core.logging import configure_logging
@@ -33,8 +36,10 @@ from models import Database
 from models.database import redact_url
 from models.migrations import schema_status
 from engine import Answer, Engine, GiveUp, RawJSON
+from events.live import Hub
 from resolvers.context import Context
-from resolvers.errors import ErrorCode
+from resolvers.websocket import CredentialWatch, TransportWS
+from resolvers.errors import ApiError, ErrorCode
 from schema.root import build_schema
 from schema.extensions import shape_errors
 from schema.limits import Limits
@@ -88,8 +93,20 @@ class GraphQLView(GraphQL):
 
     def __init__(self, *, schema: Any, database: Database, secret_key: str, graphiql: bool, max_list: int,
                  deal_exclusivity_days: int = 90, compiled: bool = True, risk_rule: Any = None,
-                 webhooks: DeliveryPolicy | None = None) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
+                 webhooks: DeliveryPolicy | None = None,
+                 poll_seconds: float = 2, subscription_queue: int = 1000, allowed_origins: tuple[str, ...] = (),
+                 max_tokens: int = 10_000) -> None:
+        # Subscriptions: graphql-transport-ws only (resolvers/websocket.py); a browser page
+        # of another origin may not open the socket (its cookies are not ours to lend).
+        super().__init__(schema, graphql_ide="graphiql" if graphiql else None,
+                         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+                         connection_init_wait_timeout=timedelta(seconds=10), max_subscriptions_per_connection=20,
+                         allowed_origins=allowed_origins)
+        # One LISTEN connection per process, opened by the first subscription (events/live.py).
+        self.hub = Hub(database, database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
+                       poll_seconds=poll_seconds, queue_size=subscription_queue)
+        self.watch = CredentialWatch(database, poll_seconds)
+        self.max_tokens = max_tokens
         # The engine's fast paths (engine/); off only to compare with them.
         self.engine = Engine(schema._schema) if compiled else None
         self.max_list = max_list
@@ -98,6 +115,26 @@ class GraphQLView(GraphQL):
         self.webhooks = webhooks or DeliveryPolicy()
         self.database = database
         self.secret_key = secret_key
+
+    graphql_transport_ws_handler_class = TransportWS
+
+    def check_variables(self, variables: object) -> None:
+        """The limits of a document's variables (HTTP bodies and WebSocket subscribes)."""
+        longest, deepest = _measure_variables(variables)
+        if deepest > MAX_VARIABLE_DEPTH:
+            raise HTTPException(400, f"The variables are nested more than {MAX_VARIABLE_DEPTH} levels deep.")
+        if longest > self.max_list:
+            raise RequestRejected(400, f"A list in the variables has more than {self.max_list} items.", "LIST_TOO_LONG")
+
+    def _is_subscription(self, query: str, name: str | None) -> bool:
+        try:
+            operation = get_operation_ast(parse(query, max_tokens=self.max_tokens), name)
+        except GraphQLError:
+            return False  # Strawberry's path answers the syntax error
+        return operation is not None and operation.operation == OperationType.SUBSCRIPTION
+
+    def shape(self, errors: list, request_id: str | None) -> list:
+        return shape_errors(errors, request_id)
 
     def decode_json(self, data: str | bytes) -> object:
         # Python's parser takes NaN and Infinity, which are not JSON (and not jsonb).
@@ -110,11 +147,7 @@ class GraphQLView(GraphQL):
         if isinstance(document, dict) and not isinstance(document.get("operationName"), (str, type(None))):
             raise HTTPException(400, "`operationName` must be a string or null.")
         if isinstance(document, dict):
-            longest, deepest = _measure_variables(document.get("variables"))
-            if deepest > MAX_VARIABLE_DEPTH:
-                raise HTTPException(400, f"The variables are nested more than {MAX_VARIABLE_DEPTH} levels deep.")
-            if longest > self.max_list:
-                raise RequestRejected(400, f"A list in the variables has more than {self.max_list} items.", "LIST_TOO_LONG")
+            self.check_variables(document.get("variables"))
         return document
 
     def encode_json(self, data: object) -> str | bytes:
@@ -134,6 +167,10 @@ class GraphQLView(GraphQL):
         """Strawberry's normal path (a GET, or a request the engine handed back); a
         document it answers without errors is learnt by the engine for next time."""
         query, name = request_data.query, request_data.operation_name
+        if isinstance(query, str) and "subscription" in query and self._is_subscription(query, name):
+            return ExecutionResult(data=None, errors=[ApiError(
+                ErrorCode.BAD_REQUEST, "Subscriptions are served over a WebSocket on /graphql (graphql-transport-ws; "
+                "docs/subscriptions.md), not over HTTP.")])
         if self.engine is not None and getattr(request.state, "execution_path", None) is None:
             document = self.engine.lookup(query, name) if isinstance(query, str) else None
             if isinstance(document, str):
@@ -375,6 +412,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         yield
         if deliveries is not None:
             await deliveries.stop()
+        await graphql.hub.stop()
+        await graphql.watch.stop()
         if owns_database:
             await database.dispose()
 
@@ -393,10 +432,13 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
                           graphiql=settings.graphiql and settings.introspection, max_list=limits.max_list,
                           deal_exclusivity_days=settings.deal_exclusivity_days, compiled=settings.compiled_queries,
                           risk_rule=RiskRule.of_percent(settings.risk_days, settings.risk_share_percent),
-                          webhooks=DeliveryPolicy.of(settings))
+                          webhooks=DeliveryPolicy.of(settings),
+                          poll_seconds=settings.events_poll_seconds, subscription_queue=settings.subscription_queue,
+                          allowed_origins=settings.cors_origins, max_tokens=limits.max_tokens)
     app = Starlette(
         routes=[
             Route("/graphql", graphql),
+            WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],

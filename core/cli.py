@@ -175,6 +175,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
             lifespan="on",
             timeout_graceful_shutdown=10,
             app_dir=str(PROJECT_ROOT),
+            **workers.websocket_options(settings),
         )
 
 

@@ -97,6 +97,10 @@ class Settings:
     webhook_lease_seconds: int = 120
     webhook_poll_ms: int = 5_000
     webhook_rotation_grace_hours: int = 24
+    # Subscriptions (events/live.py): the hub's safety-net poll, and how many events a
+    # subscriber may fall behind before it is closed (4413).
+    events_poll_seconds: int = 2
+    subscription_queue: int = 1000
 
     @classmethod
     def from_env(cls, *, demo: bool | None = None) -> Settings:
@@ -140,4 +144,6 @@ class Settings:
             webhook_lease_seconds=_int("CRM_WEBHOOK_LEASE_SECONDS", 120, 1, 3600),
             webhook_poll_ms=_int("CRM_WEBHOOK_POLL_MS", 5_000, 10, 600_000),
             webhook_rotation_grace_hours=_int("CRM_WEBHOOK_ROTATION_GRACE_HOURS", 24, 0, 24 * 30),
+            events_poll_seconds=_int("CRM_EVENTS_POLL_SECONDS", 2, 1, 3600),
+            subscription_queue=_int("CRM_SUBSCRIPTION_QUEUE", 1000, 1, 1_000_000),
         )

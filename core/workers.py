@@ -50,6 +50,12 @@ def check_port(host: str, port: int) -> None:
     _listening_socket(host, port).close()
 
 
+def websocket_options(settings) -> dict:
+    """uvicorn's WebSocket settings (subscriptions, docs/subscriptions.md): a frame over the
+    body limit closes the socket (1009) before it is buffered whole."""
+    return {"ws": "websockets-sansio", "ws_max_size": settings.max_body_bytes}
+
+
 def _worker(host: str, port: int, app_dir: str) -> None:
     import sys
 
@@ -61,11 +67,12 @@ def _worker(host: str, port: int, app_dir: str) -> None:
     from core.logging import configure_logging
     from core.settings import Settings
 
-    configure_logging(Settings.from_env().log_level)
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
     sock = _listening_socket(host, port)
     sock.listen(2048)
     config = uvicorn.Config("server:app_factory", factory=True, log_config=None, access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=10)
+                            timeout_graceful_shutdown=10, **websocket_options(settings))
     uvicorn.Server(config).run(sockets=[sock])
 
 

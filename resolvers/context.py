@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 from starlette.requests import Request
@@ -28,6 +28,10 @@ class Context:
     deal_exclusivity_days: int = 90
     risk_rule: RiskRule = field(default_factory=RiskRule)
     webhooks: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    # A WebSocket's `connection_init` payload (Strawberry sets it): its `authorization`
+    # is read as the header is for HTTP (resolvers/websocket.py).
+    connection_params: dict | None = None
+    live: Any = None  # the process's events.live.Hub (subscriptions)
     _loaders: dict[tuple, DataLoader] = field(default_factory=dict)
 
     def loader(self, loader_class: type[L], *args: object) -> L:
@@ -65,9 +69,11 @@ class Context:
     async def _read_credentials(self) -> Principal | None:
         from crm import identity
 
-        header = self.request.headers.get("authorization")
+        header = self._authorization()
         if not header:
             return None
+        if not isinstance(header, str):
+            raise ApiError(ErrorCode.UNAUTHENTICATED, "Use `Authorization: Bearer <token or API key>`.")
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
@@ -87,6 +93,17 @@ class Context:
                 if not await identity.session_is_live(session, principal.session_id):
                     raise ApiError(ErrorCode.UNAUTHENTICATED, "This login has ended; log in again.")
         return principal
+
+    def _authorization(self) -> object:
+        if self.connection_params is not None:
+            return next((value for name, value in self.connection_params.items()
+                         if isinstance(name, str) and name.lower() == "authorization"), None)
+        return self.request.headers.get("authorization")
+
+    def fresh_loaders(self) -> None:
+        """A subscription's context lives as long as its connection; each event pushed is
+        resolved like a request of its own, with loaders that cache nothing older."""
+        self._loaders = {}
 
     @property
     def principal(self) -> Principal | None:

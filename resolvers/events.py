@@ -33,7 +33,17 @@ def _bad(message: str, argument: str) -> ApiError:
     return ApiError(ErrorCode.BAD_USER_INPUT, message, argument=argument)
 
 
-async def _after(database, session, after: str | None, scope) -> Position | None:
+def check_types(types: list[str] | None) -> None:
+    """An empty list or an unknown event type is refused (BAD_USER_INPUT), never silently
+    read as all or matched by none."""
+    if types is not None and not types:
+        raise _bad("`types` is empty: name at least one type, or leave it out for every type.", "types")
+    unknown = sorted(set(types or ()) - set(CATALOGUE))
+    if unknown:
+        raise _bad(f"Unknown event types: {', '.join(unknown)[:300]} (docs/events.md lists the types).", "types")
+
+
+async def resume_after(database, session, after: str | None, scope) -> Position | None:
     """A page's cursor, or the global ID of an event the caller reads (resume after the
     last one processed); anything else is BAD_USER_INPUT."""
     if after is None:
@@ -71,15 +81,11 @@ class EventQueries:
         size = DEFAULT_PAGE if first is None else first
         if not 0 <= size <= MAX_PAGE:
             raise _bad(f"`first` is 0..{MAX_PAGE}.", "first")
-        if types is not None and not types:
-            raise _bad("`types` is empty: name at least one type, or leave it out for every type.", "types")
-        unknown = sorted(set(types or ()) - set(CATALOGUE))
-        if unknown:
-            raise _bad(f"Unknown event types: {', '.join(unknown)[:300]} (docs/events.md lists the types).", "types")
+        check_types(types)
         scope = row_scope("Event", info.context.principal)
         await advance(info.context.database)
         async with info.context.database.read_session() as session:
-            start = await _after(info.context.database, session, after, scope)
+            start = await resume_after(info.context.database, session, after, scope)
             rows = await page(session, after=start, limit=size + 1, types=types, where=scope)
         shown = rows[:size]
         end = position_of(shown[-1]) if shown else start

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import case, exists, false, null, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, False_, True_
 
 from crm.auth import Principal, Role
 from kernel.errors import not_found
@@ -131,6 +131,22 @@ def row_scope(type_name: str, principal: Principal | None, columns: Any = None) 
     if scope.partner is None:
         return false()
     return scope.partner(c, partner_account(principal), principal.user_id)
+
+
+def row_visible(type_name: str, principal: Principal | None, row: Any) -> bool:
+    """The same declaration as `row_scope`, applied to a row in memory (the live events'
+    hub has the rows already): the rule is given the row for its columns, so a rule that
+    compares the row's own attributes answers True or False. A rule that needs SQL (a
+    subquery) cannot be answered here, and says so rather than guess."""
+    try:
+        verdict = row_scope(type_name, principal, columns=row)
+    except AttributeError:  # e.g. `.in_()` of a subquery, asked of a plain value
+        verdict = None
+    if isinstance(verdict, bool):
+        return verdict
+    if isinstance(verdict, (True_, False_)):
+        return isinstance(verdict, True_)
+    raise TypeError(f"the row scope of {type_name} needs SQL; it cannot be applied to a row in memory")
 
 
 def visible_reference(column: Any, type_name: str, principal: Principal | None) -> Any:

@@ -76,6 +76,13 @@ def guarded_field(*, description: str, permissions: list[type[BasePermission]], 
     )
 
 
+def guarded_subscription(*, description: str, permissions: list[type[BasePermission]], **kwargs: Any) -> Any:
+    """`strawberry.subscription` with its permission requirement in the description."""
+    return strawberry.subscription(
+        description=_describe(description, permissions), permission_classes=permissions, **kwargs
+    )
+
+
 def guarded_mutation(*, description: str, permissions: list[type[BasePermission]], idempotent: bool = False,
                      **kwargs: Any) -> Any:
     """`strawberry.mutation` with its permission requirement in the description.

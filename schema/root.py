@@ -1,4 +1,4 @@
-"""The GraphQL schema: root Query and Mutation composed from the per-domain classes of
+"""The GraphQL schema: root Query, Mutation and Subscription composed from the per-domain classes of
 resolvers/<domain>.py, and the types reachable only through node(id:)."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from resolvers.products import ProductMutations, ProductQueries
 from resolvers.programmes import ProgrammeMutations, ProgrammeQueries
 from resolvers.scoping import ROW_SCOPES
 from resolvers.segments import SegmentMutations, SegmentQueries
+from resolvers.subscriptions import EventSubscriptions
 from resolvers.users import UserMutations, UserQueries
 from resolvers.webhooks import WebhookMutations, WebhookQueries
 from schema.activities import ActivityType
@@ -58,6 +59,12 @@ class Query(NodeQueries, CustomerQueries, ContactQueries, OpportunityQueries, Ac
 class Mutation(CustomerMutations, ContactMutations, OpportunityMutations, ActivityMutations, OrderMutations,
                ProductMutations, ChannelMutations, UserMutations, ProgrammeMutations, MembershipMutations,
                IdentityMutations, SegmentMutations, ConflictMutations, WebhookMutations):
+    pass
+
+
+@strawberry.type(description="Everything that can be followed live, over a WebSocket on /graphql "
+                 "(graphql-transport-ws; docs/subscriptions.md).")
+class Subscription(EventSubscriptions):
     pass
 
 
@@ -99,6 +106,7 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True) ->
     built = Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=NODE_TYPES,
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_OVERRIDES),
         extensions=extensions,

@@ -29,7 +29,7 @@ from resolvers.ids import to_global_id
 from tests.conftest import ADMIN, token_for
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-README_QUERIES = [q for q in re.findall(r"```graphql\n(.*?)```", README, re.S) if not q.lstrip().startswith("mutation")]
+README_QUERIES = [q for q in re.findall(r"```graphql\n(.*?)```", README, re.S) if not q.lstrip().startswith(("mutation", "subscription"))]
 
 CORNERS = [
     "{ __typename customers(first: 3) { __typename totalCount edges { cursor node { __typename id } } } }",

@@ -34,7 +34,7 @@ PACKAGES = ("core", "crm", "engine", "events", "kernel", "models", "resolvers", 
 TOP_MODULES = ("server",)
 DOMAINS = ("customers", "contacts", "opportunities", "activities", "orders", "products", "channels", "users",
            "identity", "programmes", "memberships", "segments", "analytics", "conflicts", "node", "timeline",
-           "events", "webhooks")
+           "events", "webhooks", "subscriptions")
 COMPOSITION = "schema.root"
 SIZED = ("schema", "resolvers", "engine", "kernel", "crm", "tiers", "events")
 MAX_LINES = 500
