@@ -35,7 +35,7 @@ from models import Database, Event
 
 log = logging.getLogger("crm.live")
 
-__all__ = ["Hub", "Subscriber", "latest_position"]
+__all__ = ["Hub", "Subscriber", "latest_position", "stopped"]
 
 # The feed's end: the last position the sequencer gave (events.outbox.advance).
 _LATEST = select(Event.position).where(Event.position.is_not(None)).order_by(Event.position.desc()).limit(1)
@@ -51,6 +51,16 @@ async def latest_position(database: Database) -> Position | None:
     async with database.read_session() as session:
         found = (await session.execute(_LATEST)).first()
     return Position(*found) if found is not None else None
+
+
+async def stopped(task: asyncio.Task | None) -> None:
+    """Cancels a background loop and waits for it; how it ended is no longer anyone's concern."""
+    if task is not None:
+        task.cancel()
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):
+            pass
 
 
 class Subscriber:
@@ -158,12 +168,7 @@ class Hub:
         self.subscribers.discard(subscriber)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await stopped(self._task)
         await self._close_listener()
 
     async def _close_listener(self) -> None:

@@ -30,6 +30,7 @@ from sqlalchemy import func, or_, select
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
 from crm import identity
+from events.live import stopped
 from models import ApiKey, AuthSession, Database, User
 from resolvers.errors import ApiError, ErrorCode
 
@@ -70,12 +71,7 @@ class CredentialWatch:
         self.connections.pop(handler, None)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await stopped(self._task)
 
     async def _run(self) -> None:
         while self.connections:
