@@ -63,11 +63,31 @@ def parse(url: str) -> Target:
     return Target(parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80), path)
 
 
+# IPv6 prefixes that carry an IPv4 address a gateway may reach: NAT64 (RFC 6052, the
+# last 32 bits) and the deprecated IPv4-compatible ::a.b.c.d.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64 or address in _COMPATIBLE:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def _private(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    mapped = getattr(address, "ipv4_mapped", None)
-    if mapped is not None:
-        address = mapped
-    return not address.is_global or address.is_multicast
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _NAT64_LOCAL or address.teredo is not None:
+            return True
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return _private(embedded)
+    return not address.is_global or address.is_multicast or address.is_reserved
 
 
 async def addresses(target: Target, *, allow_private: bool) -> list[str]:
@@ -143,7 +163,10 @@ async def post(url: str, body: bytes, headers: dict[str, str], *, allow_private:
                 await writer.drain()
                 status_line = await reader.readline()
                 parts = status_line.decode("latin-1").split(" ", 2)
-                if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+                # A status is three digits (RFC 9110, 100-599); anything else is not an
+                # answer to record (a huge "status" once failed a whole batch's record).
+                if (len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isascii()
+                        or not parts[1].isdigit() or not 100 <= int(parts[1]) <= 599 or len(parts[1]) != 3):
                     return done(None, "The answer is not HTTP.")
                 status = int(parts[1])
                 # The headers and at most max_body bytes of the body, then the connection is closed.

@@ -27,6 +27,7 @@ import jwt
 from cross_web import HTTPException
 from graphql import GraphQLError, GraphQLSyntaxError, OperationType, get_operation_ast, parse
 from sqlalchemy import func, or_, select
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
 from crm import identity
@@ -162,7 +163,7 @@ class TransportWS(BaseGraphQLTransportWSHandler):
             return  # what an operation still sends after the close goes nowhere
         try:
             await super().send_message(message)
-        except RuntimeError:  # the close won the race
+        except (RuntimeError, WebSocketDisconnected):  # the close, or the client's leaving, won the race
             self.closed = True
 
     async def handle(self) -> None:
@@ -213,7 +214,10 @@ class TransportWS(BaseGraphQLTransportWSHandler):
         except GraphQLSyntaxError as error:
             self.close(4400, error.message)  # as Strawberry closes on one
             return True
-        if operation is not None and operation.operation != OperationType.SUBSCRIPTION:
+        if operation is None:  # several operations and no (or another) operationName, as over HTTP
+            return await self._error(message["id"], "No operation of the document is named by `operationName`; "
+                                     "name one when the document has several.", ErrorCode.BAD_REQUEST.value)
+        if operation.operation != OperationType.SUBSCRIPTION:
             return await self._error(message["id"], "Only subscriptions are served over the WebSocket; send queries "
                                      "and mutations as HTTP POST to /graphql.", ErrorCode.BAD_REQUEST.value)
         return False

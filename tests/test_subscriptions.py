@@ -175,6 +175,22 @@ async def test_resuming_after_an_event_id_has_no_gap_and_no_duplicate(servers, w
     assert len(set(ids)) == len(ids)
 
 
+async def test_a_client_that_leaves_mid_stream_leaves_no_trace(servers, world):
+    """The socket drops while the server is still sending a catch-up: the server logs no
+    traceback (the module's teardown checks every log) and serves the next client."""
+    one, _ = servers
+    everything, end = await feed(http_poster(one.base, ADMIN))
+    assert len(everything) > 10
+    for _ in range(3):
+        async with session(one.base, ADMIN) as ws:
+            operation = await ws.subscribe(STAFF_EVENTS, {"after": everything[0]["id"]})
+            await ws.next_of(operation)
+            ws.connection.transport.abort()  # no close frame, no complete: gone
+    async with session(one.base, ADMIN) as ws:
+        operation = await ws.subscribe(STAFF_EVENTS, {"after": everything[-2]["id"]})
+        assert events_of(await ws.next_of(operation))["id"] == everything[-1]["id"]
+
+
 async def test_credentials_are_checked_at_connection_init(servers, world):
     one, _ = servers
     for payload in ({}, {"authorization": "Bearer not-a-token"}, {"authorization": "Basic abc"},

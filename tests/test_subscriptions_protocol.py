@@ -84,6 +84,17 @@ async def test_hostile_documents_get_typed_errors(servers, query, variables, cod
         assert (await ws.receive())["type"] == "pong"
 
 
+@pytest.mark.parametrize("name", ["Nope", None])
+async def test_an_operation_name_that_names_nothing_is_a_bad_request(servers, name):
+    document = "subscription A { events { id } } subscription B { events { type } }"
+    async with session(servers[0].base, ADMIN) as ws:
+        await ws.send({"id": "1", "type": "subscribe", "payload": {"query": document, "operationName": name}})
+        message = await ws.final_of("1")
+        assert _codes(message) == ["BAD_REQUEST"], message
+        await ws.send({"type": "ping"})
+        assert (await ws.receive())["type"] == "pong"
+
+
 @pytest.mark.parametrize("document", ["subscription { events { id } }",
                                       "query Q { me { role } } subscription S { myMembershipChanged { change } }"])
 async def test_a_subscription_posted_over_http_is_refused_with_a_code(post_graphql, document):

@@ -17,7 +17,10 @@ from tests.webhook_helpers import CREATE, private_allowed_settings
 REFUSED = ["http://127.0.0.1/hook", "http://127.1.2.3:8080/", "http://10.0.0.5/hook", "http://192.168.1.1/",
            "http://172.16.0.1/", "http://169.254.169.254/latest/meta-data", "http://[::1]/hook",
            "http://[::ffff:127.0.0.1]/", "http://[fe80::1]/", "http://localhost:9000/hook", "http://0.0.0.0/",
-           "http://100.64.0.1/"]
+           "http://100.64.0.1/",
+           # IPv4 inside IPv6 (compatible, NAT64, 6to4) and reserved ranges
+           "http://[::127.0.0.1]/", "http://[::7f00:1]/", "http://[64:ff9b::7f00:1]/", "http://[64:ff9b::a9fe:a9fe]/",
+           "http://[2002:7f00:1::]/", "http://[2002:a9fe:a9fe::]/", "http://240.0.0.1/"]
 
 
 async def _raw(client, query: str, variables: dict) -> GraphQLResult:

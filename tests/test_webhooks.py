@@ -233,6 +233,38 @@ async def test_ping_sends_a_signed_test_message_now(committed_client):
         await receiver.stop()
 
 
+async def test_an_answer_that_is_not_http_fails_its_attempt_and_no_one_elses(committed_client, committed_database):
+    """A receiver answering `HTTP/1.1 99999999999 OK` once made the batch's record fail
+    (the status overflowed its column): every delivery of the batch, other tenants'
+    too, stayed unrecorded and was sent again at each lease. Now it is a failed attempt
+    of its own; the ping says so too."""
+    post = poster(committed_client)
+    poison, good = await Receiver(status=99999999999).start(), await Receiver().start()
+    try:
+        bad_endpoint, _ = await _endpoint(post, poison.url)
+        good_endpoint, _ = await _endpoint(post, good.url)
+        await emit_events(committed_database, 3)
+        worker = Worker(committed_database, FAST)
+        await work_until(worker, lambda: len(good.received) == 3 and len(poison.received) >= 3)
+        for _ in range(3):
+            await worker.step()
+        async with committed_database.session() as session:
+            rows = (await session.execute(text("""SELECT endpoint_id, status, attempts FROM webhook_delivery
+                                                  ORDER BY endpoint_id, event_id"""))).all()
+            codes = (await session.execute(text("SELECT DISTINCT status_code FROM webhook_attempt"))).scalars().all()
+        # (its own three, and the poison endpoint's disabling once it failed enough)
+        delivered = {(r.status, r.attempts) for r in rows if r.endpoint_id == pk_of(good_endpoint)}
+        assert delivered == {("succeeded", 1)}
+        assert all(r.attempts >= 1 for r in rows if r.endpoint_id == pk_of(bad_endpoint))
+        assert set(codes) <= {None, 204}
+        assert len(good.received) == len([r for r in rows if r.endpoint_id == pk_of(good_endpoint)])
+        answer = (await post(PING, {"id": bad_endpoint})).data["webhookEndpointPing"]
+        assert (answer["statusCode"], answer["error"]) == (None, "The answer is not HTTP.")
+    finally:
+        await poison.stop()
+        await good.stop()
+
+
 async def _deliveries(database) -> list[tuple[int, int]]:
     async with database.session() as session:
         return [tuple(r) for r in (await session.execute(text(
